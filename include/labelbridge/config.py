@@ -1,0 +1,361 @@
+"""storages.yaml: projects, source storages, export targets and compliance settings.
+
+Loading validates every entry on its own, so one bad entry is reported (file, entry, field,
+why) while the others still load and their DAGs still appear. :func:`load_config` returns
+both; :func:`load_config_strict` raises on the first problem, for the CLI's ``config check``.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from labelbridge.errors import ConfigError
+
+CONFIG_ENV_VAR = "LABELBRIDGE_CONFIG"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "storages.yaml"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept ``90s``, ``30m``, ``12h``, ``7d``, ``1w`` or a number of seconds; pass the rest on."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '12h' or '7d', got a boolean")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Cloud(enum.StrEnum):
+    S3 = "s3"
+    GCS = "gcs"
+    AZURE = "azure"
+
+
+class SyncMode(enum.StrEnum):
+    OBJECTS = "objects"
+    TASK_FILES = "task_files"
+
+
+_DEFAULT_CONN_ID = {Cloud.S3: "aws_default", Cloud.GCS: "google_cloud_default", Cloud.AZURE: "wasb_default"}
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=200)
+
+
+class ProjectConfig(_Entry):
+    """A labeling project: tasks from several storages may feed it."""
+
+    title: str = ""
+    labels: tuple[str, ...] = ()
+
+
+class _BucketEntry(_Entry):
+    project: str
+    cloud: Cloud
+    conn_id: str = ""
+    bucket: str = Field(min_length=1, description="S3/GCS bucket, or Azure container")
+    prefix: str = ""
+
+    @model_validator(mode="after")
+    def _default_conn_id(self) -> _BucketEntry:
+        if not self.conn_id:
+            object.__setattr__(self, "conn_id", _DEFAULT_CONN_ID[self.cloud])
+        return self
+
+
+class StorageConfig(_BucketEntry):
+    """A source storage: a bucket (or container) prefix whose objects become tasks."""
+
+    mode: SyncMode = SyncMode.OBJECTS
+    key_regex: str | None = None
+    media_field: str = "image"
+    url_ttl: Duration = timedelta(days=1)
+    url_lead_time: Duration | None = None
+    ip_range: str | None = None
+    schedule: str | None = "@hourly"
+    shard_by_prefix: bool = False
+    page_size: int = Field(default=1000, ge=1, le=5000)
+
+    @field_validator("key_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {value!r}: {exc}") from None
+        return value
+
+    @field_validator("ip_range")
+    @classmethod
+    def _is_network(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"invalid IP range {value!r}: {exc}") from None
+        return value
+
+    @field_validator("url_ttl")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _within_cloud_limits(self) -> StorageConfig:
+        # Imported here: the store classes import this module's Cloud enum.
+        from labelbridge.storage import store_class
+
+        cap = store_class(self.cloud).max_url_ttl
+        if cap is not None and self.url_ttl > cap:
+            raise ValueError(
+                f"url_ttl {self.url_ttl} exceeds the {self.cloud.value} signed-URL cap of {cap}; "
+                f"set url_ttl to {int(cap.total_seconds() // 86400)}d or less"
+            )
+        return self
+
+    @property
+    def lead_time(self) -> timedelta:
+        """Re-sign a URL once less than this is left: by default the last fifth of its life."""
+        return self.url_lead_time if self.url_lead_time is not None else self.url_ttl / 5
+
+
+ExportFormat = Literal["json", "json_min", "jsonl", "csv", "coco", "yolo", "voc"]
+
+
+class ExportTargetConfig(_BucketEntry):
+    """Where a project's annotations are written, in which formats."""
+
+    formats: tuple[ExportFormat, ...] = ("json",)
+    schedule: str | None = None
+    sources: tuple[str, ...] = ()
+
+
+class AccessLogConfig(_Entry):
+    """An S3 bucket that receives server access logs for some of the storages."""
+
+    conn_id: str = "aws_default"
+    bucket: str = Field(min_length=1)
+    prefix: str = ""
+
+
+class ComplianceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schedule: str | None = "@daily"
+    fail_on: Literal["info", "low", "medium", "high", "critical"] = "high"
+    access_logs: tuple[AccessLogConfig, ...] = ()
+    allowed_cidrs: tuple[str, ...] = ()
+    allowed_account_ids: tuple[str, ...] = ()
+    max_presign_ttl: Duration = timedelta(days=7)
+    burst_403_threshold: int = Field(default=20, ge=1)
+    burst_403_window: Duration = timedelta(minutes=5)
+    kms_key_arns: tuple[str, ...] = ()
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"invalid CIDR {value!r}: {exc}") from None
+        return values
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One invalid entry: where it is and why it was left out."""
+
+    path: Path
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LabelbridgeConfig:
+    """The valid part of storages.yaml, plus what was left out and why."""
+
+    path: Path
+    projects: Mapping[str, ProjectConfig]
+    storages: Mapping[str, StorageConfig]
+    export_targets: Mapping[str, ExportTargetConfig]
+    compliance: ComplianceConfig
+    problems: tuple[ConfigProblem, ...] = field(default=())
+
+    def storage(self, name: str) -> StorageConfig:
+        try:
+            return self.storages[name]
+        except KeyError:
+            raise ConfigError(self._unknown("storage", name, self.storages)) from None
+
+    def export_target(self, name: str) -> ExportTargetConfig:
+        try:
+            return self.export_targets[name]
+        except KeyError:
+            raise ConfigError(self._unknown("export target", name, self.export_targets)) from None
+
+    def _unknown(self, kind: str, name: str, known: Mapping[str, Any]) -> str:
+        reason = next((str(p) for p in self.problems if f"{name!r}" in p.where), None)
+        if reason:
+            return f"{kind} {name!r} in {self.path} is invalid: {reason}"
+        return f"no {kind} named {name!r} in {self.path}; known: {', '.join(sorted(known)) or 'none'}"
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The file to read: the argument, else ``$LABELBRIDGE_CONFIG``, else the bundled default."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> LabelbridgeConfig:
+    """Read and validate storages.yaml, keeping every valid entry.
+
+    :raises ConfigError: only when the file as a whole is unusable (missing, not YAML,
+        not a mapping); invalid entries are returned in ``problems`` instead.
+    """
+    file = config_path(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: file not found; set {CONFIG_ENV_VAR} to your storages.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level, got {type(raw).__name__}")
+    return _Loader(file).load(raw)
+
+
+def load_config_strict(path: str | os.PathLike[str] | None = None) -> LabelbridgeConfig:
+    """Like :func:`load_config`, but any invalid entry is an error naming all of them."""
+    config = load_config(path)
+    if config.problems:
+        raise ConfigError("\n".join(str(p) for p in config.problems))
+    return config
+
+
+_M = TypeVar("_M", bound=_Entry)
+
+_SECTIONS = ("projects", "storages", "export_targets", "compliance")
+
+
+class _Loader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.path, where, message))
+
+    def load(self, raw: dict[str, Any]) -> LabelbridgeConfig:
+        for key in raw:
+            if key not in _SECTIONS:
+                self.problem(f"{key}", f"unknown section; expected one of {', '.join(_SECTIONS)}")
+        projects = self.entries(raw, "projects", ProjectConfig)
+        storages = self.entries(raw, "storages", StorageConfig)
+        targets = self.entries(raw, "export_targets", ExportTargetConfig)
+        for section, entries in (("storages", storages), ("export_targets", targets)):
+            for where, entry in list(entries.items()):
+                if entry.project not in projects:
+                    known = ", ".join(sorted(projects)) or "none declared"
+                    self.problem(where, f"field 'project': unknown project {entry.project!r} (known: {known})")
+                    del entries[where]
+        for where, target in list(targets.items()):
+            storage_names = {s.name for s in storages.values()}
+            missing = [s for s in target.sources if s not in storage_names]
+            if missing:
+                self.problem(where, f"field 'sources': unknown storage(s) {', '.join(map(repr, missing))}")
+                del targets[where]
+        compliance = ComplianceConfig()
+        if raw.get("compliance") is not None:
+            try:
+                compliance = ComplianceConfig.model_validate(raw["compliance"])
+            except ValidationError as exc:
+                for message in _field_messages(exc):
+                    self.problem("compliance", message)
+        return LabelbridgeConfig(
+            path=self.path,
+            projects={p.name: p for p in projects.values()},
+            storages={s.name: s for s in storages.values()},
+            export_targets={t.name: t for t in targets.values()},
+            compliance=compliance,
+            problems=tuple(self.problems),
+        )
+
+    def entries(self, raw: dict[str, Any], section: str, model: type[_M]) -> dict[str, _M]:
+        items = raw.get(section) or []
+        if not isinstance(items, Sequence) or isinstance(items, str):
+            self.problem(section, f"expected a list of entries, got {type(items).__name__}")
+            return {}
+        valid: dict[str, _M] = {}
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            name = item.get("name") if isinstance(item, dict) else None
+            where = f"{section}[{index}]" + (f" {name!r}" if isinstance(name, str) else "")
+            if not isinstance(item, dict):
+                self.problem(where, f"expected a mapping, got {type(item).__name__}")
+                continue
+            try:
+                entry = model.model_validate(item)
+            except ValidationError as exc:
+                for message in _field_messages(exc):
+                    self.problem(where, message)
+                continue
+            if entry.name in seen:
+                self.problem(where, f"field 'name': duplicate name {entry.name!r}; names must be unique in {section}")
+                continue
+            seen.add(entry.name)
+            valid[where] = entry
+        return valid
+
+
+def _field_messages(exc: ValidationError) -> Iterable[str]:
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "required field is missing"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown field"
+        yield f"field '{loc}': {message}" if loc else message

@@ -1,0 +1,99 @@
+"""Batched writes: COPY into a staging table, then one set-based upsert.
+
+Measured by ``bench/upsert.py``: COPY + ``INSERT … ON CONFLICT … DO UPDATE … WHERE … IS
+DISTINCT FROM`` against ``executemany``. The ``WHERE`` keeps unchanged rows untouched: a re-sync
+of an unchanged bucket rewrites no row (no new tuple, no ``updated_at`` bump, no WAL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
+        )
+
+
+def copy_rows(
+    cur: psycopg.Cursor[Any], stage: str, like_table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
+    """(Re)fill temp table ``stage`` (``like_table``'s column types, no constraints) by COPY.
+
+    :returns: the number of rows copied.
+    """
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {table} WITH NO DATA").format(
+            stage=sql.Identifier(stage), cols=cols, table=sql.Identifier(like_table)
+        )
+    )
+    cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=sql.Identifier(stage)))
+    count = 0
+    with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=sql.Identifier(stage), cols=cols)) as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def upsert_from_stage(
+    cur: psycopg.Cursor[Any],
+    stage: str,
+    table: str,
+    *,
+    columns: Sequence[str],
+    key: Sequence[str],
+    compare: Sequence[str],
+    extra_set: dict[str, sql.Composable] | None = None,
+) -> UpsertCounts:
+    """Insert new rows and update changed ones from ``stage`` into ``table``, in one statement.
+
+    :param key: the conflict target (a unique constraint of ``table``).
+    :param compare: columns whose change makes a row "updated"; rows equal on all of them are
+        left untouched and counted as unchanged.
+    :param extra_set: further assignments on update only (e.g. ``updated_at = now()``).
+    The stage must not hold two rows with the same key.
+    """
+    set_items = [sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in compare]
+    set_items += [sql.SQL("{c} = {v}").format(c=sql.Identifier(c), v=v) for c, v in (extra_set or {}).items()]
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    target = sql.Identifier(table)
+    query = sql.SQL(
+        """
+        WITH written AS (
+            INSERT INTO {target} AS t ({cols})
+            SELECT {cols} FROM {stage}
+            ON CONFLICT ({key}) DO UPDATE SET {sets}
+            WHERE ({old}) IS DISTINCT FROM ({new})
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+               (SELECT count(*) FROM {stage})
+        FROM written
+        """
+    ).format(
+        target=target,
+        cols=cols,
+        stage=sql.Identifier(stage),
+        key=sql.SQL(", ").join(map(sql.Identifier, key)),
+        sets=sql.SQL(", ").join(set_items),
+        old=sql.SQL(", ").join(sql.SQL("t.{c}").format(c=sql.Identifier(c)) for c in compare),
+        new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in compare),
+    )
+    row = cur.execute(query).fetchone()
+    assert row is not None
+    inserted, updated, staged = (int(v) for v in row)
+    return UpsertCounts(inserted, updated, staged - inserted - updated)
