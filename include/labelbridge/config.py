@@ -295,14 +295,15 @@ class _Loader:
         projects = self.entries(raw, "projects", ProjectConfig)
         storages = self.entries(raw, "storages", StorageConfig)
         targets = self.entries(raw, "export_targets", ExportTargetConfig)
-        for section, entries in (("storages", storages), ("export_targets", targets)):
+        project_names = {p.name for p in projects.values()}
+        for entries in (storages, targets):
             for where, entry in list(entries.items()):
-                if entry.project not in projects:
-                    known = ", ".join(sorted(projects)) or "none declared"
+                if entry.project not in project_names:
+                    known = ", ".join(sorted(project_names)) or "none declared"
                     self.problem(where, f"field 'project': unknown project {entry.project!r} (known: {known})")
                     del entries[where]
+        storage_names = {s.name for s in storages.values()}
         for where, target in list(targets.items()):
-            storage_names = {s.name for s in storages.values()}
             missing = [s for s in target.sources if s not in storage_names]
             if missing:
                 self.problem(where, f"field 'sources': unknown storage(s) {', '.join(map(repr, missing))}")
