@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -172,6 +172,17 @@ class AccessLogConfig(_Entry):
     prefix: str = ""
 
 
+class WaiverConfig(BaseModel):
+    """A known, accepted failure of one rule on one storage, until ``expires`` (inclusive)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: str = Field(min_length=1)
+    storage: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    expires: date
+
+
 class ComplianceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -184,6 +195,16 @@ class ComplianceConfig(BaseModel):
     burst_403_threshold: int = Field(default=20, ge=1)
     burst_403_window: Duration = timedelta(minutes=5)
     kms_key_arns: tuple[str, ...] = ()
+    waivers: tuple[WaiverConfig, ...] = ()
+    #: Where the nightly report goes: a local (or mounted) directory, and/or the access-log
+    #: entry named by ``report_storage`` under ``report_prefix`` (see docs/compliance.md).
+    reports_dir: str | None = None
+    report_storage: str | None = None
+    report_prefix: str = "compliance-reports/"
+    #: Whether a rule that could not be checked (ERROR) at or above ``fail_on`` fails the gate.
+    gate_on_error: bool = True
+    #: Azure Resource Manager connection (``azure`` type) for account-level settings.
+    azure_management_conn_id: str | None = None
 
     @field_validator("allowed_cidrs")
     @classmethod
