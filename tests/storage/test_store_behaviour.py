@@ -76,3 +76,13 @@ def test_uri_round_trip(cloud: Cloud, new_store: StoreFactory) -> None:
     assert store.key_from_uri(uri) == "dir/file name.jpg"
     with pytest.raises(ValueError, match="is not in"):
         store.key_from_uri("s3://other/dir/file.jpg" if store.scheme != "s3" else "gs://x/y")
+
+
+def test_non_recursive_listing_stays_at_one_level(cloud: Cloud, new_store: StoreFactory) -> None:
+    store = new_store(cloud, page_size=2)
+    for key in ("root/a.json", "root/b.json", "root/c.json", "root/sub/d.json", "root/sub/deeper/e.json"):
+        store.write(key, b"{}")
+
+    keys = sorted(o.key for o in store.iter_objects("root/", recursive=False))
+
+    assert keys == ["root/a.json", "root/b.json", "root/c.json"]

@@ -58,6 +58,7 @@ def upsert_from_stage(
     key: Sequence[str],
     compare: Sequence[str],
     extra_set: dict[str, sql.Composable] | None = None,
+    select: sql.Composable | None = None,
 ) -> UpsertCounts:
     """Insert new rows and update changed ones from ``stage`` into ``table``, in one statement.
 
@@ -65,6 +66,8 @@ def upsert_from_stage(
     :param compare: columns whose change makes a row "updated"; rows equal on all of them are
         left untouched and counted as unchanged.
     :param extra_set: further assignments on update only (e.g. ``updated_at = now()``).
+    :param select: the query producing ``columns`` (default: all of them from ``stage``), e.g.
+        a join that resolves foreign keys.
     The stage must not hold two rows with the same key.
     """
     set_items = [sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in compare]
@@ -75,7 +78,7 @@ def upsert_from_stage(
         """
         WITH written AS (
             INSERT INTO {target} AS t ({cols})
-            SELECT {cols} FROM {stage}
+            {select}
             ON CONFLICT ({key}) DO UPDATE SET {sets}
             WHERE ({old}) IS DISTINCT FROM ({new})
             RETURNING (xmax = 0) AS inserted
@@ -87,6 +90,7 @@ def upsert_from_stage(
     ).format(
         target=target,
         cols=cols,
+        select=select or sql.SQL("SELECT {cols} FROM {stage}").format(cols=cols, stage=sql.Identifier(stage)),
         stage=sql.Identifier(stage),
         key=sql.SQL(", ").join(map(sql.Identifier, key)),
         sets=sql.SQL(", ").join(set_items),

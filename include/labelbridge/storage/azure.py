@@ -31,8 +31,15 @@ class AzureBlobStore(ObjectStore):
         self.client = client
         self.container = client.get_container_client(bucket)
 
-    def _list_pages(self, prefix: str) -> Iterator[list[ObjectInfo]]:
-        blobs = self.container.list_blobs(name_starts_with=prefix or None, results_per_page=self.page_size)
+    def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
+        from azure.storage.blob import BlobPrefix
+
+        if delimiter:
+            blobs = self.container.walk_blobs(
+                name_starts_with=prefix or None, delimiter=delimiter, results_per_page=self.page_size
+            )
+        else:
+            blobs = self.container.list_blobs(name_starts_with=prefix or None, results_per_page=self.page_size)
         for page in blobs.by_page():
             yield [
                 ObjectInfo(
@@ -43,6 +50,7 @@ class AzureBlobStore(ObjectStore):
                     version_id=blob.version_id,
                 )
                 for blob in page
+                if not isinstance(blob, BlobPrefix)
             ]
 
     def _list_prefixes(self, prefix: str, delimiter: str) -> Iterator[str]:

@@ -73,19 +73,23 @@ class ObjectStore(ABC):
 
     # Listing ------------------------------------------------------------------------------
 
-    def iter_pages(self, prefix: str | None = None) -> Iterator[list[ObjectInfo]]:
+    def iter_pages(self, prefix: str | None = None, *, recursive: bool = True) -> Iterator[list[ObjectInfo]]:
         """Stream the listing one page at a time, filtered; folder markers are skipped.
 
         Pages keep their boundaries so callers can write one batch per page. Pages that the
         filter empties are skipped.
+
+        :param recursive: ``False`` lists only the objects directly under ``prefix`` (not those
+            in its "folders"): the root shard of a sharded listing.
         """
-        for page in self._list_pages(self.prefix if prefix is None else prefix):
+        delimiter = None if recursive else "/"
+        for page in self._list_pages(self.prefix if prefix is None else prefix, delimiter):
             kept = [obj for obj in page if self._wanted(obj.key)]
             if kept:
                 yield kept
 
-    def iter_objects(self, prefix: str | None = None) -> Iterator[ObjectInfo]:
-        for page in self.iter_pages(prefix):
+    def iter_objects(self, prefix: str | None = None, *, recursive: bool = True) -> Iterator[ObjectInfo]:
+        for page in self.iter_pages(prefix, recursive=recursive):
             yield from page
 
     def list_prefixes(self, prefix: str | None = None, *, delimiter: str = "/") -> Iterator[str]:
@@ -122,8 +126,8 @@ class ObjectStore(ABC):
     # Cloud-specific -----------------------------------------------------------------------
 
     @abstractmethod
-    def _list_pages(self, prefix: str) -> Iterator[list[ObjectInfo]]:
-        """The raw listing, one SDK page at a time."""
+    def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
+        """The raw listing, one SDK page at a time; with a delimiter, objects at that level only."""
 
     @abstractmethod
     def _list_prefixes(self, prefix: str, delimiter: str) -> Iterator[str]:

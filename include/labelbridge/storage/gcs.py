@@ -26,8 +26,10 @@ class GCSStore(ObjectStore):
         super().__init__(bucket, **kwargs)
         self.client = client
 
-    def _list_pages(self, prefix: str) -> Iterator[list[ObjectInfo]]:
-        blobs = self.client.list_blobs(self.bucket, prefix=prefix or None, page_size=self.page_size)
+    def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
+        blobs = self.client.list_blobs(
+            self.bucket, prefix=prefix or None, delimiter=delimiter, page_size=self.page_size
+        )
         for page in blobs.pages:
             yield [
                 ObjectInfo(

@@ -26,9 +26,12 @@ class S3Store(ObjectStore):
         super().__init__(bucket, **kwargs)
         self.client = client
 
-    def _list_pages(self, prefix: str) -> Iterator[list[ObjectInfo]]:
+    def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
         paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size})
+        extra = {"Delimiter": delimiter} if delimiter else {}
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}, **extra
+        )
         for page in pages:
             yield [
                 ObjectInfo(

@@ -61,14 +61,14 @@ CREATE TABLE task (
     item_index        integer NOT NULL DEFAULT 0,
     data              jsonb NOT NULL,
     meta              jsonb NOT NULL DEFAULT '{}',
-    source_object_id  bigint REFERENCES source_object (id) ON DELETE SET NULL,
+    -- ETag (or version) of the object in objects mode: a rewritten image updates its task.
+    object_version    text,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     deleted_at        timestamptz,
     UNIQUE (project_id, uri, item_index)
 );
 CREATE INDEX task_project_updated_idx ON task (project_id, updated_at);
-CREATE INDEX task_source_object_idx ON task (source_object_id);
 
 -- Label Studio annotation results. origin 'file': imported from a JSON task file (origin_key
 -- is its position there); origin 'tool': written by the labeling tool (its own id).

@@ -1,0 +1,542 @@
+"""Sync one source storage (or one shard of it) into the labeling database.
+
+Per listing page: COPY the page into a staging table, then set-based upserts; each page commits
+on its own, so a run killed half-way leaves whole pages and a rerun completes it with the rows a
+clean run leaves. Tasks are keyed by (project, object URI, index in file), never by storage.
+Soft deletes happen only after the listing completed, and only within what that listing covered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from labelbridge.config import ProjectConfig, StorageConfig, SyncMode
+from labelbridge.db.bulk import UpsertCounts, copy_rows, upsert_from_stage
+from labelbridge.errors import ObjectNotFound, TaskFileError
+from labelbridge.storage import ObjectInfo, ObjectStore
+from labelbridge.sync.taskfile import ParsedTask, parse_task_file
+
+log = logging.getLogger(__name__)
+
+#: Tasks staged before a write when reading task files: bounds memory on pages of big files.
+TASK_BATCH = 5000
+#: Candidates fetched per round trip when looking for vanished objects.
+DELETE_BATCH = 2000
+
+ChangeReporter = Callable[[str, str, int], None]
+"""Called with (action, uri, item_index) for each would-be change in a dry run."""
+
+
+@dataclass
+class SyncCounts:
+    """What one run did; the same numbers go to the DB, the log and XCom."""
+
+    listed: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    restored: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+
+    def add(self, upsert: UpsertCounts) -> None:
+        self.inserted += upsert.inserted
+        self.updated += upsert.updated
+        self.unchanged += upsert.unchanged
+
+    def merge(self, other: SyncCounts) -> SyncCounts:
+        merged = SyncCounts(**{k: v + getattr(other, k) for k, v in asdict(self).items()})
+        merged.seconds = max(self.seconds, other.seconds)
+        return merged
+
+    def as_dict(self) -> dict[str, int | float]:
+        values: dict[str, int | float] = asdict(self)
+        values["seconds"] = round(self.seconds, 3)
+        return values
+
+    def summary(self) -> str:
+        return (
+            f"listed={self.listed} inserted={self.inserted} updated={self.updated} unchanged={self.unchanged} "
+            f"deleted={self.deleted} restored={self.restored} quarantined={self.quarantined} "
+            f"in {self.seconds:.1f}s"
+        )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The part of a storage one run lists, and so the only part it may soft-delete in.
+
+    :param prefix: list keys under it.
+    :param recursive: ``False`` covers only objects directly under ``prefix`` (a root shard).
+    """
+
+    prefix: str
+    recursive: bool = True
+
+
+@dataclass
+class _PendingFiles:
+    """Parsed task files waiting for one batched write."""
+
+    objects: list[ObjectInfo] = field(default_factory=list)
+    tasks: list[tuple[str, ParsedTask]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+
+class StorageSync:
+    """Sync of one source storage through one store and one DB connection.
+
+    :param exclude_prefixes: keys under these are never tasks (export targets on the same bucket).
+    :param dry_run: do everything in one transaction, report changes, then roll back.
+    :param on_change: in a dry run, told of each would-be insert, update and delete.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        store: ObjectStore,
+        storage: StorageConfig,
+        *,
+        project: ProjectConfig | None = None,
+        exclude_prefixes: Sequence[str] = (),
+        dry_run: bool = False,
+        on_change: ChangeReporter | None = None,
+    ) -> None:
+        self.conn = conn
+        self.store = store
+        self.storage = storage
+        self.project = project or ProjectConfig(name=storage.project)
+        self.exclude_prefixes = tuple(p for p in exclude_prefixes if p)
+        self.dry_run = dry_run
+        self.on_change = on_change
+        self.project_id = 0
+        self.storage_id = 0
+
+    # Public -------------------------------------------------------------------------------
+
+    def run(self, scope: Scope | None = None, *, run_id: str = "manual") -> SyncCounts:
+        """List the scope page by page, write its tasks, then soft-delete what vanished from it."""
+        scope = scope or Scope(self.storage.prefix)
+        started = time.monotonic()
+        counts = SyncCounts()
+        self.project_id, self.storage_id = register_storage(self.conn, self.project, self.storage)
+        run_row = self._start_run(run_id, scope)
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute("CREATE TEMP TABLE IF NOT EXISTS _lb_seen (uri text PRIMARY KEY)")
+                cur.execute("TRUNCATE _lb_seen")
+                for page in self.store.iter_pages(scope.prefix, recursive=scope.recursive):
+                    page = [obj for obj in page if not self._excluded(obj.key)]
+                    counts.listed += len(page)
+                    self._write_page(cur, page, counts)
+                    self._commit()
+                # Reached only when the listing completed: a partial listing deletes nothing.
+                self._soft_delete_vanished(cur, scope, counts)
+            counts.seconds = time.monotonic() - started
+            self._finish_run(run_row, "success", counts)
+        except BaseException as exc:
+            counts.seconds = time.monotonic() - started
+            self.conn.rollback()
+            self._finish_run(run_row, "failed", counts, error=f"{type(exc).__name__}: {exc}")
+            raise
+        if self.dry_run:
+            self.conn.rollback()
+        return counts
+
+    # Pages ----------------------------------------------------------------------------------
+
+    def _write_page(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+        copy_rows(
+            cur,
+            "_lb_listed",
+            "source_object",
+            ("uri", "etag", "size_bytes", "last_modified", "version_id"),
+            ((self.store.uri(o.key), o.etag, o.size_bytes, o.last_modified, o.version_id) for o in page),
+        )
+        cur.execute("INSERT INTO _lb_seen SELECT uri FROM _lb_listed ON CONFLICT DO NOTHING")
+        if self.storage.mode is SyncMode.OBJECTS:
+            self._write_object_tasks(cur, page, counts)
+        else:
+            self._write_task_files(cur, page, counts)
+
+    def _write_object_tasks(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+        self._upsert_objects(cur, page, task_counts=None)
+        field_name = self.storage.media_field
+        rows = (
+            (self.store.uri(o.key), 0, json.dumps({field_name: self.store.uri(o.key)}), "{}", _version(o))
+            for o in page
+        )
+        counts.add(self._upsert_tasks(cur, rows, counts, compare_version=True))
+
+    def _write_task_files(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+        by_uri = {self.store.uri(o.key): o for o in page}
+        pending = _PendingFiles()
+        for uri, task_count, still_quarantined in self._files_to_read(cur):
+            obj = by_uri[uri]
+            if still_quarantined:
+                counts.quarantined += 1
+                continue
+            if task_count is not None:
+                counts.unchanged += task_count
+                continue
+            try:
+                with self.store.open(obj.key) as stream:
+                    tasks = parse_task_file(obj.key, stream)
+            except TaskFileError as exc:
+                counts.quarantined += 1
+                self._quarantine(cur, obj, str(exc))
+                continue
+            except ObjectNotFound:
+                # Deleted since it was listed; the next run's listing soft-deletes its tasks.
+                continue
+            pending.objects.append(obj)
+            pending.tasks.extend((uri, task) for task in tasks)
+            if len(pending) >= TASK_BATCH:
+                self._write_files(cur, pending, counts)
+                pending = _PendingFiles()
+        if pending.objects:
+            self._write_files(cur, pending, counts)
+
+    def _files_to_read(self, cur: psycopg.Cursor[Any]) -> list[tuple[str, int | None, bool]]:
+        """Each listed file: (uri, task count if unchanged since its last sync, still quarantined)."""
+        return cur.execute(
+            """
+            SELECT l.uri,
+                   CASE WHEN o.synced_at IS NOT NULL AND o.deleted_at IS NULL
+                         AND (o.etag, o.version_id, o.size_bytes) IS NOT DISTINCT FROM
+                             (l.etag, l.version_id, l.size_bytes)
+                        THEN o.task_count END,
+                   q.etag IS NOT DISTINCT FROM l.etag AND q.id IS NOT NULL
+            FROM _lb_listed l
+            LEFT JOIN source_object o ON o.project_id = %(project)s AND o.uri = l.uri
+            LEFT JOIN quarantine q ON q.storage_id = %(storage)s AND q.uri = l.uri
+                 AND q.item_index = -1 AND q.resolved_at IS NULL
+            """,
+            {"project": self.project_id, "storage": self.storage_id},
+        ).fetchall()
+
+    def _write_files(self, cur: psycopg.Cursor[Any], pending: _PendingFiles, counts: SyncCounts) -> None:
+        rows = (
+            (uri, t.index, json.dumps(t.data), json.dumps(t.meta), None) for uri, t in pending.tasks
+        )
+        counts.add(self._upsert_tasks(cur, rows, counts, compare_version=False))
+        self._upsert_annotations(cur, pending.tasks)
+        self._upsert_predictions(cur, pending.tasks)
+        # A file that shrank: its tasks past the new end are soft-deleted (annotations kept).
+        sizes: dict[str, int] = {}
+        for uri, task in pending.tasks:
+            sizes[uri] = max(sizes.get(uri, 0), task.index + 1)
+        for obj in pending.objects:
+            sizes.setdefault(self.store.uri(obj.key), 0)
+        copy_rows(cur, "_lb_sizes", "task", ("uri", "item_index"), sizes.items())
+        self._report(cur, "delete", """
+            SELECT t.uri, t.item_index FROM task t JOIN _lb_sizes s ON t.uri = s.uri
+            WHERE t.project_id = %(project)s AND t.item_index >= s.item_index AND t.deleted_at IS NULL""")
+        cur.execute(
+            """
+            UPDATE task t SET deleted_at = now(), updated_at = now()
+            FROM _lb_sizes s
+            WHERE t.project_id = %(project)s AND t.uri = s.uri AND t.item_index >= s.item_index
+              AND t.deleted_at IS NULL
+            """,
+            {"project": self.project_id},
+        )
+        counts.deleted += cur.rowcount
+        self._upsert_objects(cur, pending.objects, task_counts=sizes)
+        cur.execute(
+            """
+            UPDATE quarantine q SET resolved_at = now()
+            FROM _lb_sizes s
+            WHERE q.storage_id = %(storage)s AND q.uri = s.uri AND q.resolved_at IS NULL
+            """,
+            {"storage": self.storage_id},
+        )
+
+    # Writes -----------------------------------------------------------------------------
+
+    def _upsert_objects(
+        self, cur: psycopg.Cursor[Any], objects: Iterable[ObjectInfo], *, task_counts: dict[str, int] | None
+    ) -> None:
+        """Record object facts; in file mode also when its tasks were written (``synced_at``)."""
+        columns = ["project_id", "uri", "storage_id", "etag", "size_bytes", "last_modified", "version_id",
+                   "deleted_at"]
+        compare = ["etag", "size_bytes", "last_modified", "version_id", "deleted_at"]
+        rows: Iterable[tuple[Any, ...]]
+        if task_counts is None:
+            rows = (
+                (self.project_id, self.store.uri(o.key), self.storage_id, o.etag, o.size_bytes, o.last_modified,
+                 o.version_id, None)
+                for o in objects
+            )
+        else:
+            columns += ["task_count", "synced_at"]
+            compare += ["task_count", "synced_at"]
+            rows = (
+                (self.project_id, self.store.uri(o.key), self.storage_id, o.etag, o.size_bytes, o.last_modified,
+                 o.version_id, None, task_counts[self.store.uri(o.key)], "now")
+                for o in objects
+            )
+        copy_rows(cur, "_lb_objects", "source_object", columns, rows)
+        upsert_from_stage(cur, "_lb_objects", "source_object", columns=columns, key=["project_id", "uri"],
+                          compare=compare)
+
+    def _upsert_tasks(
+        self,
+        cur: psycopg.Cursor[Any],
+        rows: Iterable[tuple[str, int, str, str, str | None]],
+        counts: SyncCounts,
+        *,
+        compare_version: bool,
+    ) -> UpsertCounts:
+        columns = ["project_id", "uri", "item_index", "data", "meta", "object_version", "deleted_at"]
+        copy_rows(cur, "_lb_tasks", "task", columns,
+                  ((self.project_id, *row, None) for row in rows))
+        counts.restored += cur.execute(
+            """
+            SELECT count(*) FROM _lb_tasks s JOIN task t
+              ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
+            WHERE t.deleted_at IS NOT NULL
+            """
+        ).fetchone()[0]  # type: ignore[index]
+        self._report(cur, "insert", """
+            SELECT s.uri, s.item_index FROM _lb_tasks s LEFT JOIN task t
+              ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
+            WHERE t.id IS NULL""")
+        compare = ["data", "meta", "deleted_at"] + (["object_version"] if compare_version else [])
+        self._report(cur, "update", f"""
+            SELECT s.uri, s.item_index FROM _lb_tasks s JOIN task t
+              ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
+            WHERE ({", ".join("t." + c for c in compare)}) IS DISTINCT FROM ({", ".join("s." + c for c in compare)})""")
+        return upsert_from_stage(
+            cur, "_lb_tasks", "task", columns=columns, key=["project_id", "uri", "item_index"], compare=compare,
+            extra_set={"updated_at": sql.SQL("now()")},
+        )
+
+    def _upsert_annotations(self, cur: psycopg.Cursor[Any], tasks: list[tuple[str, ParsedTask]]) -> None:
+        rows = []
+        for uri, task in tasks:
+            for position, ann in enumerate(task.annotations):
+                known = {"id", "result", "completed_by", "was_cancelled", "ground_truth", "lead_time"}
+                completed_by = ann.get("completed_by")
+                if isinstance(completed_by, dict):  # Label Studio exports the user object
+                    completed_by = completed_by.get("email") or completed_by.get("id")
+                rows.append((
+                    uri, task.index, _origin_key(ann, position), json.dumps(ann.get("result", [])),
+                    None if completed_by is None else str(completed_by), bool(ann.get("was_cancelled", False)),
+                    bool(ann.get("ground_truth", False)), _float(ann.get("lead_time")),
+                    json.dumps({k: v for k, v in ann.items() if k not in known}),
+                ))
+        if not rows:
+            return
+        stage_cols = ("uri", "item_index", "origin_key", "result", "completed_by", "was_cancelled",
+                      "ground_truth", "lead_time", "extra")
+        self._stage_for_task_join(cur, "_lb_annotations", stage_cols, rows, like="annotation")
+        columns = ["task_id", "origin", "origin_key", "result", "completed_by", "was_cancelled", "ground_truth",
+                   "lead_time", "extra"]
+        upsert_from_stage(
+            cur, "_lb_annotations", "annotation", columns=columns, key=["task_id", "origin", "origin_key"],
+            compare=columns[3:], extra_set={"updated_at": sql.SQL("now()")},
+            select=self._task_join("_lb_annotations", "'file'", stage_cols[2:]),
+        )
+
+    def _upsert_predictions(self, cur: psycopg.Cursor[Any], tasks: list[tuple[str, ParsedTask]]) -> None:
+        rows = [
+            (uri, task.index, _origin_key(pred, position), None if pred.get("model_version") is None
+             else str(pred["model_version"]), _float(pred.get("score")), json.dumps(pred.get("result", [])))
+            for uri, task in tasks
+            for position, pred in enumerate(task.predictions)
+        ]
+        if not rows:
+            return
+        stage_cols = ("uri", "item_index", "origin_key", "model_version", "score", "result")
+        self._stage_for_task_join(cur, "_lb_predictions", stage_cols, rows, like="prediction")
+        columns = ["task_id", "origin_key", "model_version", "score", "result"]
+        upsert_from_stage(
+            cur, "_lb_predictions", "prediction", columns=columns, key=["task_id", "origin_key"],
+            compare=columns[2:], extra_set={"updated_at": sql.SQL("now()")},
+            select=self._task_join("_lb_predictions", None, stage_cols[2:]),
+        )
+
+    def _stage_for_task_join(
+        self, cur: psycopg.Cursor[Any], stage: str, columns: Sequence[str], rows: list[tuple[Any, ...]], *, like: str
+    ) -> None:
+        cur.execute(sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {stage} AS "
+            "SELECT ''::text AS uri, 0::integer AS item_index, {cols} FROM {like} WITH NO DATA"
+        ).format(stage=sql.Identifier(stage), like=sql.Identifier(like),
+                 cols=sql.SQL(", ").join(map(sql.Identifier, columns[2:]))))
+        copy_rows(cur, stage, like, columns, rows)
+
+    def _task_join(self, stage: str, origin: str | None, columns: Sequence[str]) -> sql.Composable:
+        picked = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns)
+        return sql.SQL(
+            "SELECT t.id, {origin}{cols} FROM {stage} s JOIN task t "
+            "ON t.project_id = {project} AND t.uri = s.uri AND t.item_index = s.item_index"
+        ).format(
+            origin=sql.SQL(origin + ", ") if origin else sql.SQL(""),
+            cols=picked, stage=sql.Identifier(stage), project=sql.Literal(self.project_id),
+        )
+
+    def _quarantine(self, cur: psycopg.Cursor[Any], obj: ObjectInfo, reason: str) -> None:
+        uri = self.store.uri(obj.key)
+        log.warning("quarantined %s (etag %s): %s", uri, obj.etag, reason)
+        cur.execute(
+            """
+            INSERT INTO quarantine (storage_id, uri, item_index, reason, etag)
+            VALUES (%s, %s, -1, %s, %s)
+            ON CONFLICT (storage_id, uri, item_index) DO UPDATE
+            SET reason = EXCLUDED.reason, etag = EXCLUDED.etag, last_seen_at = now(), resolved_at = NULL,
+                first_seen_at = CASE WHEN quarantine.resolved_at IS NULL THEN quarantine.first_seen_at ELSE now() END
+            """,
+            (self.storage_id, uri, f"{obj.key}: {reason}", obj.etag),
+        )
+
+    # Deletions ----------------------------------------------------------------------------
+
+    def _soft_delete_vanished(self, cur: psycopg.Cursor[Any], scope: Scope, counts: SyncCounts) -> None:
+        """Soft-delete tasks of objects in scope that this (complete) listing did not see."""
+        head = self.store.uri(scope.prefix)
+        params: dict[str, Any] = {"project": self.project_id, "like": _like_prefix(head)}
+        level = "" if scope.recursive else "AND strpos(substr(o.uri, %(cut)s), '/') = 0"
+        params["cut"] = len(head) + 1
+        query = f"""
+            SELECT o.uri FROM source_object o
+            WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s {level}
+              AND NOT EXISTS (SELECT 1 FROM _lb_seen s WHERE s.uri = o.uri)
+            """
+        # A server-side cursor: a prefix that vanished whole is streamed, not loaded.
+        with self.conn.cursor(name="lb_vanished") as candidates:
+            candidates.execute(query, params)
+            while batch := candidates.fetchmany(DELETE_BATCH):
+                # Another storage of the project may share the prefix with another key pattern:
+                # only objects this storage would have listed are ours to delete.
+                gone = [uri for (uri,) in batch if self._in_scope(uri)]
+                if not gone:
+                    continue
+                self._report_many("delete", cur, gone)
+                cur.execute(
+                    "UPDATE task SET deleted_at = now(), updated_at = now() "
+                    "WHERE project_id = %s AND uri = ANY(%s) AND deleted_at IS NULL",
+                    (self.project_id, gone),
+                )
+                counts.deleted += cur.rowcount
+                cur.execute(
+                    "UPDATE source_object SET deleted_at = now() WHERE project_id = %s AND uri = ANY(%s)",
+                    (self.project_id, gone),
+                )
+        self._commit()
+
+    def _in_scope(self, uri: str) -> bool:
+        try:
+            key = self.store.key_from_uri(uri)
+        except ValueError:
+            return False
+        return self.store._wanted(key) and not self._excluded(key)
+
+    def _excluded(self, key: str) -> bool:
+        return key.startswith(self.exclude_prefixes) if self.exclude_prefixes else False
+
+    # Bookkeeping ----------------------------------------------------------------------------
+
+    def _start_run(self, run_id: str, scope: Scope) -> int:
+        row = self.conn.execute(
+            "INSERT INTO sync_run (storage_id, run_id, prefix) VALUES (%s, %s, %s) RETURNING id",
+            (self.storage_id, run_id, scope.prefix + ("" if scope.recursive else " (this level only)")),
+        ).fetchone()
+        self._commit()
+        assert row is not None
+        return int(row[0])
+
+    def _finish_run(self, run_row: int, status: str, counts: SyncCounts, *, error: str | None = None) -> None:
+        if self.dry_run:
+            return
+        self.conn.execute(
+            """
+            UPDATE sync_run SET status = %s, finished_at = now(), listed = %s, inserted = %s, updated = %s,
+                   unchanged = %s, deleted = %s, restored = %s, quarantined = %s, error = %s
+            WHERE id = %s
+            """,
+            (status, counts.listed, counts.inserted, counts.updated, counts.unchanged, counts.deleted,
+             counts.restored, counts.quarantined, error, run_row),
+        )
+        self.conn.commit()
+
+    def _commit(self) -> None:
+        if not self.dry_run:
+            self.conn.commit()
+
+    def _report(self, cur: psycopg.Cursor[Any], action: str, query: str) -> None:
+        if self.on_change is None:
+            return
+        for uri, index in cur.execute(query, {"project": self.project_id}).fetchall():
+            self.on_change(action, uri, index)
+
+    def _report_many(self, action: str, cur: psycopg.Cursor[Any], uris: list[str]) -> None:
+        if self.on_change is None:
+            return
+        rows = cur.execute(
+            "SELECT uri, item_index FROM task WHERE project_id = %s AND uri = ANY(%s) AND deleted_at IS NULL "
+            "ORDER BY uri, item_index",
+            (self.project_id, uris),
+        ).fetchall()
+        for uri, index in rows:
+            self.on_change(action, uri, index)
+
+
+def register_storage(
+    conn: psycopg.Connection[Any], project: ProjectConfig, storage: StorageConfig
+) -> tuple[int, int]:
+    """Upsert the project and storage rows by name; returns their ids. Unchanged rows stay untouched."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO project (name, title, labels) VALUES (%s, %s, %s)
+            ON CONFLICT (name) DO UPDATE SET title = EXCLUDED.title, labels = EXCLUDED.labels
+            WHERE (project.title, project.labels) IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.labels)
+            """,
+            (project.name, project.title, json.dumps(list(project.labels))),
+        )
+        project_id = cur.execute("SELECT id FROM project WHERE name = %s", (project.name,)).fetchone()[0]  # type: ignore[index]
+        values = (project_id, storage.cloud.value, storage.bucket, storage.prefix, storage.mode.value)
+        cur.execute(
+            """
+            INSERT INTO storage (name, project_id, role, cloud, bucket, prefix, mode)
+            VALUES (%s, %s, 'source', %s, %s, %s, %s)
+            ON CONFLICT (name) DO UPDATE SET project_id = EXCLUDED.project_id, cloud = EXCLUDED.cloud,
+                bucket = EXCLUDED.bucket, prefix = EXCLUDED.prefix, mode = EXCLUDED.mode, updated_at = now()
+            WHERE (storage.project_id, storage.cloud, storage.bucket, storage.prefix, storage.mode)
+                  IS DISTINCT FROM (EXCLUDED.project_id, EXCLUDED.cloud, EXCLUDED.bucket, EXCLUDED.prefix,
+                                    EXCLUDED.mode)
+            """,
+            (storage.name, *values),
+        )
+        storage_id = cur.execute("SELECT id FROM storage WHERE name = %s", (storage.name,)).fetchone()[0]  # type: ignore[index]
+    return int(project_id), int(storage_id)
+
+
+def _version(obj: ObjectInfo) -> str | None:
+    return obj.version_id or obj.etag
+
+
+def _origin_key(item: dict[str, Any], position: int) -> str:
+    # Label Studio ids survive reordering inside the file; positions are the fallback.
+    return f"id:{item['id']}" if item.get("id") is not None else f"pos:{position}"
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -1,0 +1,121 @@
+"""Label Studio JSON task files: a list of tasks, one task, or JSON Lines (one task per line).
+
+A task is ``{"data": {...}, "annotations": [...], "predictions": [...], "meta": {...}}`` or a flat
+dict that is its own ``data``. Any defect makes the whole file invalid (:class:`TaskFileError`
+names where: line and column, or task index): a half-read file must not touch stored tasks.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from labelbridge.errors import TaskFileError
+
+#: Keys that mark a dict as a full task rather than a flat data dict.
+TASK_KEYS = frozenset({"data", "annotations", "predictions", "meta", "completions"})
+#: A JSON (not JSON Lines) file is parsed whole; beyond this, ask for JSON Lines instead.
+MAX_JSON_FILE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ParsedTask:
+    index: int
+    data: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+    annotations: tuple[dict[str, Any], ...] = ()
+    predictions: tuple[dict[str, Any], ...] = ()
+
+
+def parse_task_file(key: str, stream: IO[bytes]) -> list[ParsedTask]:
+    """Parse one task file; ``.jsonl`` (or ``.ndjson``) keys are read as JSON Lines.
+
+    :raises TaskFileError: with the location and reason of the first defect.
+    """
+    if key.endswith((".jsonl", ".ndjson")):
+        return list(_parse_json_lines(stream))
+    raw = stream.read(MAX_JSON_FILE_BYTES + 1)
+    if len(raw) > MAX_JSON_FILE_BYTES:
+        raise TaskFileError(f"larger than {MAX_JSON_FILE_BYTES // 2**20} MiB; split it or use JSON Lines (.jsonl)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, column = _position(raw, exc.start)
+        raise TaskFileError(f"line {line} column {column}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaskFileError(f"line {exc.lineno} column {exc.colno}: invalid JSON: {exc.msg}") from None
+    items = document if isinstance(document, list) else [document]
+    return [_task(item, index, where=f"task {index}") for index, item in enumerate(items)]
+
+
+def _parse_json_lines(stream: IO[bytes]) -> Iterator[ParsedTask]:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    index = 0
+    for line_no, raw_line in enumerate(stream, 1):
+        try:
+            line = decoder.decode(raw_line, final=False)
+        except UnicodeDecodeError as exc:
+            raise TaskFileError(
+                f"line {line_no} column {exc.start + 1}: not UTF-8 ({exc.reason} at byte {exc.start} of the line)"
+            ) from None
+        if line_no == 1:
+            line = line.removeprefix("\ufeff")
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TaskFileError(f"line {line_no} column {exc.colno}: invalid JSON: {exc.msg}") from None
+        yield _task(item, index, where=f"line {line_no} (task {index})")
+        index += 1
+
+
+def _task(item: Any, index: int, *, where: str) -> ParsedTask:
+    if not isinstance(item, dict):
+        raise TaskFileError(f"{where}: expected an object, got {_type(item)}")
+    if not TASK_KEYS.intersection(item):
+        return ParsedTask(index, item)
+    if "data" not in item:
+        present = ", ".join(sorted(TASK_KEYS.intersection(item)))
+        raise TaskFileError(f"{where}: has {present} but no 'data'")
+    data = item["data"]
+    if not isinstance(data, dict):
+        raise TaskFileError(f"{where}: 'data' must be an object, got {_type(data)}")
+    meta = item.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise TaskFileError(f"{where}: 'meta' must be an object, got {_type(meta)}")
+    # Label Studio 0.x called annotations "completions"; both import the same way.
+    annotations = _list_of_objects(item.get("annotations", item.get("completions")), f"{where}: 'annotations'")
+    predictions = _list_of_objects(item.get("predictions"), f"{where}: 'predictions'")
+    return ParsedTask(index, data, meta, annotations, predictions)
+
+
+def _list_of_objects(value: Any, where: str) -> tuple[dict[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise TaskFileError(f"{where} must be a list, got {_type(value)}")
+    for position, element in enumerate(value):
+        if not isinstance(element, dict):
+            raise TaskFileError(f"{where}[{position}] must be an object, got {_type(element)}")
+        result = element.get("result", [])
+        if not isinstance(result, list):
+            raise TaskFileError(f"{where}[{position}].result must be a list, got {_type(result)}")
+    return tuple(value)
+
+
+def _type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def _position(raw: bytes, offset: int) -> tuple[int, int]:
+    line = raw.count(b"\n", 0, offset) + 1
+    column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    return line, column
