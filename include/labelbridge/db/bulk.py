@@ -28,18 +28,25 @@ class UpsertCounts:
 
 
 def copy_rows(
-    cur: psycopg.Cursor[Any], stage: str, like_table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    cur: psycopg.Cursor[Any],
+    stage: str,
+    like_table: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
 ) -> int:
-    """(Re)fill temp table ``stage`` (``like_table``'s column types, no constraints) by COPY.
+    """(Re)fill temp table ``stage`` by COPY.
 
+    :param like_table: create ``stage`` when missing with this table's types for ``columns``
+        (no constraints); ``None`` when the caller created it.
     :returns: the number of rows copied.
     """
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    cur.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {table} WITH NO DATA").format(
-            stage=sql.Identifier(stage), cols=cols, table=sql.Identifier(like_table)
+    if like_table is not None:
+        cur.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {table} WITH NO DATA").format(
+                stage=sql.Identifier(stage), cols=cols, table=sql.Identifier(like_table)
+            )
         )
-    )
     cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=sql.Identifier(stage)))
     count = 0
     with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=sql.Identifier(stage), cols=cols)) as copy:

@@ -376,7 +376,7 @@ class StorageSync:
             "SELECT ''::text AS uri, 0::integer AS item_index, {cols} FROM {like} WITH NO DATA"
         ).format(stage=sql.Identifier(stage), like=sql.Identifier(like),
                  cols=sql.SQL(", ").join(map(sql.Identifier, columns[2:]))))
-        copy_rows(cur, stage, like, columns, rows)
+        copy_rows(cur, stage, None, columns, rows)
 
     def _task_join(self, stage: str, origin: str | None, columns: Sequence[str]) -> sql.Composable:
         picked = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in columns)

@@ -68,7 +68,7 @@ def _parse_json_lines(stream: IO[bytes]) -> Iterator[ParsedTask]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = json.loads(line.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             raise TaskFileError(f"line {line_no} column {exc.colno}: invalid JSON: {exc.msg}") from None
         yield _task(item, index, where=f"line {line_no} (task {index})")
