@@ -1,0 +1,32 @@
+"""No CORS entry allows any origin."""
+
+from __future__ import annotations
+
+from labelbridge.compliance.buckets.facts import resource
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.model import Finding, RuleMeta, Severity
+from labelbridge.config import ComplianceConfig
+
+RULE = RuleMeta(
+    id="gcs.cors_restricted",
+    severity=Severity.MEDIUM,
+    title="GCS CORS names its origins",
+    rationale='origin "*" lets any web page use a leaked signed URL from a user\'s browser.',
+    remediation="gcloud storage buckets update gs://BUCKET --cors-file=cors.json listing your labeling UI's origins",
+)
+
+
+def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
+    name = resource(snapshot)
+    try:
+        bucket = snapshot.get("bucket") or {}
+    except Unreadable as exc:
+        return Finding.error(RULE, name, str(exc))
+    entries = bucket.get("cors") or []
+    wild = [entry for entry in entries if "*" in entry.get("origin", [])]
+    if wild:
+        methods = sorted({m.upper() for entry in wild for m in entry.get("method", [])})
+        return Finding.failed(
+            RULE, name, "a CORS entry allows origin *" + (f" for {', '.join(methods)}" if methods else "")
+        )
+    return Finding.passed(RULE, name, "no CORS configuration" if not entries else "every CORS entry names its origins")

@@ -1,0 +1,38 @@
+"""No CORS rule allows any origin."""
+
+from __future__ import annotations
+
+from labelbridge.compliance.buckets.facts import resource
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.model import Finding, RuleMeta, Severity
+from labelbridge.config import ComplianceConfig
+
+RULE = RuleMeta(
+    id="s3.cors_restricted",
+    severity=Severity.MEDIUM,
+    title="S3 CORS names its origins",
+    rationale='AllowedOrigin "*" lets any web page use a leaked signed URL from a user\'s browser; '
+    "with PUT/POST/DELETE it can also write.",
+    remediation="List your labeling UI's origins (e.g. https://label.example.com) in AllowedOrigins.",
+)
+
+WRITE_METHODS = ("PUT", "POST", "DELETE")
+
+
+def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
+    name = resource(snapshot)
+    try:
+        cors = snapshot.get("cors")
+    except Unreadable as exc:
+        return Finding.error(RULE, name, str(exc))
+    rules = (cors or {}).get("CORSRules") or []
+    if not rules:
+        return Finding.passed(RULE, name, "no CORS configuration")
+    wild = [rule for rule in rules if "*" in rule.get("AllowedOrigins", [])]
+    if not wild:
+        return Finding.passed(RULE, name, "every CORS rule names its origins")
+    writes = sorted({m.upper() for rule in wild for m in rule.get("AllowedMethods", []) if m.upper() in WRITE_METHODS})
+    detail = "a CORS rule allows origin *"
+    if writes:
+        detail += f" with {', '.join(writes)}"
+    return Finding.failed(RULE, name, detail)
