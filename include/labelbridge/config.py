@@ -102,6 +102,11 @@ class StorageConfig(_BucketEntry):
     media_field: str = "image"
     url_ttl: Duration = timedelta(days=1)
     url_lead_time: Duration | None = None
+    #: Your own cap below the cloud's, e.g. an Azure account's SAS expiration policy.
+    url_max_ttl: Duration | None = None
+    #: Azure only. "auto" follows the connection (account key: account-key SAS; Entra ID: user
+    #: delegation SAS) and so caps url_ttl at 7d; "account_key" lifts that cap.
+    sas_kind: Literal["auto", "account_key", "user_delegation"] = "auto"
     ip_range: str | None = None
     schedule: str | None = "@hourly"
     shard_by_prefix: bool = False
@@ -139,11 +144,21 @@ class StorageConfig(_BucketEntry):
         # Imported here: the store classes import this module's Cloud enum.
         from labelbridge.storage import store_class
 
-        cap = store_class(self.cloud).max_url_ttl
+        if self.sas_kind != "auto" and self.cloud is not Cloud.AZURE:
+            raise ValueError(f"sas_kind applies to Azure storages only, not {self.cloud.value}")
+        cap = store_class(self.cloud).url_ttl_cap(self.sas_kind)
         if cap is not None and self.url_ttl > cap:
+            hint = " (or sas_kind: account_key)" if self.cloud is Cloud.AZURE else ""
             raise ValueError(
                 f"url_ttl {self.url_ttl} exceeds the {self.cloud.value} signed-URL cap of {cap}; "
-                f"set url_ttl to {int(cap.total_seconds() // 86400)}d or less"
+                f"set url_ttl to {int(cap.total_seconds() // 86400)}d or less{hint}"
+            )
+        if self.url_max_ttl is not None and self.url_ttl > self.url_max_ttl:
+            raise ValueError(f"url_ttl {self.url_ttl} exceeds this storage's url_max_ttl of {self.url_max_ttl}")
+        if self.lead_time >= self.url_ttl:
+            raise ValueError(
+                f"url_lead_time {self.lead_time} must be shorter than url_ttl {self.url_ttl}, "
+                "or every rotation re-signs every URL"
             )
         return self
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+import ipaddress
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
 
 from labelbridge.config import Cloud
-from labelbridge.errors import ObjectNotFound
-from labelbridge.storage.base import ObjectInfo, ObjectStore
+from labelbridge.errors import ObjectNotFound, SigningError
+from labelbridge.storage.base import ObjectInfo, ObjectStore, SigningIdentity
+
+#: A user delegation key, and so every SAS it signs, lives at most 7 days.
+USER_DELEGATION_MAX_TTL = timedelta(days=7)
+#: Fetch a delegation key this much longer than the URLs need, so later batches of a run reuse it.
+_DELEGATION_KEY_SLACK = timedelta(hours=1)
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
@@ -30,6 +37,7 @@ class AzureBlobStore(ObjectStore):
         super().__init__(bucket, **kwargs)
         self.client = client
         self.container = client.get_container_client(bucket)
+        self._delegation_key: Any = None
 
     def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
         from azure.storage.blob import BlobPrefix
@@ -83,3 +91,84 @@ class AzureBlobStore(ObjectStore):
             self.container.delete_blob(key)
         except ResourceNotFoundError:
             pass
+
+    # Signing ------------------------------------------------------------------------------
+
+    @classmethod
+    def url_ttl_cap(cls, sas_kind: str = "auto") -> timedelta | None:
+        # Only an account-key SAS may outlive 7 days (up to the account's own SAS policy); with
+        # "auto" the connection may turn out to be Entra ID, so the stricter cap applies.
+        return None if sas_kind == "account_key" else USER_DELEGATION_MAX_TTL
+
+    def _signing_identity(self, now: datetime, ttl: timedelta) -> SigningIdentity:
+        credential = self.client.credential
+        account_key = getattr(credential, "account_key", None)
+        if account_key:
+            return SigningIdentity("azure-sas/account-key", None, {"account_key": account_key})
+        if hasattr(credential, "get_token"):
+            return self._user_delegation_identity(now, ttl)
+        raise SigningError(
+            f"{self!r}: the Azure connection authenticates with {type(credential).__name__} (a SAS token or "
+            "anonymous), which cannot sign a SAS; use an account key, or Entra ID (service principal, "
+            "managed identity, workload identity) for a user delegation SAS"
+        )
+
+    def _user_delegation_identity(self, now: datetime, ttl: timedelta) -> SigningIdentity:
+        from datetime import UTC
+
+        if ttl > USER_DELEGATION_MAX_TTL:
+            raise SigningError(f"{self!r}: a user delegation SAS lives at most 7 days; got {ttl}")
+        key = self._delegation_key
+        if key is None or _parse_time(key.signed_expiry) < now + ttl - _DELEGATION_KEY_SLACK:
+            # Start a little early: Azure rejects a key whose start is ahead of its own clock.
+            key = self.client.get_user_delegation_key(
+                key_start_time=now - timedelta(minutes=5),
+                key_expiry_time=min(now + ttl + _DELEGATION_KEY_SLACK, now + USER_DELEGATION_MAX_TTL),
+            )
+            self._delegation_key = key
+        expires_at = _parse_time(key.signed_expiry).astimezone(UTC)
+        return SigningIdentity("azure-sas/user-delegation", expires_at, {"user_delegation_key": key})
+
+    def _url_signer(
+        self, identity: SigningIdentity, *, signed_at: datetime, expires_at: datetime, ip_range: str | None
+    ) -> Callable[[str], str]:
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+        # spr=https where the endpoint is https; an http endpoint (Azurite, a dev proxy) could
+        # never serve an https-only SAS, so it gets "https,http" (Azurite: 403 otherwise).
+        protocol = "https" if self.client.scheme == "https" else "https,http"
+        sip = sas_ip_range(ip_range) if ip_range else None
+        permission = BlobSasPermissions(read=True)
+        account = str(self.client.account_name)
+        material: dict[str, Any] = identity.material
+        # The blob URL as BlobClient.url builds it (quote(name, safe="~/")), without building a
+        # BlobClient per key: that alone costs as much as signing (bench/rotate.py).
+        container_url = self.container.url.rstrip("/")
+
+        def sign(key: str) -> str:
+            sas = generate_blob_sas(
+                account, self.bucket, key, permission=permission, expiry=expires_at, ip=sip, protocol=protocol,
+                **material,
+            )
+            return f"{container_url}/{quote(key, safe='~/')}?{sas}"
+
+        return sign
+
+
+def sas_ip_range(cidr: str) -> str:
+    """A CIDR as a SAS ``sip`` value: one address, or ``first-last``.
+
+    :raises SigningError: an IPv6 range (SAS ``sip`` takes IPv4 only).
+    """
+    network = ipaddress.ip_network(cidr, strict=False)
+    if network.version != 4:
+        raise SigningError(f"ip_range {cidr}: an Azure SAS can only carry an IPv4 address or range")
+    if network.num_addresses == 1:
+        return str(network.network_address)
+    return f"{network.network_address}-{network.broadcast_address}"
+
+
+def _parse_time(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

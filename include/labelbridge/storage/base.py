@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import IO, ClassVar
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, ClassVar
 
 from labelbridge.config import Cloud
+from labelbridge.errors import SigningError
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -28,6 +29,42 @@ class ObjectInfo:
     etag: str | None
     last_modified: datetime | None
     version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """What signs a store's URLs, and when URLs it signed die at the latest.
+
+    :param kind: e.g. ``s3-sigv4/assume-role``, ``gcs-v4/service-account-key``,
+        ``azure-sas/user-delegation``: stored on every URL and logged each run.
+    :param expires_at: when the signing credentials (STS session, delegation key) expire;
+        ``None`` when they do not cut a URL's life short.
+    :param material: the credentials or key themselves; never printed (``repr=False``).
+    """
+
+    kind: str
+    expires_at: datetime | None
+    material: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SignedUrl:
+    """A signed GET URL for one object, with the limits it was signed with.
+
+    ``url`` is a secret (it grants access): it is left out of ``repr`` so that it cannot reach a
+    log line or a traceback by accident. Log ``uri`` and ``expires_at`` instead.
+    """
+
+    uri: str
+    url: str = field(repr=False)
+    signed_at: datetime
+    #: min(signed_at + requested_ttl, credential_expires_at)
+    expires_at: datetime
+    requested_ttl: timedelta
+    #: The IP range the URL itself carries (Azure ``sip``); ``None`` where only a bucket policy can.
+    ip_range: str | None
+    signer: str
+    credential_expires_at: datetime | None
 
 
 class ObjectStore(ABC):
@@ -136,6 +173,80 @@ class ObjectStore(ABC):
     @abstractmethod
     def _iter_chunks(self, key: str) -> Iterator[bytes]:
         """The object's bytes in chunks of about CHUNK_BYTES, fetched lazily."""
+
+    # Signing ------------------------------------------------------------------------------
+
+    @classmethod
+    def url_ttl_cap(cls, sas_kind: str = "auto") -> timedelta | None:
+        """The longest URL lifetime this cloud allows for ``sas_kind`` (Azure only), for config checks."""
+        return cls.max_url_ttl
+
+    def sign_urls(
+        self, keys: Sequence[str], ttl: timedelta, *, ip_range: str | None = None, now: datetime | None = None
+    ) -> list[SignedUrl]:
+        """Sign read-only GET URLs for ``keys``, through the cloud SDK's own signer.
+
+        Each URL lives ``ttl``, or until the signing credentials expire if that comes first:
+        the stored ``expires_at`` is the earlier of the two, so rotation comes in time.
+
+        :param ip_range: CIDR the URL is locked to where the URL can carry it (Azure ``sip``);
+            elsewhere a bucket policy must enforce it and the URL records ``ip_range=None``.
+        :param now: the signing time (aware); defaults to the clock. It sets the expiry the
+            URLs are signed with (S3 and GCS stamp their own clock as the start).
+        :raises SigningError: the lifetime is over the cloud's cap, or nothing can sign.
+        """
+        if ttl <= timedelta(0):
+            raise SigningError(f"{self!r}: URL lifetime must be positive, got {ttl}")
+        cap = self.max_url_ttl
+        if cap is not None and ttl > cap:
+            raise SigningError(f"{self!r}: URL lifetime {ttl} exceeds the {self.cloud.value} cap of {cap}")
+        # Whole seconds: the signed parameters are whole seconds, and the stored expiry must
+        # never be later than the one in the URL.
+        signed_at = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        identity = self._signing_identity(signed_at, ttl)
+        credential_expires_at = identity.expires_at.astimezone(UTC) if identity.expires_at is not None else None
+        expires_at = signed_at + ttl
+        if credential_expires_at is not None and credential_expires_at < expires_at:
+            expires_at = credential_expires_at.replace(microsecond=0)
+        if expires_at <= signed_at:
+            raise SigningError(
+                f"{self!r}: the signing credentials ({identity.kind}) "
+                f"expired at {credential_expires_at:%Y-%m-%dT%H:%M:%SZ}"
+            )
+        sign = self._url_signer(identity, signed_at=signed_at, expires_at=expires_at, ip_range=ip_range)
+        carried_ip = ip_range if self.url_carries_ip_range else None
+        return [
+            SignedUrl(
+                uri=self.uri(key),
+                url=sign(key),
+                signed_at=signed_at,
+                expires_at=expires_at,
+                requested_ttl=ttl,
+                ip_range=carried_ip,
+                signer=identity.kind,
+                credential_expires_at=credential_expires_at,
+            )
+            for key in keys
+        ]
+
+    def sign_url(
+        self, key: str, ttl: timedelta, *, ip_range: str | None = None, now: datetime | None = None
+    ) -> SignedUrl:
+        """One URL; see :meth:`sign_urls`, which signs a batch with one credential lookup."""
+        return self.sign_urls([key], ttl, ip_range=ip_range, now=now)[0]
+
+    @abstractmethod
+    def _signing_identity(self, now: datetime, ttl: timedelta) -> SigningIdentity:
+        """Resolve (and refresh if due) what signs; fetch a delegation key if the cloud needs one.
+
+        :raises SigningError: the connection's credentials cannot sign URLs.
+        """
+
+    @abstractmethod
+    def _url_signer(
+        self, identity: SigningIdentity, *, signed_at: datetime, expires_at: datetime, ip_range: str | None
+    ) -> Callable[[str], str]:
+        """A function signing one key's GET URL with the SDK's signer, valid until ``expires_at``."""
 
 
 class _ChunkReader(io.RawIOBase):

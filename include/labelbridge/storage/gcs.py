@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from labelbridge.config import Cloud
-from labelbridge.errors import ObjectNotFound
-from labelbridge.storage.base import CHUNK_BYTES, ObjectInfo, ObjectStore
+from labelbridge.errors import ObjectNotFound, SigningError
+from labelbridge.storage.base import CHUNK_BYTES, ObjectInfo, ObjectStore, SigningIdentity
 
 if TYPE_CHECKING:
     from google.cloud.storage import Client as GCSClient
@@ -22,9 +22,11 @@ class GCSStore(ObjectStore):
     max_url_ttl: ClassVar[timedelta | None] = timedelta(days=7)  # V4 signing cap
     url_carries_ip_range = False  # bucket IP filtering or VPC-SC enforces ranges instead
 
-    def __init__(self, client: GCSClient, bucket: str, **kwargs: Any) -> None:
+    def __init__(self, client: GCSClient, bucket: str, *, signing_credentials: Any = None, **kwargs: Any) -> None:
         super().__init__(bucket, **kwargs)
         self.client = client
+        #: Credentials that sign URLs when they differ from the client's (default: the client's).
+        self.signing_credentials = signing_credentials
 
     def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
         blobs = self.client.list_blobs(
@@ -75,3 +77,49 @@ class GCSStore(ObjectStore):
             self.client.bucket(self.bucket).blob(key).delete()
         except NotFound:
             pass
+
+    # Signing ------------------------------------------------------------------------------
+
+    def _signing_identity(self, now: datetime, ttl: timedelta) -> SigningIdentity:
+        from google.auth.credentials import AnonymousCredentials, Signing
+        from google.oauth2 import service_account
+
+        # google.cloud.Client keeps the credentials GCSHook resolved in _credentials (no getter).
+        credentials = self.signing_credentials or getattr(self.client, "_credentials", None)
+        # A V4 signed URL stays valid until its own expiry whatever happens to the token or
+        # session that signed it (only deleting the key revokes it): no credential expiry.
+        if isinstance(credentials, service_account.Credentials):
+            return SigningIdentity("gcs-v4/service-account-key", None, {"credentials": credentials})
+        if isinstance(credentials, Signing):
+            # e.g. impersonated credentials: they sign through the IAM Credentials signBlob API.
+            kind = f"gcs-v4/iam-signblob ({type(credentials).__name__})"
+            return SigningIdentity(kind, None, {"credentials": credentials})
+        email = getattr(credentials, "service_account_email", None)
+        if credentials is not None and email and not isinstance(credentials, AnonymousCredentials):
+            # Keyless (metadata server, workload identity): the SDK calls signBlob with a token.
+            if not credentials.valid:
+                from google.auth.transport.requests import Request
+
+                credentials.refresh(Request())
+            material = {"service_account_email": credentials.service_account_email, "access_token": credentials.token}
+            return SigningIdentity("gcs-v4/iam-signblob", None, material)
+        raise SigningError(
+            f"{self!r}: the GCS connection's credentials ({type(credentials).__name__}) cannot sign URLs; "
+            "use a service account key (keyfile_dict / key_path), impersonation, or a service account "
+            "identity allowed to call signBlob"
+        )
+
+    def _url_signer(
+        self, identity: SigningIdentity, *, signed_at: datetime, expires_at: datetime, ip_range: str | None
+    ) -> Callable[[str], str]:
+        bucket = self.client.bucket(self.bucket)
+        lifetime = expires_at - signed_at
+        material: dict[str, Any] = identity.material
+
+        def sign(key: str) -> str:
+            url: str = bucket.blob(key).generate_signed_url(
+                version="v4", expiration=lifetime, method="GET", **material
+            )
+            return url
+
+        return sign
