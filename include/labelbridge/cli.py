@@ -21,7 +21,7 @@ from labelbridge.errors import LabelbridgeError
 log = logging.getLogger("labelbridge")
 
 #: Modules whose ``register(subparsers)`` adds subcommands.
-FEATURE_COMMANDS: tuple[str, ...] = ()
+FEATURE_COMMANDS: tuple[str, ...] = ("labelbridge.export.cli",)
 
 
 def _add_config_arg(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,193 @@
+"""One base for every format: accounting, malformed tasks, categories, image regions.
+
+Accounting holds one invariant, checked before the manifest is written: every annotation read is
+either exported or counted under a named skip reason.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from labelbridge.export.records import AnnotationRecord, MalformedTask, TaskRecord
+from labelbridge.export.source import image_relpath
+from labelbridge.export.writer import RunOutput
+
+#: Problems listed by name in the manifest; past this many only the counts grow.
+MAX_PROBLEMS = 100
+
+
+@dataclass
+class ExportStats:
+    tasks_read: int = 0
+    tasks_exported: int = 0
+    annotations_read: int = 0
+    annotations_exported: int = 0
+    regions_exported: int = 0
+    #: Skip reasons, per unit: tasks, annotations (these add up with the exported ones), results.
+    skipped_tasks: Counter[str] = field(default_factory=Counter)
+    skipped_annotations: Counter[str] = field(default_factory=Counter)
+    skipped_results: Counter[str] = field(default_factory=Counter)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FormatContext:
+    """What a format needs besides the tasks.
+
+    :param labels: the project's label list: category/class ids follow it (sorted, as the converter
+        does); labels seen in results but not listed get the next ids in order of appearance.
+    :param image_field: the task ``data`` key holding the image URI, for image formats.
+    :param duplicate_paths: image paths used by more than one task; their files get ``__<task id>``.
+    :param created: the timestamp written into files' ``info`` (the window's end: reruns stay identical).
+    """
+
+    labels: Sequence[str] = ()
+    image_field: str = "image"
+    duplicate_paths: frozenset[str] = frozenset()
+    created: str = ""
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle in pixels, axis-aligned (a rotated one is replaced by its bounding box)."""
+
+    label: str
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class Polygon:
+    label: str
+    points: tuple[tuple[float, float], ...]  # in percent, as Label Studio stores them
+
+
+class FormatWriter(ABC):
+    """Turns a stream of tasks into files in a :class:`RunOutput`."""
+
+    name: ClassVar[str]
+    #: Whether this format needs ``TaskSource.csv_keys()`` / ``duplicate_image_paths()`` first.
+    needs_csv_keys: ClassVar[bool] = False
+    needs_image_paths: ClassVar[bool] = False
+
+    def __init__(self, context: FormatContext, *, csv_keys: Iterable[str] = ()) -> None:
+        self.context = context
+        self.csv_keys = sorted(csv_keys)
+        self.stats = ExportStats()
+        self._categories: dict[str, int] = {}
+        for index, label in enumerate(sorted(dict.fromkeys(context.labels))):
+            self._categories[label] = index
+
+    @abstractmethod
+    def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
+        """Write every file of the format; count into ``self.stats``."""
+
+    # Shared steps --------------------------------------------------------------------------
+
+    def good_tasks(self, tasks: Iterator[TaskRecord | MalformedTask]) -> Iterator[TaskRecord]:
+        """The well-formed tasks; malformed ones are counted and listed with id and reason."""
+        for task in tasks:
+            self.stats.tasks_read += 1
+            if isinstance(task, MalformedTask):
+                self.stats.annotations_read += task.annotations
+                self.stats.skipped_tasks["malformed"] += 1
+                self.stats.skipped_annotations["malformed_task"] += task.annotations
+                if len(self.stats.problems) < MAX_PROBLEMS:
+                    self.stats.problems.append({"task_id": task.id, "reason": task.reason})
+                continue
+            self.stats.annotations_read += len(task.annotations)
+            yield task
+
+    def count_converter_skips(self, task: TaskRecord) -> list[AnnotationRecord]:
+        """Converter formats leave cancelled annotations out, as label-studio-converter does."""
+        active = task.active_annotations()
+        self.stats.skipped_annotations["cancelled"] += len(task.annotations) - len(active)
+        return active
+
+    def year(self) -> int | None:
+        return int(self.context.created[:4]) if self.context.created[:4].isdigit() else None
+
+    def category(self, label: str) -> int:
+        if label not in self._categories:
+            self._categories[label] = len(self._categories)
+        return self._categories[label]
+
+    def categories(self) -> list[dict[str, Any]]:
+        return [{"id": i, "name": name} for name, i in sorted(self._categories.items(), key=lambda kv: kv[1])]
+
+    def image_name(self, task: TaskRecord) -> str | None:
+        """The task's image path, unique within the run."""
+        path = image_relpath(task.data.get(self.context.image_field))
+        if path is None:
+            return None
+        if path in self.context.duplicate_paths:
+            stem, dot, ext = path.rpartition(".")
+            return f"{stem}__{task.id}.{ext}" if dot and "/" not in ext else f"{path}__{task.id}"
+        return path
+
+    def regions(
+        self, annotation: AnnotationRecord, *, polygons: bool = True, need_size: bool = True
+    ) -> tuple[list[Box | Polygon], tuple[int, int] | None]:
+        """Boxes and polygons of one annotation, with the image size (from ``original_width/height``).
+
+        Any other result (text labels, choices, keypoints, ...) is counted as skipped by type.
+        """
+        size = _image_size(annotation.result)
+        regions: list[Box | Polygon] = []
+        for result in annotation.result:
+            kind = str(result.get("type", "")).lower()
+            value = result.get("value") or {}
+            labels = value.get("rectanglelabels") or value.get("polygonlabels") or value.get("labels")
+            is_box = all(isinstance(value.get(k), int | float) for k in ("x", "y", "width", "height"))
+            is_polygon = isinstance(value.get("points"), list) and len(value["points"]) >= 3
+            if not labels or not isinstance(labels, list) or not (is_box or (polygons and is_polygon)):
+                self.stats.skipped_results[kind or "unknown"] += 1
+                continue
+            for label in labels:
+                if is_box:
+                    box = Box(str(label), value["x"], value["y"], value["width"], value["height"])
+                    regions.append(_rotated(box, float(value["rotation"]), size) if value.get("rotation") else box)
+                else:
+                    regions.append(Polygon(str(label), tuple((float(p[0]), float(p[1])) for p in value["points"])))
+        if need_size and size is None and regions:
+            return [], None
+        return regions, size
+
+
+def _image_size(results: Iterable[dict[str, Any]]) -> tuple[int, int] | None:
+    for result in results:
+        width, height = result.get("original_width"), result.get("original_height")
+        if isinstance(width, int | float) and isinstance(height, int | float) and width > 0 and height > 0:
+            return int(width), int(height)
+    return None
+
+
+def _rotated(box: Box, degrees: float, size: tuple[int, int] | None) -> Box:
+    """Label Studio rotates a rectangle clockwise about its top-left corner; take the bounding box.
+
+    The turn is done in pixels (percent axes differ in scale); without a size, in percent.
+    """
+    sx, sy = (size[0] / 100, size[1] / 100) if size else (1.0, 1.0)
+    x0, y0, w, h = box.x * sx, box.y * sy, box.w * sx, box.h * sy
+    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    xs, ys = [], []
+    for dx, dy in ((0.0, 0.0), (w, 0.0), (w, h), (0.0, h)):
+        xs.append(x0 + dx * cos - dy * sin)
+        ys.append(y0 + dx * sin + dy * cos)
+    left, top = min(xs), min(ys)
+    return Box(box.label, left / sx, top / sy, (max(xs) - left) / sx, (max(ys) - top) / sy)
+
+
+def polygon_area(points: Sequence[tuple[float, float]]) -> float:
+    """Shoelace formula, in the points' units."""
+    total = 0.0
+    for (x1, y1), (x2, y2) in zip(points, [*points[1:], points[0]], strict=True):
+        total += x1 * y2 - x2 * y1
+    return abs(total) / 2

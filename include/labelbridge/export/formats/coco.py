@@ -1,0 +1,99 @@
+"""``coco``: COCO object detection JSON from rectangles and polygons.
+
+Pixel coordinates come from Label Studio's percentages and each result's ``original_width`` /
+``original_height``. One image per task (the converter adds one per annotation); its regions come
+from one annotation: the ground truth if any, else the newest not cancelled (the others are counted
+as ``superseded``). Results COCO cannot hold (text labels, choices, keypoints, ...) are counted by
+type in the manifest. Categories: the project's labels, then labels as first seen.
+
+The file streams: ``images`` go out while ``annotations`` are spooled to a temporary file on disk,
+then appended; ``categories`` and ``info`` come last, once every label has been seen.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from labelbridge.export.formats.base import Box, FormatWriter, Polygon, polygon_area
+from labelbridge.export.records import MalformedTask, TaskRecord
+from labelbridge.export.writer import RunOutput, Tally
+
+
+class CocoFormat(FormatWriter):
+    name = "coco"
+
+    def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
+        tally = Tally()
+        out.write_stream("result.json", self._document(tasks, tally), tally, content_type="application/json")
+
+    def _document(self, tasks: Iterator[TaskRecord | MalformedTask], tally: Tally) -> Iterator[bytes]:
+        with tempfile.TemporaryFile() as spool:
+            yield b'{\n"images": ['
+            image_id = 0
+            for task in self.good_tasks(tasks):
+                placed = self._place(task)
+                if placed is None:
+                    continue
+                name, size, regions = placed
+                image = {"width": size[0], "height": size[1], "id": image_id, "file_name": name}
+                yield (b"\n" if image_id == 0 else b",\n") + json.dumps(image, ensure_ascii=False).encode()
+                for region in regions:
+                    item = self._annotation(region, size, image_id, tally.regions)
+                    spool.write((b"\n" if tally.regions == 0 else b",\n") + json.dumps(item).encode())
+                    tally.regions += 1
+                image_id += 1
+                tally.tasks += 1
+                tally.annotations += 1
+            yield b'\n],\n"annotations": ['
+            spool.seek(0)
+            while chunk := spool.read(1024 * 1024):
+                yield chunk
+            self.stats.tasks_exported += tally.tasks
+            self.stats.annotations_exported += tally.annotations
+            self.stats.regions_exported += tally.regions
+            tail = {
+                "categories": self.categories(),
+                "info": {
+                    "year": self.year(),
+                    "version": "1.0",
+                    "description": "",
+                    "contributor": "Label Studio",
+                    "url": "",
+                    "date_created": self.context.created,
+                },
+            }
+            yield b"\n],\n" + json.dumps(tail, ensure_ascii=False, indent=None)[1:].encode() + b"\n"
+
+    def _place(self, task: TaskRecord) -> tuple[str, tuple[int, int], list[Box | Polygon]] | None:
+        """The image name, size and regions of a task, or ``None`` (counted) when it cannot be placed."""
+        active = self.count_converter_skips(task)
+        chosen = task.chosen_annotation()
+        if chosen is None:
+            self.stats.skipped_tasks["unannotated" if not task.annotations else "all_cancelled"] += 1
+            return None
+        self.stats.skipped_annotations["superseded"] += len(active) - 1
+        name = self.image_name(task)
+        regions, size = self.regions(chosen)
+        if name is None or size is None:
+            self.stats.skipped_tasks["no_image" if name is None else "no_image_size"] += 1
+            self.stats.skipped_annotations["unplaced"] += 1
+            return None
+        return name, size, regions
+
+    def _annotation(self, region: Box | Polygon, size: tuple[int, int], image_id: int, ann_id: int) -> dict[str, Any]:
+        width, height = size
+        item: dict[str, Any] = {"id": ann_id, "image_id": image_id, "category_id": self.category(region.label)}
+        if isinstance(region, Box):
+            x, y = region.x * width / 100, region.y * height / 100
+            w, h = region.w * width / 100, region.h * height / 100
+            item.update(segmentation=[], bbox=[x, y, w, h], ignore=0, iscrowd=0, area=w * h)
+        else:
+            points = [(px * width / 100, py * height / 100) for px, py in region.points]
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+            segmentation = [[c for p in points for c in p]]
+            item.update(segmentation=segmentation, bbox=bbox, ignore=0, iscrowd=0, area=polygon_area(points))
+        return item

@@ -1,0 +1,106 @@
+"""``json_min``: label-studio-converter's JSON-MIN: one flat record per (not cancelled) annotation.
+
+A record is the task's ``data`` plus ``id``, one key per ``from_name`` holding the prettified
+results (a lone choice or text becomes a string), ``annotator``, ``annotation_id``,
+``created_at``, ``updated_at`` and ``lead_time``. A task without annotations gives one record with
+empty annotation fields; a task whose annotations are all cancelled gives none.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from labelbridge.export.formats.base import FormatWriter
+from labelbridge.export.formats.json import json_array
+from labelbridge.export.records import TAG_NAMES, AnnotationRecord, MalformedTask, TaskRecord
+from labelbridge.export.writer import RunOutput, Tally
+
+
+def outputs(annotation: AnnotationRecord | None) -> dict[str, list[dict[str, Any]]]:
+    """Result values grouped by ``from_name``, each with the tag ``type`` and image size, as the converter."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for result in annotation.result if annotation else []:
+        if "from_name" not in result or not isinstance(result.get("value"), dict):
+            continue
+        value = dict(result["value"])
+        kind = str(result.get("type", ""))
+        value["type"] = TAG_NAMES.get(kind.lower(), kind)
+        for key in ("original_width", "original_height"):
+            if key in result:
+                value[key] = result[key]
+        grouped[str(result["from_name"])].append(value)
+    return grouped
+
+
+def prettify(values: list[dict[str, Any]]) -> Any:
+    """A lone choice or text as a plain string; otherwise the values without ``type``."""
+    out: list[Any] = []
+    tag = None
+    for value in values:
+        rest = dict(value)
+        tag = rest.pop("type", None)
+        if tag == "Choices" and len(rest.get("choices") or []) == 1:
+            out.append(rest["choices"][0])
+        elif tag == "TextArea" and len(rest.get("text") or []) == 1:
+            out.append(rest["text"][0])
+        else:
+            out.append(rest)
+    return out[0] if tag in ("Choices", "TextArea") and len(out) == 1 else out
+
+
+def annotator(annotation: AnnotationRecord | None, *, int_id: bool) -> Any:
+    user = annotation.ls.get("completed_by") if annotation else {}
+    if isinstance(user, dict):
+        return user.get("email")
+    if isinstance(user, int) and int_id:
+        return user
+    return str(user)
+
+
+def records(writer: FormatWriter, task: TaskRecord) -> Iterator[tuple[AnnotationRecord | None, dict[str, Any]]]:
+    """The converter's items for one task: one per active annotation, newest first."""
+    active = writer.count_converter_skips(task)
+    if not task.annotations:
+        yield None, {}
+    for annotation in active:
+        yield annotation, outputs(annotation)
+
+
+def annotation_fields(annotation: AnnotationRecord | None) -> dict[str, Any]:
+    ls = annotation.ls if annotation else {}
+    return {
+        "annotation_id": ls.get("id"),
+        "created_at": ls.get("created_at"),
+        "updated_at": ls.get("updated_at"),
+        "lead_time": ls.get("lead_time"),
+    }
+
+
+class JsonMinFormat(FormatWriter):
+    name = "json_min"
+
+    def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
+        tally = Tally()
+        out.write_stream("result.json", json_array(self._lines(tasks, tally)), tally, content_type="application/json")
+
+    def _lines(self, tasks: Iterator[TaskRecord | MalformedTask], tally: Tally) -> Iterator[bytes]:
+        for task in self.good_tasks(tasks):
+            wrote = False
+            for annotation, grouped in records(self, task):
+                record = dict(task.data)
+                record["id"] = task.id
+                for name, values in grouped.items():
+                    record[name] = prettify(values)
+                record["annotator"] = annotator(annotation, int_id=True)
+                record.update(annotation_fields(annotation))
+                if annotation is not None:
+                    tally.annotations += 1
+                    self.stats.annotations_exported += 1
+                wrote = True
+                yield json.dumps(record, ensure_ascii=False).encode()
+            if wrote:
+                tally.tasks += 1
+                self.stats.tasks_exported += 1

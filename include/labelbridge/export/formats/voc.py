@@ -1,0 +1,70 @@
+"""``voc``: one Pascal VOC XML per image, ``Annotations/<image path>.xml``, rectangles only.
+
+The layout follows label-studio-converter's (``folder``, ``filename``, ``source``, ``owner``,
+``size``, ``segmented``, one ``object`` with ``bndbox`` in whole pixels per rectangle). Polygons and
+other results are counted by type as skipped; a task whose image size is unknown is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from xml.sax.saxutils import escape
+
+from labelbridge.export.formats.base import Box, FormatWriter
+from labelbridge.export.formats.json_min import annotator
+from labelbridge.export.formats.yolo import stem
+from labelbridge.export.records import MalformedTask, TaskRecord
+from labelbridge.export.writer import RunOutput, Tally
+
+
+def _node(tag: str, text: object) -> str:
+    return f"<{tag}>{escape(str(text))}</{tag}>\n"
+
+
+class VocFormat(FormatWriter):
+    name = "voc"
+    needs_image_paths = True
+
+    def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
+        for task in self.good_tasks(tasks):
+            active = self.count_converter_skips(task)
+            chosen = task.chosen_annotation()
+            if chosen is None:
+                self.stats.skipped_tasks["unannotated" if not task.annotations else "all_cancelled"] += 1
+                continue
+            self.stats.skipped_annotations["superseded"] += len(active) - 1
+            name = self.image_name(task)
+            regions, size = self.regions(chosen, polygons=False)
+            if name is None or size is None:
+                self.stats.skipped_tasks["no_image" if name is None else "no_image_size"] += 1
+                self.stats.skipped_annotations["unplaced"] += 1
+                continue
+            boxes = [r for r in regions if isinstance(r, Box)]
+            out.write_bytes(
+                f"Annotations/{stem(name)}.xml",
+                self._xml(name, size, boxes, annotator(chosen, int_id=False)).encode(),
+                Tally(tasks=1, annotations=1, regions=len(boxes)),
+                content_type="application/xml",
+            )
+            self.stats.tasks_exported += 1
+            self.stats.annotations_exported += 1
+            self.stats.regions_exported += len(boxes)
+
+    def _xml(self, name: str, size: tuple[int, int], boxes: list[Box], who: object) -> str:
+        width, height = size
+        parts = ['<?xml version="1.0" encoding="utf-8"?>\n<annotation>\n', _node("folder", "images"),
+                 _node("filename", name.rpartition("/")[2]),
+                 "<source>\n", _node("database", "MyDatabase"), _node("annotation", "COCO2017"),
+                 _node("image", "flickr"), _node("flickrid", "NULL"), _node("annotator", who if who else ""),
+                 "</source>\n<owner>\n", _node("flickrid", "NULL"), _node("name", "Label Studio"),
+                 "</owner>\n<size>\n", _node("width", width), _node("height", height), _node("depth", 3),
+                 "</size>\n", _node("segmented", 0)]
+        for box in boxes:
+            x, y = int(box.x / 100 * width), int(box.y / 100 * height)
+            w, h = int(box.w / 100 * width), int(box.h / 100 * height)
+            self.category(box.label)
+            parts += ["<object>\n", _node("name", box.label), _node("pose", "Unspecified"), _node("truncated", 0),
+                      _node("difficult", 0), "<bndbox>\n", _node("xmin", x), _node("ymin", y),
+                      _node("xmax", x + w), _node("ymax", y + h), "</bndbox>\n</object>\n"]
+        parts.append("</annotation>\n")
+        return "".join(parts)

@@ -1,0 +1,71 @@
+"""``yolo``: one ``labels/<image path>.txt`` per image, plus ``classes.txt``, ``notes.json``, ``data.yaml``.
+
+Lines are ``class cx cy w h`` for rectangles and ``class x1 y1 x2 y2 ...`` for polygons, normalised to
+0..1, as label-studio-converter writes them (a rotated rectangle becomes its bounding box). A task
+without annotations gets an empty file (a negative example); one whose annotations are all
+cancelled gets none. The label file mirrors the image's path (``images/a.jpg`` ->
+``labels/images/a.txt``), which is how YOLO trainers pair them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from labelbridge.export.formats.base import Box, FormatWriter
+from labelbridge.export.records import MalformedTask, TaskRecord
+from labelbridge.export.writer import RunOutput, Tally
+
+
+def stem(path: str) -> str:
+    head, slash, tail = path.rpartition("/")
+    base = tail.rsplit(".", 1)[0] if "." in tail.lstrip(".") else tail
+    return f"{head}{slash}{base}"
+
+
+class YoloFormat(FormatWriter):
+    name = "yolo"
+    needs_image_paths = True
+
+    def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
+        for task in self.good_tasks(tasks):
+            active = self.count_converter_skips(task)
+            if task.annotations and not active:
+                self.stats.skipped_tasks["all_cancelled"] += 1
+                continue
+            name = self.image_name(task)
+            chosen = task.chosen_annotation()
+            if name is None:
+                self.stats.skipped_tasks["no_image"] += 1
+                self.stats.skipped_annotations["unplaced"] += 1 if chosen else 0
+                self.stats.skipped_annotations["superseded"] += max(len(active) - 1, 0)
+                continue
+            tally = Tally(tasks=1)
+            lines: list[str] = []
+            if chosen is not None:
+                self.stats.skipped_annotations["superseded"] += len(active) - 1
+                tally.annotations = 1
+                regions, _ = self.regions(chosen, need_size=False)
+                for region in regions:
+                    cls = self.category(region.label)
+                    if isinstance(region, Box):
+                        coords = [(region.x + region.w / 2) / 100, (region.y + region.h / 2) / 100,
+                                  region.w / 100, region.h / 100]
+                    else:
+                        coords = [c / 100 for point in region.points for c in point]
+                    lines.append(" ".join([str(cls), *map(str, coords)]) + "\n")
+                tally.regions = len(lines)
+            out.write_bytes(f"labels/{stem(name)}.txt", "".join(lines).encode(), tally, content_type="text/plain")
+            self.stats.tasks_exported += 1
+            self.stats.annotations_exported += tally.annotations
+            self.stats.regions_exported += tally.regions
+        names = [c["name"] for c in self.categories()]
+        out.write_bytes("classes.txt", "".join(f"{n}\n" for n in names).encode(), Tally(), content_type="text/plain")
+        notes = {"categories": self.categories(), "info": {"year": self.year(), "version": "1.0",
+                                                           "contributor": "Label Studio"}}
+        out.write_bytes("notes.json", json.dumps(notes, indent=2, ensure_ascii=False).encode(), Tally(),
+                        content_type="application/json")
+        data_yaml = "path: .\ntrain: images\nval: images\nnc: {}\nnames:\n{}".format(
+            len(names), "".join(f"  {i}: {json.dumps(n, ensure_ascii=False)}\n" for i, n in enumerate(names))
+        )
+        out.write_bytes("data.yaml", data_yaml.encode(), Tally(), content_type="application/yaml")

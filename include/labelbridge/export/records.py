@@ -1,0 +1,177 @@
+"""Tasks as the exporters see them, whether read from the labeling DB or from a Label Studio JSON file.
+
+A task whose annotation or prediction JSON is malformed becomes a :class:`MalformedTask` naming the
+task id and why; writers skip it and the run reports it, so one bad row never stops an export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: Label Studio result ``type`` (lower case, as stored) -> the labeling-config tag name the
+#: converter puts into ``value["type"]`` for json_min/csv.
+TAG_NAMES = {
+    "choices": "Choices",
+    "textarea": "TextArea",
+    "labels": "Labels",
+    "rectanglelabels": "RectangleLabels",
+    "rectangle": "Rectangle",
+    "polygonlabels": "PolygonLabels",
+    "polygon": "Polygon",
+    "keypointlabels": "KeyPointLabels",
+    "keypoint": "KeyPoint",
+    "brushlabels": "BrushLabels",
+    "ellipselabels": "EllipseLabels",
+    "rating": "Rating",
+    "number": "Number",
+    "datetime": "DateTime",
+    "taxonomy": "Taxonomy",
+    "hypertextlabels": "HyperTextLabels",
+    "paragraphlabels": "ParagraphLabels",
+    "timeserieslabels": "TimeSeriesLabels",
+    "pairwise": "Pairwise",
+    "ranker": "Ranker",
+    "relation": "Relation",
+}
+
+
+@dataclass(frozen=True)
+class AnnotationRecord:
+    """One annotation in Label Studio's export shape (``ls`` is the dict written to JSON)."""
+
+    ls: Mapping[str, Any]
+
+    @property
+    def was_cancelled(self) -> bool:
+        return bool(self.ls.get("was_cancelled") or self.ls.get("skipped"))
+
+    @property
+    def ground_truth(self) -> bool:
+        return bool(self.ls.get("ground_truth"))
+
+    @property
+    def result(self) -> list[dict[str, Any]]:
+        return list(self.ls.get("result") or [])
+
+    @property
+    def created_at(self) -> str:
+        return str(self.ls.get("created_at") or "")
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One task with its annotations (all, cancelled included) and predictions."""
+
+    id: int
+    ls: Mapping[str, Any]
+    annotations: tuple[AnnotationRecord, ...]
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        data = self.ls.get("data")
+        return data if isinstance(data, Mapping) else {}
+
+    def active_annotations(self) -> list[AnnotationRecord]:
+        """Not cancelled, newest first: the converter's order (``created_at`` descending, stable)."""
+        kept = [a for a in self.annotations if not a.was_cancelled]
+        return sorted(kept, key=lambda a: a.created_at, reverse=True)
+
+    def chosen_annotation(self) -> AnnotationRecord | None:
+        """The one annotation image formats export: a ground truth if any, else the newest."""
+        active = self.active_annotations()
+        truths = [a for a in active if a.ground_truth]
+        best = truths or active
+        return best[0] if best else None
+
+
+@dataclass(frozen=True)
+class MalformedTask:
+    """A task left out of the export, with the task id and why."""
+
+    id: int | str
+    reason: str
+    annotations: int = 0
+
+
+def ls_task(
+    task_id: int,
+    *,
+    data: Any,
+    meta: Any,
+    annotations: list[dict[str, Any]],
+    predictions: list[dict[str, Any]],
+    created_at: str | None,
+    updated_at: str | None,
+) -> TaskRecord | MalformedTask:
+    """Build a task in Label Studio's JSON export shape, validating every result list."""
+    if not isinstance(data, dict):
+        return MalformedTask(task_id, f"'data' must be an object, got {_type(data)}", len(annotations))
+    for kind, items in (("annotation", annotations), ("prediction", predictions)):
+        for item in items:
+            problem = result_problem(item.get("result"))
+            if problem:
+                return MalformedTask(task_id, f"{kind} {item.get('id')}: {problem}", len(annotations))
+    cancelled = sum(1 for a in annotations if a.get("was_cancelled") or a.get("skipped"))
+    task = {
+        "id": task_id,
+        "data": data,
+        "meta": meta if isinstance(meta, dict) else {},
+        "annotations": annotations,
+        "predictions": predictions,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "total_annotations": len(annotations) - cancelled,
+        "cancelled_annotations": cancelled,
+        "total_predictions": len(predictions),
+    }
+    return TaskRecord(task_id, task, tuple(AnnotationRecord(a) for a in annotations))
+
+
+def task_from_export_item(item: Any, index: int) -> TaskRecord | MalformedTask:
+    """A task from a Label Studio JSON export file (the ``convert`` command's input)."""
+    if not isinstance(item, dict):
+        return MalformedTask(index, f"item {index}: expected an object, got {_type(item)}")
+    task_id = item.get("id", index)
+    annotations = item.get("annotations", item.get("completions")) or []
+    predictions = item.get("predictions") or []
+    for kind, items in (("annotations", annotations), ("predictions", predictions)):
+        if not isinstance(items, list) or not all(isinstance(a, dict) for a in items):
+            return MalformedTask(task_id, f"'{kind}' must be a list of objects")
+    record = ls_task(
+        task_id,
+        data=item.get("data"),
+        meta=item.get("meta"),
+        annotations=annotations,
+        predictions=predictions,
+        created_at=item.get("created_at"),
+        updated_at=item.get("updated_at"),
+    )
+    if isinstance(record, TaskRecord):
+        # Keep the file's own task fields (inner_id, project, ...) as Label Studio wrote them.
+        return TaskRecord(record.id, {**item, **record.ls}, record.annotations)
+    return record
+
+
+def result_problem(result: Any) -> str | None:
+    """Why a Label Studio ``result`` list is unusable, or ``None`` when it is fine."""
+    if result is None:
+        return None
+    if not isinstance(result, list):
+        return f"result must be a list, got {_type(result)}"
+    for position, region in enumerate(result):
+        if not isinstance(region, dict):
+            return f"result[{position}] must be an object, got {_type(region)}"
+        kind = region.get("type")
+        if not isinstance(kind, str):
+            return f"result[{position}] has no 'type'"
+        if kind != "relation" and not isinstance(region.get("value"), dict):
+            return f"result[{position}].value must be an object, got {_type(region.get('value'))}"
+    return None
+
+
+def _type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, int | float) else type(value).__name__
+    )

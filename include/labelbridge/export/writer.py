@@ -1,0 +1,237 @@
+"""The streaming writer: bytes flow from the DB cursor, through a format, into the target as they come.
+
+A format hands :class:`RunOutput` an iterator of byte chunks; the upload pulls from it (S3 multipart
+``upload_fileobj``, GCS resumable upload, Azure staged blocks), so nothing holds a whole file. Size and
+SHA-256 are computed on the way through. Every file written is appended to an on-disk spool (not a
+list: a YOLO export of a million images has a million files), from which the manifest is rendered and
+against which the upload is verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from labelbridge.errors import ExportError, StorageError
+from labelbridge.storage.base import ObjectInfo
+
+COALESCE_BYTES = 1024 * 1024
+MANIFEST_NAME = "manifest.json"
+_MASK64 = (1 << 64) - 1
+
+
+class ExportTarget(Protocol):
+    """What export needs from a place to write: an :class:`ObjectStore`, or a local directory."""
+
+    def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None: ...
+
+    def iter_objects(self, prefix: str | None = None) -> Iterator[ObjectInfo]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+
+@dataclass
+class Tally:
+    """What one file holds; formats count as they encode."""
+
+    tasks: int = 0
+    annotations: int = 0
+    regions: int = 0
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    name: str
+    size_bytes: int
+    sha256: str
+    tasks: int
+    annotations: int
+    regions: int
+
+
+class _ChunkStream(io.RawIOBase):
+    """A read-only stream over byte chunks that hashes what passes through.
+
+    ``readinto`` fills the whole buffer unless the chunks end: S3's non-seekable multipart upload
+    takes a short read for the last part. ``tell`` works (GCS's resumable upload asks for it).
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.size
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self.sha256.update(chunk)
+                self._pending = memoryview(chunk)
+            take = min(len(view) - filled, len(self._pending))
+            view[filled : filled + take] = self._pending[:take]
+            self._pending = self._pending[take:]
+            filled += take
+        self.size += filled
+        return filled
+
+
+def coalesce(chunks: Iterable[bytes], size: int = COALESCE_BYTES) -> Iterator[bytes]:
+    """Join small chunks (one per task) into pieces of about ``size`` bytes."""
+    parts: list[bytes] = []
+    pending = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        pending += len(chunk)
+        if pending >= size:
+            yield b"".join(parts)
+            parts, pending = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
+def _fingerprint(name: str, size: int) -> int:
+    digest = hashlib.blake2b(f"{name}\0{size}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class RunOutput:
+    """The files of one export run under ``run_prefix``; the manifest is written by the caller, last."""
+
+    def __init__(self, target: ExportTarget, run_prefix: str) -> None:
+        self.target = target
+        self.run_prefix = run_prefix
+        self.files = 0
+        self.total_bytes = 0
+        self._fingerprint = 0
+        # Closed by close(): the spool lives as long as the run, across several methods.
+        self._spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def key(self, name: str) -> str:
+        return self.run_prefix + name
+
+    def clear(self) -> None:
+        """Remove what an earlier attempt of this run left: the manifest first, so no reader trusts the rest."""
+        self.target.delete(self.key(MANIFEST_NAME))
+        for obj in self.target.iter_objects(self.run_prefix):
+            self.target.delete(obj.key)
+
+    def write_stream(
+        self, name: str, chunks: Iterable[bytes], tally: Tally, *, content_type: str | None = None
+    ) -> FileEntry:
+        stream = _ChunkStream(coalesce(chunks))
+        try:
+            self.target.write(self.key(name), stream, content_type=content_type)  # type: ignore[arg-type]
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"{self.key(name)}: upload failed: {type(exc).__name__}: {exc}") from exc
+        if stream._pending or next(stream._chunks, None) is not None:
+            raise ExportError(f"{self.key(name)}: the upload stopped before the end of the stream")
+        return self._record(name, stream.size, stream.sha256.hexdigest(), tally)
+
+    def write_bytes(self, name: str, data: bytes, tally: Tally, *, content_type: str | None = None) -> FileEntry:
+        try:
+            self.target.write(self.key(name), data, content_type=content_type)
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"{self.key(name)}: upload failed: {type(exc).__name__}: {exc}") from exc
+        return self._record(name, len(data), hashlib.sha256(data).hexdigest(), tally)
+
+    def _record(self, name: str, size: int, sha256: str, tally: Tally) -> FileEntry:
+        entry = FileEntry(name, size, sha256, tally.tasks, tally.annotations, tally.regions)
+        self._spool.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+        self.files += 1
+        self.total_bytes += size
+        self._fingerprint = (self._fingerprint + _fingerprint(name, size)) & _MASK64
+        return entry
+
+    def iter_entries(self) -> Iterator[FileEntry]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for line in self._spool:
+            yield FileEntry(**json.loads(line))
+        self._spool.seek(0, os.SEEK_END)
+
+    def verify(self) -> None:
+        """Check the target holds exactly the files written, with their sizes.
+
+        Streams the listing and compares count, total bytes and an order-independent fingerprint of
+        (name, size) pairs: O(1) memory for any number of files.
+        """
+        files = total = fingerprint = 0
+        for obj in self.target.iter_objects(self.run_prefix):
+            name = obj.key[len(self.run_prefix) :]
+            if name == MANIFEST_NAME:
+                continue
+            files += 1
+            total += obj.size_bytes
+            fingerprint = (fingerprint + _fingerprint(name, obj.size_bytes)) & _MASK64
+        if (files, total) != (self.files, self.total_bytes):
+            raise ExportError(
+                f"{self.run_prefix}: verification failed: wrote {self.files} files ({self.total_bytes} bytes), "
+                f"the target lists {files} files ({total} bytes)"
+            )
+        if fingerprint != self._fingerprint:
+            raise ExportError(
+                f"{self.run_prefix}: verification failed: the names or sizes listed differ from those written"
+            )
+
+
+class DirectoryTarget:
+    """A local directory as an export target, for ``labelbridge convert``; keys are relative paths."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise StorageError(f"{key!r} leaves {self.root}")
+        return path
+
+    def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            if isinstance(data, bytes):
+                out.write(data)
+            else:
+                while chunk := data.read(COALESCE_BYTES):
+                    out.write(chunk)
+
+    def iter_objects(self, prefix: str | None = None) -> Iterator[ObjectInfo]:
+        # A prefix, as in a bucket: walk from its folder part, keep keys that start with it.
+        prefix = prefix or ""
+        base = self._path(prefix.rpartition("/")[0])
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            if path.is_file() and key.startswith(prefix):
+                yield ObjectInfo(key, path.stat().st_size, None, None)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
