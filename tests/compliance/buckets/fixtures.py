@@ -7,7 +7,12 @@ from typing import Any
 
 from tests.compliance.buckets.snapshots import KMS_KEY
 
-ALL_FLAGS = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+ALL_FLAGS = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 
 
 def compliant_s3_policy(bucket: str) -> dict[str, Any]:
@@ -66,7 +71,8 @@ def make_compliant_s3(client: Any, bucket: str, log_bucket: str) -> None:
         },
     )
     client.put_bucket_logging(
-        Bucket=bucket, BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": log_bucket, "TargetPrefix": f"{bucket}/"}}
+        Bucket=bucket,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": log_bucket, "TargetPrefix": f"{bucket}/"}},
     )
     client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     client.put_bucket_ownership_controls(

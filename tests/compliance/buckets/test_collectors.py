@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from labelbridge.compliance.buckets.collectors import AzureBlobCollector, GCSCollector, S3Collector
 from labelbridge.compliance.buckets.evaluate import evaluate_snapshot
 from labelbridge.compliance.buckets.snapshot import BucketSnapshot
-from labelbridge.compliance.model import Status
 from labelbridge.config import Cloud, ComplianceConfig
 from labelbridge.operators.connections import make_client
+
 from tests.compliance.buckets.fixtures import make_compliant_s3, make_hurried_s3
 from tests.compliance.buckets.snapshots import KMS_KEY
 from tests.conftest import create_bucket, unique_bucket
@@ -140,7 +139,9 @@ def test_azure_container_and_cors_from_azurite_account_needs_management() -> Non
         client.set_service_properties(cors=[])
 
     assert good.settings["container"]["publicAccess"] is None
-    assert good.settings["service_cors"] == [{"allowedOrigins": ["*"], "allowedMethods": ["GET", "PUT"], "maxAgeInSeconds": 0}]
+    assert good.settings["service_cors"] == [
+        {"allowedOrigins": ["*"], "allowedMethods": ["GET", "PUT"], "maxAgeInSeconds": 0}
+    ]
     assert good.errors == {
         "account": "no Azure management connection: set compliance.azure_management_conn_id in storages.yaml"
     }
