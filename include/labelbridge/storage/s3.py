@@ -17,6 +17,20 @@ log = logging.getLogger(__name__)
 #: Key presigned once per batch to learn the endpoint, addressing style and signing scope.
 _PROBE_KEY = "labelbridge-presign-probe"
 
+
+class _DropSigningDetail(logging.Filter):
+    """Drops botocore.auth's records: at DEBUG they hold each canonical request and its
+    signature, enough to rebuild a presigned URL, and signed URLs never reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _hide_signing_detail() -> None:
+    logger = logging.getLogger("botocore.auth")
+    if not any(isinstance(f, _DropSigningDetail) for f in logger.filters):
+        logger.addFilter(_DropSigningDetail())
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 else:
@@ -109,6 +123,7 @@ class S3Store(ObjectStore):
         from botocore.awsrequest import AWSRequest
         from botocore.utils import percent_encode
 
+        _hide_signing_detail()
         seconds = int((expires_at - signed_at).total_seconds())
         # One presign through the client resolves the endpoint, addressing style and signing
         # scope exactly as S3Hook.generate_presigned_url would. Per key, botocore's own SigV4

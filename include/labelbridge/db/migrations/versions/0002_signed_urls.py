@@ -28,6 +28,20 @@ CREATE TABLE task_url (
     PRIMARY KEY (task_id, field)
 );
 CREATE INDEX task_url_expires_idx ON task_url (expires_at);
+
+-- What a labeling tool reads: each task's data with every media URI that has a live signed URL
+-- replaced by it. A URL whose field now holds another URI, or that has expired, is not used.
+CREATE VIEW task_with_urls AS
+SELECT t.id, t.project_id, t.uri, t.item_index,
+       t.data || COALESCE(u.urls, '{}'::jsonb) AS data,
+       u.urls_expire_at
+FROM task t
+LEFT JOIN LATERAL (
+    SELECT jsonb_object_agg(x.field, x.url) AS urls, min(x.expires_at) AS urls_expire_at
+    FROM task_url x
+    WHERE x.task_id = t.id AND x.uri = t.data ->> x.field AND x.expires_at > now()
+) u ON true
+WHERE t.deleted_at IS NULL;
 """
 
 
@@ -36,4 +50,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE task_url")
+    op.execute("DROP VIEW task_with_urls; DROP TABLE task_url")
