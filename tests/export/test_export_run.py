@@ -7,12 +7,12 @@ from typing import IO
 
 import psycopg
 import pytest
-
 from labelbridge.config import Cloud
 from labelbridge.errors import ExportError, StorageError
 from labelbridge.export import export_project
 from labelbridge.export.watermark import watermark
 from labelbridge.storage import ObjectStore
+
 from tests.conftest import StoreFactory
 from tests.export.conftest import seed, target_config
 from tests.export.fixtures import TASKS
@@ -137,7 +137,7 @@ def test_a_failed_upload_writes_no_manifest_and_keeps_the_watermark(
     with psycopg.connect(labeling_dsn) as conn:
         conn.execute("UPDATE annotation SET updated_at = now() WHERE task_id = %s", (seeded[1],))
 
-    with pytest.raises(StorageError, match="dog2.txt: upload failed: connection reset"):
+    with pytest.raises(StorageError, match=r"dog2\.txt: upload failed: connection reset"):
         export_project(labeling_dsn, FailingStore(store, "dog2"), target, fmt="yolo", run_key="r2")  # type: ignore[arg-type]
 
     assert list(store.iter_objects("exports/demo/yolo/r2/manifest.json")) == []

@@ -37,14 +37,14 @@ def register(subparsers: Any) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from labelbridge.cli import labeling_dsn, print_json
     from labelbridge.config import load_config
-    from labelbridge.export.run import export_project
+    from labelbridge.export.run import export_project, image_field_of
     from labelbridge.operators.connections import make_store
 
     config = load_config(args.config)
     target = config.export_target(args.target)
     store = make_store(target, prefix="")
     run_key = args.run_key or f"manual-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    image_field = image_field_of(config, target.sources)
+    image_field = image_field_of(config, target)
     dsn = labeling_dsn(args)
     for fmt in [args.format] if args.format else list(target.formats):
         result = export_project(dsn, store, target, fmt=fmt, run_key=run_key, full=args.full, image_field=image_field)
@@ -62,9 +62,3 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(f"warning: task {problem['task_id']}: {problem['reason']}", file=sys.stderr)
     print_json({"format": args.format, "out_dir": str(args.out_dir), **result.counts()})
     return 0
-
-
-def image_field_of(config: Any, sources: tuple[str, ...]) -> str:
-    """The image key of the target's source storages (their ``media_field``), ``image`` by default."""
-    fields = [config.storages[name].media_field for name in sources if name in config.storages]
-    return fields[0] if fields else "image"

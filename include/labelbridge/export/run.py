@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from labelbridge.config import ExportTargetConfig
+from labelbridge.config import ExportTargetConfig, LabelbridgeConfig
 from labelbridge.db import connect
 from labelbridge.errors import ExportError, LabelbridgeError
 from labelbridge.export.formats import FORMATS, ExportStats, FormatContext
@@ -60,6 +60,12 @@ class ExportResult:
             "malformed_tasks": self.stats.skipped_tasks["malformed"],
             "deleted_tasks": self.deleted_tasks,
         }
+
+
+def image_field_of(config: LabelbridgeConfig, target: ExportTargetConfig) -> str:
+    """The image key in task data: the ``media_field`` of the target's first source storage, else ``image``."""
+    fields = [config.storages[name].media_field for name in target.sources if name in config.storages]
+    return fields[0] if fields else "image"
 
 
 def run_key_part(run_key: str) -> str:
