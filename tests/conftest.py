@@ -10,12 +10,15 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 # Airflow reads its settings at import: point it at a throwaway home before anything imports it.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="labelbridge-airflow-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# dag.test() serializes the DAGs of the configured bundle: the project's own dags/.
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
@@ -116,6 +119,14 @@ def new_store(services: dict[str, devservices.Service]) -> StoreFactory:
         return store_class(cloud)(client, name, **kwargs)  # type: ignore[arg-type]
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's own metadata DB (SQLite in the throwaway AIRFLOW_HOME), for dag.test()."""
+    from airflow.utils.db import initdb
+
+    initdb()
 
 
 @pytest.fixture(params=CLOUDS, ids=[c.value for c in CLOUDS])

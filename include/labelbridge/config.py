@@ -109,7 +109,11 @@ class StorageConfig(_BucketEntry):
     sas_kind: Literal["auto", "account_key", "user_delegation"] = "auto"
     ip_range: str | None = None
     schedule: str | None = "@hourly"
+    #: First logical date of the sync DAG: what `airflow backfill create` may reach back to.
+    start_date: date = date(2025, 1, 1)
     shard_by_prefix: bool = False
+    max_shards: int = Field(default=64, ge=1, le=1000)
+    fail_on_quarantine: bool = True
     page_size: int = Field(default=1000, ge=1, le=5000)
 
     @field_validator("key_regex")
@@ -266,6 +270,14 @@ class LabelbridgeConfig:
             return self.export_targets[name]
         except KeyError:
             raise ConfigError(self._unknown("export target", name, self.export_targets)) from None
+
+    def excluded_prefixes(self, storage: StorageConfig) -> tuple[str, ...]:
+        """Export prefixes on the storage's bucket: what labelbridge wrote is never read back as tasks."""
+        return tuple(
+            t.prefix
+            for t in self.export_targets.values()
+            if t.cloud == storage.cloud and t.bucket == storage.bucket and t.prefix
+        )
 
     def _unknown(self, kind: str, name: str, known: Mapping[str, Any]) -> str:
         reason = next((str(p) for p in self.problems if f"{name!r}" in p.where), None)

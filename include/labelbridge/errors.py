@@ -8,6 +8,7 @@
     │   └── ObjectNotFound
     ├── SigningError            a URL could not be signed within the storage's limits
     ├── TaskFileError           a JSON task file (or one item in it) is malformed
+    ├── QuarantineError         a sync run set bad task files aside (the rest synced)
     ├── ExportError             an export could not be written or verified
     └── ComplianceError         a compliance gate failed (rules broke)
 
@@ -40,6 +41,10 @@ class SigningError(LabelbridgeError):
 
 class TaskFileError(LabelbridgeError):
     """A JSON task file, or one item inside it, is malformed."""
+
+
+class QuarantineError(LabelbridgeError):
+    """A sync run quarantined task files; everything else was synced."""
 
 
 class ExportError(LabelbridgeError):

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from labelbridge.sync.engine import Scope, StorageSync, SyncCounts, register_storage
+from labelbridge.sync.engine import (
+    Scope,
+    StorageSync,
+    SyncCounts,
+    quarantine_gate,
+    register_storage,
+    sync_storage,
+)
+from labelbridge.sync.shards import Shard, plan_shards
 from labelbridge.sync.taskfile import ParsedTask, parse_task_file
 
-__all__ = ["ParsedTask", "Scope", "StorageSync", "SyncCounts", "parse_task_file", "register_storage"]
+__all__ = [
+    "ParsedTask", "Scope", "Shard", "StorageSync", "SyncCounts", "parse_task_file", "plan_shards",
+    "quarantine_gate", "register_storage",
+    "sync_storage",
+]

@@ -13,16 +13,19 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 
 from labelbridge.config import ProjectConfig, StorageConfig, SyncMode
 from labelbridge.db.bulk import UpsertCounts, copy_rows, upsert_from_stage
-from labelbridge.errors import ObjectNotFound, TaskFileError
+from labelbridge.errors import ObjectNotFound, QuarantineError, TaskFileError
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.sync.taskfile import ParsedTask, parse_task_file
+
+if TYPE_CHECKING:
+    from labelbridge.sync.shards import Shard
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +57,12 @@ class SyncCounts:
         self.unchanged += upsert.unchanged
 
     def merge(self, other: SyncCounts) -> SyncCounts:
-        merged = SyncCounts(**{k: v + getattr(other, k) for k, v in asdict(self).items()})
-        merged.seconds = max(self.seconds, other.seconds)
-        return merged
+        """Sum of two runs (shards, scopes); ``seconds`` sums too: worker time, not wall time."""
+        return SyncCounts(**{k: v + getattr(other, k) for k, v in asdict(self).items()})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SyncCounts:
+        return cls(**{k: values[k] for k in asdict(cls()) if k in values})
 
     def as_dict(self) -> dict[str, int | float]:
         values: dict[str, int | float] = asdict(self)
@@ -407,21 +413,65 @@ class StorageSync:
     def _soft_delete_vanished(self, cur: psycopg.Cursor[Any], scope: Scope, counts: SyncCounts) -> None:
         """Soft-delete tasks of objects in scope that this (complete) listing did not see."""
         head = self.store.uri(scope.prefix)
-        params: dict[str, Any] = {"project": self.project_id, "like": _like_prefix(head)}
         level = "" if scope.recursive else "AND strpos(substr(o.uri, %(cut)s), '/') = 0"
-        params["cut"] = len(head) + 1
-        query = f"""
+        self._delete_objects(
+            cur,
+            f"""
             SELECT o.uri FROM source_object o
             WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s {level}
               AND NOT EXISTS (SELECT 1 FROM _lb_seen s WHERE s.uri = o.uri)
-            """
+            """,
+            {"project": self.project_id, "like": _like_prefix(head), "cut": len(head) + 1},
+            keep=self._in_scope,
+            counts=counts,
+        )
+
+    def soft_delete_outside(self, covered: Sequence[str], *, root: str) -> SyncCounts:
+        """After a sharded sync: soft-delete objects in sub-folders of ``root`` no shard covered.
+
+        Shards list the folders that exist; a folder deleted whole is in none of them, so
+        its tasks are found here. Call only when every shard's listing completed.
+        """
+        counts = SyncCounts()
+        self.project_id, self.storage_id = register_storage(self.conn, self.project, self.storage)
+        covered_prefixes = tuple(covered)
+
+        def orphaned(uri: str) -> bool:
+            if not self._in_scope(uri):
+                return False
+            key = self.store.key_from_uri(uri)
+            in_folder = "/" in key[len(root) :]
+            return in_folder and not key.startswith(covered_prefixes)
+
+        with self.conn.cursor() as cur:
+            self._delete_objects(
+                cur,
+                "SELECT o.uri FROM source_object o "
+                "WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s",
+                {"project": self.project_id, "like": _like_prefix(self.store.uri(root))},
+                keep=orphaned,
+                counts=counts,
+            )
+        if self.dry_run:
+            self.conn.rollback()
+        return counts
+
+    def _delete_objects(
+        self,
+        cur: psycopg.Cursor[Any],
+        query: str,
+        params: dict[str, Any],
+        *,
+        keep: Callable[[str], bool],
+        counts: SyncCounts,
+    ) -> None:
         # A server-side cursor: a prefix that vanished whole is streamed, not loaded.
         with self.conn.cursor(name="lb_vanished") as candidates:
             candidates.execute(query, params)
             while batch := candidates.fetchmany(DELETE_BATCH):
                 # Another storage of the project may share the prefix with another key pattern:
                 # only objects this storage would have listed are ours to delete.
-                gone = [uri for (uri,) in batch if self._in_scope(uri)]
+                gone = [uri for (uri,) in batch if keep(uri)]
                 if not gone:
                     continue
                 self._report_many("delete", cur, gone)
@@ -540,3 +590,46 @@ def _float(value: Any) -> float | None:
 
 def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def sync_storage(
+    conn: psycopg.Connection[Any],
+    store: ObjectStore,
+    storage: StorageConfig,
+    *,
+    project: ProjectConfig | None = None,
+    exclude_prefixes: Sequence[str] = (),
+    prefix: str | None = None,
+    shard: Shard | None = None,
+    run_id: str = "manual",
+    dry_run: bool = False,
+    on_change: ChangeReporter | None = None,
+) -> SyncCounts:
+    """Sync a storage: its whole prefix (or ``prefix``, e.g. a rendered date partition), or one shard."""
+    job = StorageSync(
+        conn, store, storage, project=project, exclude_prefixes=exclude_prefixes, dry_run=dry_run, on_change=on_change
+    )
+    if shard is None:
+        return job.run(Scope(storage.prefix if prefix is None else prefix), run_id=run_id)
+    total = SyncCounts()
+    for scope in shard.scopes():
+        total = total.merge(job.run(scope, run_id=run_id))
+    return total
+
+
+def quarantine_gate(storage: StorageConfig, run_counts: Iterable[dict[str, Any]]) -> int:
+    """Fail a run that quarantined files, so it shows red in the UI without reading logs.
+
+    :returns: the number quarantined (0, or any number when the storage only warns).
+    :raises QuarantineError: when files were quarantined and ``fail_on_quarantine`` is set.
+    """
+    total = sum(int(counts.get("quarantined", 0)) for counts in run_counts)
+    if total and storage.fail_on_quarantine:
+        raise QuarantineError(
+            f"storage {storage.name!r}: {total} task file(s) quarantined by this run; everything else synced. "
+            f"See where and why with `labelbridge quarantine list {storage.name}`; a fixed file is picked up "
+            f"by the next run. Set fail_on_quarantine: false on the storage to only warn."
+        )
+    if total:
+        log.warning("storage %s: %d task file(s) quarantined", storage.name, total)
+    return total

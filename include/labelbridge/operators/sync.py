@@ -1,0 +1,132 @@
+"""Sync operators: one base, one small subclass per cloud.
+
+Usable in your own DAGs: ``S3SyncOperator(task_id="sync", storage="images")`` syncs the storage
+named ``images`` in storages.yaml into the labeling database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from airflow.sdk import BaseOperator, Context
+
+from labelbridge.config import Cloud, load_config
+from labelbridge.db import connect
+from labelbridge.errors import ConfigError
+from labelbridge.operators.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.sync import Shard, StorageSync, sync_storage
+
+log = logging.getLogger(__name__)
+
+
+class BaseSyncOperator(BaseOperator):
+    """Sync one source storage from storages.yaml into the labeling database.
+
+    :param storage: the storage's name in storages.yaml.
+    :param prefix: list this prefix instead of the storage's own (templated: e.g.
+        ``tasks/{{ ds_nodash }}/`` syncs one date partition per DAG run).
+    :param shard: a shard descriptor from :func:`labelbridge.sync.plan_shards` (``Shard.to_xcom()``).
+    :param config_path: storages.yaml to read (default: ``$LABELBRIDGE_CONFIG``).
+    :param labeling_db_conn_id: Postgres connection of the labeling database.
+    :returns (XCom): the run's counts: listed, inserted, updated, unchanged, deleted, restored,
+        quarantined, seconds. Never keys, contents or URLs.
+    """
+
+    template_fields: Sequence[str] = ("prefix",)
+    cloud: ClassVar[Cloud]
+    ui_color = "#e8f4ea"
+
+    def __init__(
+        self,
+        *,
+        storage: str,
+        prefix: str | None = None,
+        shard: dict[str, Any] | None = None,
+        config_path: str | None = None,
+        labeling_db_conn_id: str = DEFAULT_LABELING_DB_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.storage = storage
+        self.prefix = prefix
+        self.shard = shard
+        self.config_path = config_path
+        self.labeling_db_conn_id = labeling_db_conn_id
+
+    def execute(self, context: Context) -> dict[str, int | float]:
+        config = load_config(self.config_path)
+        storage = config.storage(self.storage)
+        if storage.cloud is not self.cloud:
+            raise ConfigError(
+                f"storage {storage.name!r} is on {storage.cloud.value}; use the "
+                f"{storage.cloud.value} sync operator, not {type(self).__name__}"
+            )
+        shard = Shard.from_xcom(self.shard) if self.shard else None
+        where = f"shard {shard.to_xcom()}" if shard else repr(self.prefix if self.prefix is not None else storage.prefix)
+        log.info("Syncing storage %s (%s://%s) %s", storage.name, storage.cloud.value, storage.bucket, where)
+        with connect(labeling_db_dsn(self.labeling_db_conn_id)) as conn:
+            counts = sync_storage(
+                conn,
+                make_store(storage),
+                storage,
+                project=config.projects.get(storage.project),
+                exclude_prefixes=config.excluded_prefixes(storage),
+                prefix=self.prefix,
+                shard=shard,
+                run_id=str(context.get("run_id") or "manual"),
+            )
+        log.info("Sync of %s done: %s", storage.name, counts.summary())
+        return counts.as_dict()
+
+
+class S3SyncOperator(BaseSyncOperator):
+    cloud = Cloud.S3
+
+
+class GCSSyncOperator(BaseSyncOperator):
+    cloud = Cloud.GCS
+
+
+class AzureBlobSyncOperator(BaseSyncOperator):
+    cloud = Cloud.AZURE
+
+
+SYNC_OPERATORS: dict[Cloud, type[BaseSyncOperator]] = {
+    Cloud.S3: S3SyncOperator,
+    Cloud.GCS: GCSSyncOperator,
+    Cloud.AZURE: AzureBlobSyncOperator,
+}
+
+
+def plan_sync_shards(storage_name: str, prefix: str, config_path: str | None = None) -> list[dict[str, Any]]:
+    """Shard descriptors for a storage with ``shard_by_prefix`` (called by the DAG's plan task).
+
+    :param prefix: the storage's prefix as rendered for this run.
+    """
+    from labelbridge.sync import plan_shards
+
+    storage = load_config(config_path).storage(storage_name)
+    shards = plan_shards(make_store(storage), prefix, max_shards=storage.max_shards)
+    log.info("Storage %s: %d shards over %s", storage_name, len(shards), prefix or "the whole bucket")
+    return [shard.to_xcom() for shard in shards]
+
+
+def finish_sharded_sync(
+    storage_name: str,
+    shards: list[dict[str, Any]],
+    prefix: str,
+    config_path: str | None = None,
+    labeling_db_conn_id: str = DEFAULT_LABELING_DB_CONN_ID,
+) -> dict[str, int | float]:
+    """Soft-delete objects in folders no shard covered (folders deleted whole since the plan)."""
+    config = load_config(config_path)
+    storage = config.storage(storage_name)
+    covered = [prefix for shard in shards for prefix in shard.get("prefixes", [])]
+    with connect(labeling_db_dsn(labeling_db_conn_id)) as conn:
+        job = StorageSync(conn, make_store(storage), storage, project=config.projects.get(storage.project),
+                          exclude_prefixes=config.excluded_prefixes(storage))
+        counts = job.soft_delete_outside(covered, root=prefix)
+    log.info("Sharded sync of %s finished: %d tasks in vanished folders soft-deleted", storage_name, counts.deleted)
+    return counts.as_dict()
