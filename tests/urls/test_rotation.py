@@ -233,9 +233,9 @@ def test_dry_run_plan_counts_and_next_expiry(signing_store: StoreFactory, labeli
     add_tasks(labeling_dsn, "proj", _images(store, 3))
     storage = storage_for(store, url_ttl="10h", url_lead_time="2h")
 
-    fresh = plan_rotation(labeling_dsn, store, storage)
+    fresh = plan_rotation(labeling_dsn, storage)
     result = rotate_storage(labeling_dsn, store, storage)
-    after = plan_rotation(labeling_dsn, store, storage)
+    after = plan_rotation(labeling_dsn, storage)
 
     assert (fresh.due, fresh.unsigned, fresh.signed, fresh.next_expiry) == (3, 3, 0, None)
     assert (after.due, after.unsigned, after.signed) == (0, 0, 3)

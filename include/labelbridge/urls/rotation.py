@@ -31,6 +31,7 @@ from psycopg import sql
 from labelbridge.config import StorageConfig
 from labelbridge.db import connect
 from labelbridge.errors import SigningError
+from labelbridge.storage import store_class
 from labelbridge.storage.base import ObjectStore, SignedUrl
 from labelbridge.urls.canary import check_urls
 
@@ -148,9 +149,13 @@ def _project_id(conn: psycopg.Connection[Any], storage: StorageConfig) -> int | 
     return int(row[0]) if row else None
 
 
-def _params(store: ObjectStore, project_id: int, due_before: datetime, id_range: IdRange) -> dict[str, Any]:
+def _params(
+    storage: StorageConfig, project_id: int, due_before: datetime, id_range: IdRange
+) -> dict[str, Any]:
     lo, hi = id_range
-    return {"project_id": project_id, "head": store.uri(""), "due_before": due_before, "lo": lo, "hi": hi}
+    # Every canonical URI of the bucket starts so (s3://bucket/, gs://bucket/, azure-blob://container/).
+    head = f"{store_class(storage.cloud).scheme}://{storage.bucket}/"
+    return {"project_id": project_id, "head": head, "due_before": due_before, "lo": lo, "hi": hi}
 
 
 def _due_query(scope: str) -> sql.Composed:
@@ -199,7 +204,7 @@ class UrlRotation:
                     self.storage.project,
                 )
                 return result
-            params = _params(self.store, project_id, due_before, self.id_range)
+            params = _params(self.storage, project_id, due_before, self.id_range)
             with read_conn.transaction():
                 # Server-side: the candidates stream in batches, never all in memory.
                 cursor = read_conn.cursor(name="labelbridge_rotate_due")
@@ -337,16 +342,14 @@ WHERE t.project_id = %(project_id)s AND t.deleted_at IS NULL
 """
 
 
-def plan_rotation(
-    dsn: str, store: ObjectStore, storage: StorageConfig, *, now: datetime | None = None
-) -> RotationPlan:
+def plan_rotation(dsn: str, storage: StorageConfig, *, now: datetime | None = None) -> RotationPlan:
     """How many URLs a rotation would sign now, and when the next one expires; writes nothing."""
     run_at = (now or datetime.now(UTC)).astimezone(UTC)
     with connect(dsn) as conn:
         project_id = _project_id(conn, storage)
         if project_id is None:
             return RotationPlan(storage.name, 0, 0, 0, None, None)
-        params = _params(store, project_id, run_at + storage.lead_time, (None, None))
+        params = _params(storage, project_id, run_at + storage.lead_time, (None, None))
         row = conn.execute(_PLAN, params).fetchone()
     assert row is not None
     due, unsigned, signed, next_expiry = int(row[0]), int(row[1]), int(row[2]), row[3]

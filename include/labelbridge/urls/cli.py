@@ -1,0 +1,76 @@
+"""``labelbridge rotate [STORAGE ...] [--dry-run]``: URL rotation without a scheduler."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from labelbridge.config import load_config
+from labelbridge.urls.rotation import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, plan_rotation, rotate_storage
+
+
+def register(subparsers: Any) -> None:
+    from labelbridge.cli import _add_config_arg, _add_db_arg
+
+    parser = subparsers.add_parser(
+        "rotate",
+        help="re-sign signed URLs that expire within each storage's lead time",
+        description="Re-sign the signed URLs of source storages' tasks that are missing or expire "
+        "within the storage's lead time. Prints counts, never URLs.",
+    )
+    parser.add_argument("storages", nargs="*", metavar="STORAGE", help="source storages (default: all)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only show how many URLs are due and when the next one expires"
+    )
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="URLs per transaction")
+    parser.add_argument(
+        "--canary",
+        type=int,
+        default=DEFAULT_CANARY_SIZE,
+        metavar="N",
+        help="URLs fetched before writing (0: off)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per storage")
+    _add_config_arg(parser)
+    _add_db_arg(parser)
+    parser.set_defaults(handler=cmd_rotate)
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from labelbridge.cli import labeling_dsn, print_json
+
+    config = load_config(args.config)
+    for problem in config.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    storages = [config.storage(name) for name in args.storages] or list(config.storages.values())
+    dsn = labeling_dsn(args)
+    for storage in storages:
+        if args.dry_run:
+            plan = plan_rotation(dsn, storage)
+            if args.json:
+                print_json(plan.as_dict())
+                continue
+            next_expiry = plan.next_expiry.isoformat() if plan.next_expiry else "none signed yet"
+            next_due = plan.next_due.isoformat() if plan.next_due else "-"
+            print(
+                f"{storage.name}: {plan.due} URLs would be re-signed ({plan.unsigned} never signed), "
+                f"{plan.signed} signed; next expiry {next_expiry}, next due {next_due}"
+            )
+            continue
+        from labelbridge.operators.connections import make_store
+
+        result = rotate_storage(
+            dsn, make_store(storage), storage, batch_size=args.batch_size, canary_size=args.canary
+        )
+        counts = result.counts.as_dict()
+        if args.json:
+            print_json({"storage": storage.name, **counts, "signer": result.signer})
+        else:
+            expiry = result.earliest_expiry.isoformat() if result.earliest_expiry else "-"
+            print(
+                f"{storage.name}: {counts['signed']} of {counts['due']} due URLs re-signed by "
+                f"{result.signer or '-'}, earliest expiry {expiry}; {counts['skipped_locked']} held by "
+                f"another run, {counts['pruned']} stale pruned"
+            )
+    return 0
