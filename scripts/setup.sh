@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Creates the project's environment from an empty machine (Python 3.11, Node 20):
+# a venv with uv, the locked requirements, the project itself, and Azurite for the tests.
+# Idempotent: reruns skip what is already in place and in step with the lock files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+UV_VERSION="0.13.9"
+
+stamp=".venv/.installed-$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: creating .venv with $($PYTHON --version) and uv $UV_VERSION"
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+  # Plain pip backtracks for a very long time on this set; uv installs the lock as is.
+  .venv/bin/uv pip install --python .venv/bin/python --compile-bytecode --quiet -r requirements.txt
+  .venv/bin/uv pip install --python .venv/bin/python --no-deps --quiet -e .
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing Azurite (npm ci)"
+  npm ci --no-audit --no-fund --silent
+fi
