@@ -101,6 +101,8 @@ def build_report(
             "who": list(audit.get("who", []))[:MAX_WHO_ROWS],
             "who_total": len(audit.get("who", [])),
             "unparsed": list(audit.get("unparsed", []))[:MAX_UNPARSED_ROWS],
+            "unreadable": list(audit.get("unreadable", [])),
+            "not_evaluated": list(audit.get("not_evaluated", [])),
         }
     waivers = _apply_waivers(rows, settings.waivers, day)
     rows.sort(key=_row_order)

@@ -67,6 +67,10 @@ def render_html(report: Mapping[str, Any]) -> str:
             shown = f" (first {len(who)} of {audit['who_total']})" if audit.get("who_total", 0) > len(who) else ""
             parts.append(f"<h3>Who read what{shown}</h3>")
             parts.append(_table(who, tuple(who[0].keys())))
+        for title, key in (("Rules not evaluated", "not_evaluated"), ("Unreadable log objects", "unreadable")):
+            if audit.get(key):
+                parts.append(f"<h3>{title}</h3>")
+                parts.append(_table(audit[key], tuple(audit[key][0].keys())))
         if audit.get("unparsed"):
             parts.append("<h3>Unparsed lines</h3>")
             parts.append(_table(audit["unparsed"], tuple(audit["unparsed"][0].keys())))

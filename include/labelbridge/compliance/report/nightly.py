@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,8 +17,6 @@ from labelbridge.config import ComplianceConfig
 
 log = logging.getLogger(__name__)
 
-ACCESS_LOG_PART = "parts/accesslog.json"
-
 
 def compile_report(
     *,
@@ -32,6 +29,8 @@ def compile_report(
 ) -> dict[str, Any]:
     """Merge the bucket parts staged in ``sinks[0]`` with the audit, write the report to every sink.
 
+    :param audit: the day's merged access-log audit (``AccessLogAudit.to_dict()``), if any.
+
     :returns: small counts and the report's location, for XCom.
     """
     staging = sinks[0]
@@ -40,9 +39,6 @@ def compile_report(
     missing = [r.target.key for r in buckets if r.findings is None]
     if missing:
         log.warning("no bucket-check result for %s: reported as ERROR rows", ", ".join(missing))
-    if audit is None:
-        raw = staging.read(f"{day_text}/{ACCESS_LOG_PART}")
-        audit = json.loads(raw) if raw is not None else None
     previous_day = staging.previous_day(day_text)
     previous = read_report(staging, previous_day) if previous_day else None
     expected = {cloud.value: [r.meta for r in rules_for(cloud)] for cloud in RULE_PREFIX}
