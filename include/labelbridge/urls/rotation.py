@@ -234,8 +234,10 @@ class UrlRotation:
             still_due = conn.execute(
                 _due_query("t.id = ANY(%(locked)s)"), {**params, "locked": locked}
             ).fetchall()
-            counts.skipped_locked += sum(1 for row in rows if row[0] not in set(locked))
-            counts.already_fresh += sum(1 for row in rows if row[0] in set(locked)) - len(still_due)
+            held = set(locked)
+            listed_and_held = sum(1 for row in rows if row[0] in held)
+            counts.skipped_locked += len(rows) - listed_and_held
+            counts.already_fresh += listed_and_held - len(still_due)
             if not still_due:
                 return
             keys = [self.store.key_from_uri(uri) for _, _, uri in still_due]

@@ -1,0 +1,225 @@
+"""URL rotation throughput: URLs re-signed and written per second, per cloud, vs the baseline.
+
+Baseline: what a careful user writes today: one reused boto3 client, ``generate_presigned_url``
+per task, one ``INSERT … ON CONFLICT`` per row (committed every 1,000 rows). Ours: the rotation
+library end to end (server-side cursor, lock + re-read per batch, SDK signing, one batched upsert
+per batch), canary off. Signing is offline (no emulator needed); PostgreSQL is real.
+
+Also: ``db_rows_per_s`` (the batched upsert alone), the RSA-SHA256 sign rate of the GCS key
+(the bound on V4 RSA URLs) and ``peak_rss_mb``. Prints ONE JSON line.
+
+    .venv/bin/python bench/rotate.py [--urls 100000] [--baseline-urls 100000] [--dsn postgresql://…/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+from labelbridge import db
+from labelbridge.config import StorageConfig
+from labelbridge.storage import AzureBlobStore, GCSStore, ObjectStore, S3Store
+from labelbridge.urls import rotate_storage
+from labelbridge.urls.rotation import _UPSERT
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+TTL = timedelta(hours=12)
+
+
+def make_stores() -> dict[str, ObjectStore]:
+    import boto3
+    from azure.storage.blob import BlobServiceClient
+    from botocore.config import Config
+    from google.cloud import storage
+
+    from tests.urls.verify import service_account_credentials
+
+    s3 = boto3.client(
+        "s3",
+        aws_access_key_id="AKIAEXAMPLEEXAMPLE",
+        aws_secret_access_key="bench-secret",
+        region_name="eu-west-1",
+        config=Config(signature_version="s3v4"),
+    )
+    gcs_credentials = service_account_credentials()
+    gcs = storage.Client(project="bench", credentials=gcs_credentials)
+    azure = BlobServiceClient(
+        "https://benchaccount.blob.core.windows.net",
+        credential={"account_name": "benchaccount", "account_key": AZURITE_KEY},
+    )
+    return {
+        "s3": S3Store(s3, "bench-s3"),
+        "gcs": GCSStore(gcs, "bench-gcs"),
+        "azure": AzureBlobStore(azure, "bench-azure"),
+    }
+
+
+def fill(dsn: str, project: str, head: str, count: int) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO project (name) VALUES (%s)", (project,))
+        conn.execute(
+            """
+            INSERT INTO task (project_id, uri, item_index, data)
+            SELECT p.id, %(head)s || 'images/' || g || '.jpg', 0,
+                   jsonb_build_object('image', %(head)s || 'images/' || g || '.jpg', 'caption', 'task ' || g)
+            FROM project p, generate_series(1, %(count)s) g WHERE p.name = %(project)s
+            """,
+            {"head": head, "count": count, "project": project},
+        )
+        conn.execute("ANALYZE task")
+
+
+def storage(name: str, store: ObjectStore) -> StorageConfig:
+    return StorageConfig.model_validate(
+        {"name": name, "project": name, "cloud": store.cloud, "bucket": store.bucket, "url_ttl": "12h"}
+    )
+
+
+def ours(dsn: str, name: str, store: ObjectStore) -> tuple[int, float]:
+    started = time.perf_counter()
+    result = rotate_storage(dsn, store, storage(name, store), batch_size=1000, canary_size=0)
+    return result.counts.signed, time.perf_counter() - started
+
+
+def baseline(dsn: str, store: S3Store, project: str) -> tuple[int, float]:
+    client = store.client
+    started = time.perf_counter()
+    signed = 0
+    with psycopg.connect(dsn) as read, psycopg.connect(dsn) as write:
+        with read.transaction():
+            cursor = read.cursor(name="baseline")
+            cursor.execute(
+                "SELECT t.id, t.data ->> 'image' FROM task t JOIN project p ON p.id = t.project_id WHERE p.name = %s",
+                (project,),
+            )
+            for task_id, uri in cursor:
+                key = uri.split("/", 3)[3]
+                url = client.generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": store.bucket, "Key": key},
+                    ExpiresIn=int(TTL.total_seconds()),
+                )
+                now = datetime.now(UTC)
+                write.execute(
+                    "INSERT INTO task_url (task_id, field, uri, url, signed_at, expires_at, requested_ttl_s, signer) "
+                    "VALUES (%s, 'image', %s, %s, %s, %s, %s, 'baseline') ON CONFLICT (task_id, field) DO UPDATE "
+                    "SET url = EXCLUDED.url, signed_at = EXCLUDED.signed_at, expires_at = EXCLUDED.expires_at",
+                    (task_id, uri, url, now, now + TTL, int(TTL.total_seconds())),
+                )
+                signed += 1
+                if signed % 1000 == 0:
+                    write.commit()
+        write.commit()
+    return signed, time.perf_counter() - started
+
+
+def db_write_rate(dsn: str, project: str) -> float:
+    """The batched upsert alone: rewrite every URL row of ``project`` in batches of 1,000."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT u.task_id, u.field, u.uri, u.url FROM task_url u JOIN task t ON t.id = u.task_id "
+            "JOIN project p ON p.id = t.project_id WHERE p.name = %s",
+            (project,),
+        ).fetchall()
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        for i in range(0, len(rows), 1000):
+            batch = rows[i : i + 1000]
+            conn.execute(
+                _UPSERT,
+                {
+                    "task_ids": [r[0] for r in batch],
+                    "fields": [r[1] for r in batch],
+                    "uris": [r[2] for r in batch],
+                    "urls": [r[3] for r in batch],
+                    "signed_at": now,
+                    "expires_at": now + TTL,
+                    "ttl_s": 43200,
+                    "ip_range": None,
+                    "signer": "bench",
+                    "credential_expires_at": None,
+                },
+            )
+            conn.commit()
+        return len(rows) / (time.perf_counter() - started)
+
+
+def rsa_sign_rate(store: GCSStore, samples: int = 2000) -> float:
+    credentials: Any = store.client._credentials
+    payload = b"GOOG4-RSA-SHA256\n20260101T000000Z\n20260101/auto/storage/goog4_request\n" + b"0" * 64
+    started = time.perf_counter()
+    for _ in range(samples):
+        credentials.sign_bytes(payload)
+    return samples / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--urls", type=int, default=100_000)
+    parser.add_argument("--baseline-urls", type=int, default=None, help="default: --urls")
+    parser.add_argument(
+        "--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres", help="server to bench on"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    baseline_urls = args.baseline_urls or args.urls
+
+    name = f"lb_bench_rotate_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = psycopg.conninfo.make_conninfo(args.dsn, dbname=name)
+    try:
+        db.upgrade(dsn)
+        stores = make_stores()
+        for cloud, store in stores.items():
+            fill(dsn, cloud, store.uri(""), args.urls)
+        fill(dsn, "baseline", stores["s3"].uri(""), baseline_urls)
+
+        rates: dict[str, float] = {}
+        for cloud, store in stores.items():
+            signed, seconds = ours(dsn, cloud, store)
+            assert signed == args.urls, (cloud, signed)
+            rates[cloud] = signed / seconds
+        base_signed, base_seconds = baseline(dsn, stores["s3"], "baseline")  # type: ignore[arg-type]
+        baseline_rate = base_signed / base_seconds
+        db_rate = db_write_rate(dsn, "s3")
+        rsa_rate = rsa_sign_rate(stores["gcs"])  # type: ignore[arg-type]
+    finally:
+        with psycopg.connect(args.dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    print(
+        json.dumps(
+            {
+                "bench": "rotate",
+                "urls": args.urls,
+                "urls_per_s": {cloud: round(rate) for cloud, rate in rates.items()},
+                "db_rows_per_s": round(db_rate),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "baseline_urls": base_signed,
+                "baseline_urls_per_s": round(baseline_rate),
+                "ratio_vs_baseline": round(rates["s3"] / baseline_rate, 2),
+                "azure_vs_s3": round(rates["azure"] / rates["s3"], 2),
+                "gcs_rsa_sign_per_s": round(rsa_rate),
+                "gcs_rsa_bound_vs_ours": round(rsa_rate / rates["gcs"], 2),
+                "gcs_hmac_note": "HMAC keys (GOOG4-HMAC-SHA256) would sign at S3 SigV4 rates, but "
+                "google-cloud-storage only signs V4 with RSA (a key or signBlob)",
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
