@@ -266,3 +266,25 @@ def test_no_signed_url_reaches_logs_or_results(
     assert store.uri("images/img 0.jpg") in caplog.text
     for marker in SECRET_MARKERS:
         assert marker not in published
+
+
+def test_tasks_from_sync_get_working_urls(signing_store: StoreFactory, labeling_dsn: str) -> None:
+    from tests.sync import helpers as sync_helpers
+
+    store = signing_store(Cloud.AZURE)
+    store.write("images/a.jpg", b"a")
+    store.write(
+        "tasks/batch.json", sync_helpers.task_file({"image": store.uri("images/a.jpg"), "text": "hi"})
+    )
+    objects = sync_helpers.storage_for(store, name="imgs", prefix="images/")
+    files = sync_helpers.storage_for(store, name="files", prefix="tasks/", mode="task_files")
+    sync_helpers.sync(labeling_dsn, store, objects)
+    sync_helpers.sync(labeling_dsn, store, files)
+
+    result = rotate_storage(labeling_dsn, store, objects)
+
+    # Both tasks reference the image: the objects-mode one and the one from the task file.
+    assert result.counts.signed == 2
+    served = rows(labeling_dsn, "SELECT data ->> 'image', data ->> 'text' FROM task_with_urls ORDER BY uri")
+    assert [http_get(url) for url, _ in served] == [(200, b"a"), (200, b"a")]
+    assert [text for _, text in served] == [None, "hi"]
