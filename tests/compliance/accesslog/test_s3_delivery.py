@@ -68,6 +68,8 @@ def test_aws_format_objects_of_both_key_layouts_are_audited_through_the_store(ne
 
     keys = list(log_keys_for_day(logs, "access/", day))
     assert keys == [simple, partitioned]
+    assert list(log_keys_for_day(logs, "access/", day, layout="simple")) == [simple]
+    assert list(log_keys_for_day(logs, "access/", day, layout="partitioned")) == [partitioned]
 
     result = audit_access_logs(logs, keys, SETTINGS)
     assert (result.objects_read, result.lines_read, result.lines_unparsed) == (2, 4, 1)

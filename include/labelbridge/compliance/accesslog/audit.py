@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from labelbridge.compliance.accesslog.rules import ALL_RULES, BURST_RULE, RECORD_RULES, s3log_burst_403
 from labelbridge.compliance.accesslog.rules.base import RuleContext
@@ -79,6 +79,7 @@ class AccessLogAudit:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able. Holds no request URI or referer: signatures and tokens cannot reach it,
         and access key ids appear masked (``AKIA************MPLE``)."""
+        failed = self.counts_by_rule()
         return {
             "kind": "s3_access_logs",
             **self.summary(),
@@ -91,7 +92,7 @@ class AccessLogAudit:
                     "title": rule.title,
                     "severity": rule.severity.label,
                     "rationale": rule.rationale,
-                    "failed": self.counts_by_rule().get(rule.id),
+                    "failed": failed.get(rule.id),
                 }
                 for rule in ALL_RULES
             ],
@@ -214,7 +215,9 @@ def _passed(rule: RuleMeta, state: AuditState) -> Finding:
 _ACCOUNT_FOLDER = re.compile(r"^\d{12}/$")
 
 
-def log_keys_for_day(store: ObjectStore, prefix: str, day: dt.date) -> Iterator[str]:
+def log_keys_for_day(
+    store: ObjectStore, prefix: str, day: dt.date, *, layout: Literal["auto", "simple", "partitioned"] = "auto"
+) -> Iterator[str]:
     """Keys of the access-log objects S3 delivered on ``day`` (UTC) under ``prefix``.
 
     Both key formats S3 writes: simple, ``{prefix}YYYY-mm-DD-HH-MM-SS-{unique}``, and
@@ -222,8 +225,15 @@ def log_keys_for_day(store: ObjectStore, prefix: str, day: dt.date) -> Iterator[
     The date in a key is when the object was *delivered* (or, for partitioned keys with
     EventTime, when its events happened): a request at 23:59 can sit in the next day's first
     objects. Auditing consecutive days reads every object exactly once.
+
+    :param layout: ``auto`` looks for both; finding the partitioned account folders pages
+        through the whole top level of ``prefix``, which under a simple layout is every log
+        object ever delivered there: pass the layout when you know it.
     """
-    yield from (obj.key for obj in store.iter_objects(f"{prefix}{day.isoformat()}-"))
+    if layout != "partitioned":
+        yield from (obj.key for obj in store.iter_objects(f"{prefix}{day.isoformat()}-"))
+    if layout == "simple":
+        return
     for account in store.list_prefixes(prefix):
         if not _ACCOUNT_FOLDER.match(account[len(prefix) :]):
             continue

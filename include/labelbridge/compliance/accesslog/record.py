@@ -46,7 +46,9 @@ FIELDS: tuple[str, ...] = (
 # one costs a tuple allocation, where a frozen dataclass' __init__ calls object.__setattr__ 28
 # times: that alone was a third of the per-line budget of the parser.
 class LogRecord(NamedTuple):
-    """One parsed log line. ``field_count`` says which vintage it was (18, 24…27, or more)."""
+    """One parsed log line. ``field_count`` says which vintage it was (18, 24…27, or more: it
+    counts space-separated tokens after the user agent, so a future quoted field with spaces
+    counts for more than one)."""
 
     bucket_owner: str | None
     bucket: str | None
