@@ -171,6 +171,16 @@ FAILURES: list[tuple[Cloud, dict[str, Any], str, str]] = [
         "s3.no_public_policy",
         "statement 'Public' allows Principal \"*\" with no VPC endpoint, VPC, org-id or source-ARN condition",
     ),
+    (
+        Cloud.S3,
+        {
+            "policy": policy_with(
+                {**S3_PUBLIC_ALLOW, "Condition": {"ForAllValues:StringEquals": {"aws:SourceVpce": ["vpce-1"]}}}
+            )
+        },
+        "s3.no_public_policy",
+        "statement 'Public' allows Principal \"*\" with no VPC endpoint, VPC, org-id or source-ARN condition",
+    ),
     (Cloud.S3, {"policy": None}, "s3.tls_only", "no bucket policy, so no Deny statement for aws:SecureTransport=false"),
     (
         Cloud.S3,

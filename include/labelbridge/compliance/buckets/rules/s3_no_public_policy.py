@@ -53,8 +53,12 @@ def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
 
 
 def _restricted(statement: Statement) -> bool:
-    # `...IfExists` lets requests without the key through, so it does not restrict.
+    # `...IfExists` lets requests without the key through, and so does `ForAllValues:` (true
+    # when the request has no value for the key): neither restricts an Allow.
     return any(
-        c.key in RESTRICTING_KEYS and c.operator.lower() in POSITIVE_OPERATORS and not c.if_exists
+        c.key in RESTRICTING_KEYS
+        and c.operator.lower() in POSITIVE_OPERATORS
+        and not c.if_exists
+        and c.set_operator != "ForAllValues"
         for c in statement.conditions
     )
