@@ -9,8 +9,8 @@ Format: AWS's "Amazon S3 server access log format" page. The traps handled here:
 - an absent request URI is ``-`` or ``"-"``; any field may be ``-``;
 - remote IPs may be IPv6; TLS versions come as ``TLSv1.2`` or ``TLSV1.2``;
 - presigned URLs in the URI (and in referers, and wherever an emulator puts them) carry
-  replayable signatures and session tokens: they are replaced by ``REDACTED`` before anything
-  else sees the line.
+  replayable signatures and session tokens: in every field that can hold a query string they
+  are replaced by ``REDACTED`` (and access key ids masked) before the record leaves the parser.
 
 A line that does not parse raises :class:`LineError` with a reason that never quotes the line.
 """
@@ -98,9 +98,8 @@ class LineError(ValueError):
     """A line that is not an S3 access-log record; the message names the field, not the text."""
 
 
-# After the request URI's closing quote: status, error code, four numbers (or -), then the
-# referer's opening quote (or its -). Searching for this shape, rather than for the next `"`,
-# is what survives an unescaped `"` inside the URI.
+# After the request URI's closing quote: status, error code and four numbers (or -). Searching
+# for this shape, rather than for the next `"`, is what survives an unescaped `"` inside the URI.
 _STATUS_TO_REFERER = r" (\d{3}|-) (\S+) (\d+|-) (\d+|-) (\d+|-) (\d+|-) "
 _AFTER_URI = re.compile('"' + _STATUS_TO_REFERER)
 _AFTER_ABSENT_URI = re.compile("-" + _STATUS_TO_REFERER)
