@@ -16,9 +16,7 @@ from labelbridge.urls import plan_id_shards, plan_rotation, rotate_storage
 
 from tests.conftest import StoreFactory
 from tests.urls.helpers import add_tasks, rows, storage_for
-from tests.urls.verify import http_get, service_account_credentials
-
-SECRET_MARKERS = ("X-Amz-Signature", "X-Amz-Credential", "X-Goog-Signature", "sig=", "se=", "Signature=")
+from tests.urls.verify import SECRET_MARKERS, http_get, service_account_credentials
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from labelbridge.operators.rotate import RotateUrlsOperator, plan_rotation_shard
 
 from tests.conftest import StoreFactory
 from tests.urls.helpers import add_tasks, rows
-from tests.urls.test_rotation import SECRET_MARKERS
-from tests.urls.verify import http_get, service_account_info
+from tests.urls.verify import SECRET_MARKERS, http_get, service_account_info
 
 ROTATE_DAG = Path(__file__).resolve().parents[2] / "dags" / "rotate_urls.py"
 
