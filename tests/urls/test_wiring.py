@@ -57,7 +57,7 @@ def test_operator_rotates_through_the_connections(
         "canary_checked": 3,
         "batches": 1,
     }
-    assert "storage imgs: signing with s3-sigv4/explicit; credentials expire never (key-based)" in caplog.text
+    assert "storage imgs: signing with s3-sigv4/explicit; credentials expire not before the URLs" in caplog.text
     for marker in SECRET_MARKERS:
         assert marker not in caplog.text + json.dumps(xcom)
 

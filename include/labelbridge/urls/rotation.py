@@ -265,7 +265,7 @@ class UrlRotation:
             "storage %s: signing with %s; credentials expire %s; URLs expire %s",
             self.storage.name,
             sample.signer,
-            sample.credential_expires_at.isoformat() if sample.credential_expires_at else "never (key-based)",
+            sample.credential_expires_at.isoformat() if sample.credential_expires_at else "not before the URLs",
             sample.expires_at.isoformat(),
         )
         if self.canary_size > 0:
