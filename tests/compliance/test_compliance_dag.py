@@ -195,3 +195,30 @@ def test_nightly_run_reports_every_rule_and_the_gate_names_the_broken_ones(
         assert len(value) < 2000, (ti.task_id, value[:200])
         for secret in (*SECRETS, SIGNATURE):
             assert secret not in value, (ti.task_id, secret)
+
+
+def test_second_night_reports_what_was_fixed_and_what_broke(setup: dict[str, Any]) -> None:
+    dag = _load_dag()
+    client = make_client(Cloud.S3, "aws_default")
+    assert dag.test(run_conf={"day": "2026-11-21"}).state == "failed"
+    # Overnight: the hurried bucket is brought in line, the careful one loses versioning.
+    client.delete_bucket_cors(Bucket=setup["bad"])
+    make_compliant_s3(client, setup["bad"], setup["logs"])
+    client.put_bucket_versioning(Bucket=setup["good"], VersioningConfiguration={"Status": "Suspended"})
+
+    run = dag.test(run_conf={"day": DAY.isoformat()})
+
+    report = json.loads((setup["reports"] / DAY.isoformat() / "compliance.json").read_text())
+    changes = report["changes"]
+    assert changes["previous_day"] == "2026-11-21"
+    fixed = {(c["storage"], c["rule_id"]) for c in changes["newly_fixed"]}
+    assert ("hurried", "s3.tls_only") in fixed
+    assert ("hurried", "s3.no_public_policy") in fixed
+    assert [
+        (c["storage"], c["rule_id"], c["was"], c["detail"])
+        for c in changes["newly_failing"]
+        if c["storage"] in ("careful", "hurried")
+    ] == [("careful", "s3.versioning", "pass", "versioning suspended")]
+    # Only the log bucket still breaks high rules.
+    assert run.state == "failed"
+    assert {b["storage"] for b in report["summary"]["blocking"] if b["rule_id"].startswith("s3.")} == {"logs"}
