@@ -63,14 +63,26 @@ def test_check_bucket_policy_not_json_is_error_and_gate_fails(
     assert "s3.tls_only [high] could not be checked on images" in captured.err
 
 
-def test_check_bucket_with_the_wrong_cloud_errors_per_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_bucket_with_the_wrong_cloud_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot = tmp_path / "snap.json"
     snapshot.write_text(json.dumps(GOOD[Cloud.S3]))
     code = main(["check-bucket", "--cloud", "gcp", str(snapshot), "--config", str(_config(tmp_path))])
-    findings = json.loads(capsys.readouterr().out)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"labelbridge: error: {snapshot}: field 'cloud' is 'aws', but the gcp rules were asked for\n"
+    )
+
+
+def test_check_bucket_on_a_hand_written_snapshot_without_cloud_and_missing_sections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snapshot = tmp_path / "snap.json"
+    snapshot.write_text(json.dumps({"bucket": "images", "settings": {"versioning": {"enabled": True}}}))
+    code = main(["check-bucket", "--cloud", "gcp", str(snapshot), "--config", str(_config(tmp_path))])
+    findings = {f["rule_id"]: f for f in json.loads(capsys.readouterr().out)}
     assert code == 1
-    assert {f["status"] for f in findings} == {"error"}
-    assert findings[0]["detail"] == "bucket missing from the snapshot"
+    assert {f["status"] for f in findings.values()} == {"error"}
+    assert findings["gcs.versioning"]["detail"] == "bucket missing from the snapshot"
 
 
 def test_check_bucket_on_a_file_that_is_not_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

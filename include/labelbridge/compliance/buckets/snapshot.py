@@ -75,6 +75,9 @@ class BucketSnapshot:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
         named = data.get("cloud")
+        if cloud is not None and named is not None and CLOUD_NAMES.get(named) is not cloud:
+            given = next(k for k, v in CLOUD_NAMES.items() if v is cloud)
+            raise ConfigError(f"{where}: field 'cloud' is {named!r}, but the {given} rules were asked for")
         if cloud is None:
             if named not in CLOUD_NAMES:
                 raise ConfigError(f"{where}: field 'cloud': expected one of aws, gcp, azure, got {named!r}")
