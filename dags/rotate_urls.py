@@ -1,7 +1,8 @@
 """
 ### labelbridge URL rotation: keep every task's signed URLs working
 
-Hourly, for each source storage in storages.yaml: re-sign the signed URLs stored on its tasks
+Hourly, and after any storage's sync (its `labelbridge://storage/<name>` asset), for each source
+storage in storages.yaml: re-sign the signed URLs stored on its tasks
 that are missing (new tasks from sync), were signed for another URI, or expire within the
 storage's lead time (`url_lead_time`, by default the last fifth of `url_ttl`). The labeling tool
 reads them through the `task_with_urls` view.
@@ -23,7 +24,7 @@ import warnings
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import TaskGroup, dag, task
+from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, dag, task
 from labelbridge.config import load_config
 from labelbridge.operators.rotate import RotateUrlsOperator, plan_rotation_shards
 
@@ -32,9 +33,18 @@ for problem in CONFIG.problems:
     warnings.warn(f"labelbridge: {problem}", stacklevel=1)
 
 
+# New tasks get URLs right after the sync that made them, and URLs never wait over an hour.
+SYNCED = [Asset(f"labelbridge://storage/{name}") for name in CONFIG.storages]
+SCHEDULE = (
+    AssetOrTimeSchedule(timetable=CronTriggerTimetable("@hourly", timezone="UTC"), assets=AssetAny(*SYNCED))
+    if SYNCED
+    else "@hourly"
+)
+
+
 @dag(
     dag_id="labelbridge_rotate_urls",
-    schedule="@hourly",
+    schedule=SCHEDULE,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     # Overlapping runs are safe (row locks), but one at a time keeps the load even.

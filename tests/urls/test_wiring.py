@@ -121,6 +121,12 @@ def test_dag_maps_one_rotation_per_storage_shard(
     assert bag.import_errors == {}
     dag = bag.get_dag("labelbridge_rotate_urls")
     assert dag is not None and "signed-urls" in dag.tags and dag.default_args["retries"] == 2
+    # Hourly, and after either storage's sync.
+    assert dag.timetable.timetable.expression == "0 * * * *"
+    assert sorted(a.uri for a in dag.timetable.asset_condition.objects) == [
+        "labelbridge://storage/azure-imgs",
+        "labelbridge://storage/s3-imgs",
+    ]
     caplog.set_level(logging.INFO)
 
     run = dag.test()
