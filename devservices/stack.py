@@ -348,7 +348,9 @@ def start(settings: StackSettings, *, timeout_s: float = 240.0) -> State:
         state.record(name, service.process.pid)
         emulator_env.update(service.env)
 
-    env = {**os.environ, **shared_env(settings, secrets=secrets_, server_dsn=server_dsn),
+    # The caller's AIRFLOW* settings (a test session's unit-test mode, another AIRFLOW_HOME) stay out.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env = {**inherited, **shared_env(settings, secrets=secrets_, server_dsn=server_dsn),
            **stack_only_env(settings), **emulator_env}
     _write_env_script(settings, env)
 

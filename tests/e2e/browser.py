@@ -1,0 +1,105 @@
+"""Headless Debian ``chromium`` driven over the DevTools protocol: log in with a JWT, wait for text, screenshot.
+
+Only what the UI tests need: no Selenium or Playwright download, just the distribution's browser
+and the ``websockets`` client already in the lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import ClientConnection, connect
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Browser:
+    def __init__(self, *, width: int = 1440, height: int = 900) -> None:
+        if CHROMIUM is None:
+            raise RuntimeError("chromium is not installed: `apt-get install -y chromium` (Debian)")
+        self._profile = tempfile.TemporaryDirectory(prefix="lb-chromium-")
+        stderr_path = Path(self._profile.name) / "stderr.log"
+        self._stderr = stderr_path.open("wb")
+        self.process = subprocess.Popen(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--no-first-run",
+             f"--user-data-dir={self._profile.name}", f"--window-size={width},{height}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=self._stderr,
+        )
+        port = self._devtools_port(stderr_path)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+            page = next(t for t in json.load(response) if t["type"] == "page")
+        self.ws: ClientConnection = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self._ids = itertools.count(1)
+        self.send("Page.enable")
+        self.send("Network.enable")
+
+    def _devtools_port(self, stderr_path: Path, timeout_s: float = 30.0) -> int:
+        # Chromium prints "DevTools listening on ws://127.0.0.1:<port>/devtools/browser/<id>" once up.
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for line in stderr_path.read_text(errors="replace").splitlines():
+                if line.startswith("DevTools listening on ws://"):
+                    return int(line.split("ws://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+            if self.process.poll() is not None:
+                raise RuntimeError(f"chromium exited with {self.process.returncode}: {stderr_path.read_text()[-2000:]}")
+            time.sleep(0.05)
+        raise TimeoutError(f"chromium printed no DevTools address within {timeout_s:.0f}s")
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        message_id = next(self._ids)
+        self.ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv(timeout=60))
+            if message.get("id") == message_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})  # type: ignore[no-any-return]
+
+    def set_cookie(self, url: str, name: str, value: str) -> None:
+        self.send("Network.setCookie", url=url, name=name, value=value, path="/")
+
+    def goto(self, url: str) -> None:
+        self.send("Page.navigate", url=url)
+
+    def text(self) -> str:
+        result = self.send("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
+                           returnByValue=True)
+        return str(result["result"].get("value") or "")
+
+    def wait_for_text(self, *needles: str, timeout_s: float = 60.0) -> str:
+        """Poll the rendered page until every needle shows; the error lists the missing ones."""
+        deadline = time.monotonic() + timeout_s
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.text()
+            if all(needle in text for needle in needles):
+                return text
+            time.sleep(0.5)
+        missing = [n for n in needles if n not in text]
+        raise AssertionError(f"page never showed {missing} within {timeout_s:.0f}s; it shows: {text[:1500]!r}")
+
+    def screenshot(self, path: Path) -> None:
+        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+
+    def close(self) -> None:
+        self.ws.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._stderr.close()
+        self._profile.cleanup()

@@ -1,0 +1,181 @@
+"""End to end through a real Airflow 3 deployment: scheduler, CeleryExecutor, API server, dag-processor.
+
+Run with ``.venv/bin/python -m pytest tests/e2e -m e2e``. ``dag.test()`` elsewhere proves the DAGs'
+logic; these tests prove what users touch: a bucket attached in storages.yaml becomes a DAG, a
+backfill over a date-partitioned prefix runs through Celery, and the other DAGs run on schedule.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.e2e.browser import CHROMIUM, Browser
+from tests.e2e.conftest import Stack, poll
+
+pytestmark = pytest.mark.e2e
+
+DATES = ("20250101", "20250102", "20250103")
+OUTSIDE_BACKFILL = "20250104"
+SYNC_DAG = "labelbridge_sync_e2e_dated"
+
+
+def seed_bucket(stack: Stack, bucket: str) -> dict[str, list[str]]:
+    """Images under incoming/<yyyymmdd>/, 2 to 5 per day, plus files the key regex leaves out."""
+    s3 = stack.s3()
+    s3.create_bucket(Bucket=bucket)
+    keys: dict[str, list[str]] = {}
+    for offset, day in enumerate((*DATES, OUTSIDE_BACKFILL)):
+        keys[day] = [f"incoming/{day}/img-{n:02d}.jpg" for n in range(2 + offset)]
+        for key in keys[day]:
+            s3.put_object(Bucket=bucket, Key=key, Body=f"jpeg {key}".encode())
+        s3.put_object(Bucket=bucket, Key=f"incoming/{day}/notes.txt", Body=b"not an image")
+    return keys
+
+
+def live_task_uris(stack: Stack) -> set[str]:
+    with psycopg.connect(stack.labeling_dsn) as conn:
+        rows = conn.execute(
+            "SELECT t.uri FROM task t JOIN project p ON p.id = t.project_id"
+            " WHERE p.name = 'e2e' AND t.deleted_at IS NULL"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+@pytest.fixture(scope="module")
+def backfilled(stack: Stack) -> dict[str, Any]:
+    """Attach a date-partitioned bucket, wait for its DAG, backfill three days, wait for the runs."""
+    bucket = f"lb-e2e-{uuid.uuid4().hex[:10]}"
+    keys = seed_bucket(stack, bucket)
+    assert stack.api.dag_or_none(SYNC_DAG) is None
+    stack.attach_storage(
+        f"""\
+  - name: e2e-dated
+    project: e2e
+    cloud: s3
+    conn_id: aws_default
+    bucket: {bucket}
+    prefix: "incoming/{{{{ ds_nodash }}}}/"
+    mode: objects
+    key_regex: '\\.jpg$'
+    schedule: "@daily"
+    start_date: 2025-01-01
+"""
+    )
+    dag = poll(lambda: stack.api.dag_or_none(SYNC_DAG), what=f"{SYNC_DAG} to be parsed", timeout_s=120)
+    # New DAGs start paused (DAGS_ARE_PAUSED_AT_CREATION); the scheduler runs no backfill run of a
+    # paused DAG, so attaching a bucket means unpausing its DAG, as a user does in the UI.
+    stack.api.unpause(SYNC_DAG)
+    backfill = stack.api.backfill(SYNC_DAG, "2025-01-01T00:00:00Z", "2025-01-03T00:00:00Z")
+    runs = stack.api.wait_for_runs(SYNC_DAG, len(DATES), timeout_s=300, run_type="backfill")
+    return {"bucket": bucket, "keys": keys, "dag": dag, "backfill": backfill, "runs": runs}
+
+
+def test_attached_bucket_gets_a_sync_dag_tagged_by_cloud_and_job(backfilled: dict[str, Any]) -> None:
+    dag = backfilled["dag"]
+    assert {tag["name"] for tag in dag["tags"]} == {"labelbridge", "sync", "s3", "project:e2e"}
+    where = f"s3://{backfilled['bucket']}/incoming/{{{{ ds_nodash }}}}/"
+    assert dag["description"] == f"Sync {where} (objects) into project e2e"
+
+
+def test_backfill_runs_one_successful_run_per_logical_date(backfilled: dict[str, Any]) -> None:
+    runs = backfilled["runs"]
+    assert sorted((r["logical_date"][:10], r["state"], r["run_type"]) for r in runs) == [
+        ("2025-01-01", "success", "backfill"),
+        ("2025-01-02", "success", "backfill"),
+        ("2025-01-03", "success", "backfill"),
+    ]
+
+
+def test_labeling_db_holds_exactly_the_three_partitions(stack: Stack, backfilled: dict[str, Any]) -> None:
+    bucket, keys = backfilled["bucket"], backfilled["keys"]
+    expected = {f"s3://{bucket}/{key}" for day in DATES for key in keys[day]}
+    assert live_task_uris(stack) == expected
+    assert len(expected) == 2 + 3 + 4
+
+
+def test_each_run_reports_its_partition_counts_in_xcom(stack: Stack, backfilled: dict[str, Any]) -> None:
+    inserted = {}
+    for run in backfilled["runs"]:
+        task = f"/dags/{SYNC_DAG}/dagRuns/{run['dag_run_id']}/taskInstances/sync"
+        entry = stack.api.get(f"{task}/xcomEntries/return_value")
+        inserted[run["logical_date"][:10]] = entry["value"]["inserted"]
+    assert inserted == {"2025-01-01": 2, "2025-01-02": 3, "2025-01-03": 4}
+
+
+OTHER_DAGS = ("labelbridge_rotate_urls", "labelbridge_export_e2e_export", "labelbridge_compliance")
+
+
+@pytest.fixture(scope="module")
+def other_runs(stack: Stack, backfilled: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The rotation, export and compliance DAGs, each triggered once and run by the scheduler."""
+    run_ids = {}
+    for dag_id in OTHER_DAGS:
+        poll(lambda dag_id=dag_id: stack.api.dag_or_none(dag_id), what=f"{dag_id} to be parsed", timeout_s=120)
+        stack.api.unpause(dag_id)
+        run_ids[dag_id] = stack.api.trigger(dag_id)
+    finished = {}
+    for dag_id, run_id in run_ids.items():
+        runs = stack.api.wait_for_runs(dag_id, 1, timeout_s=300, run_type="manual")
+        finished[dag_id] = next(r for r in runs if r["dag_run_id"] == run_id)
+    return finished
+
+
+def test_rotation_and_export_run_through_the_scheduler(stack: Stack, other_runs: dict[str, dict[str, Any]]) -> None:
+    assert other_runs["labelbridge_rotate_urls"]["state"] == "success"
+    assert other_runs["labelbridge_export_e2e_export"]["state"] == "success"
+    listed = stack.s3().list_objects_v2(Bucket=stack.export_bucket, Prefix="exports/")
+    assert [o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith("manifest.json")] != []
+
+
+def test_compliance_writes_its_report_through_the_scheduler(
+    stack: Stack, other_runs: dict[str, dict[str, Any]]
+) -> None:
+    run = other_runs["labelbridge_compliance"]
+    instances = stack.api.task_instances("labelbridge_compliance", run["dag_run_id"])
+    states = {ti["task_id"]: ti["state"] for ti in instances}
+    # Fresh emulator buckets have no Block Public Access: a critical rule fails, so the gate fails
+    # the run after the report is written, as it would for a user's misconfigured bucket.
+    assert (states["report"], states["gate"], run["state"]) == ("success", "failed", "failed"), states
+    reports = sorted(stack.reports_dir.rglob("compliance.html"))
+    assert len(reports) == 1
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Stack) -> Iterator[Browser]:
+    if CHROMIUM is None:
+        pytest.fail("chromium is missing: `apt-get install -y chromium` (the project's setup installs it)")
+    opened = Browser()
+    # The simple auth manager's JWT as the UI's own login cookie: no login form to script.
+    opened.set_cookie(stack.settings.api_url, "_token", stack.api.token)
+    yield opened
+    opened.close()
+
+
+def test_ui_lists_the_backfill_runs_of_the_sync_dag(
+    stack: Stack, backfilled: dict[str, Any], browser: Browser
+) -> None:
+    browser.goto(f"{stack.settings.api_url}/dags/{SYNC_DAG}/runs")
+    browser.wait_for_text(*(f"backfill__{d[:4]}-{d[4:6]}-{d[6:]}T00:00:00+00:00" for d in DATES))
+    browser.screenshot(SCREENSHOTS / "sync-runs.png")
+    browser.goto(f"{stack.settings.api_url}/dags/{SYNC_DAG}")
+    browser.wait_for_text("sync", "check_quarantine", "project:e2e", "Failed Runs")
+    browser.screenshot(SCREENSHOTS / "sync-grid.png")
+
+
+def test_compliance_report_shows_the_blocking_rule_rows(
+    stack: Stack, other_runs: dict[str, dict[str, Any]], browser: Browser
+) -> None:
+    (report,) = stack.reports_dir.rglob("compliance.html")
+    browser.goto(report.as_uri())
+    text = browser.wait_for_text("Gate: FAIL", "s3.block_public_access", "lb-e2e-")
+    assert "Every storage and rule" in text
+    browser.screenshot(SCREENSHOTS / "compliance-report.png")
