@@ -48,9 +48,9 @@ def test_killed_run_then_rerun_leaves_exactly_the_rows_of_a_clean_run(
     storage = storage_for(store, mode="task_files", page_size=2)
 
     with psycopg.connect(labeling_dsn) as conn, pytest.raises(ListingKilled):
-        StorageSync(conn, killed_after(configured(store, storage), 2), storage).run()
+        StorageSync(conn, killed_after(configured(store, storage), 2), storage, write_batch=2).run()
     assert rows(labeling_dsn, "SELECT status, error FROM sync_run") == [("failed", "ListingKilled: worker lost")]
-    assert len(live_tasks(labeling_dsn)) == 4  # two whole pages committed, nothing half-written
+    assert len(live_tasks(labeling_dsn)) == 4  # two whole batches committed, nothing half-written
     rerun = sync(labeling_dsn, store, storage)
 
     assert counts(rerun) == {"listed": 7, "inserted": 3, "unchanged": 4}

@@ -7,6 +7,7 @@ of an unchanged bucket rewrites no row (no new tuple, no ``updated_at`` bump, no
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,19 +42,32 @@ def copy_rows(
     :returns: the number of rows copied.
     """
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    if like_table is not None:
+    created = _created_stages.setdefault(cur.connection, set())
+    if like_table is not None and stage not in created:
         cur.execute(
             sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {cols} FROM {table} WITH NO DATA").format(
                 stage=sql.Identifier(stage), cols=cols, table=sql.Identifier(like_table)
             )
         )
-    cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=sql.Identifier(stage)))
+    # DELETE, not TRUNCATE: on a table of one batch it is several times cheaper.
+    cur.execute(sql.SQL("DELETE FROM {stage}").format(stage=sql.Identifier(stage)))
     count = 0
     with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=sql.Identifier(stage), cols=cols)) as copy:
         for row in rows:
             copy.write_row(row)
             count += 1
+    # Remembered only once the transaction that created the table commits or goes on: a
+    # rollback drops it, so forget_stages() is called on rollback.
+    created.add(stage)
     return count
+
+
+_created_stages: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def forget_stages(conn: psycopg.Connection[Any]) -> None:
+    """After a rollback: temp tables created in that transaction are gone."""
+    _created_stages.pop(conn, None)
 
 
 def upsert_from_stage(

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from labelbridge.config import ProjectConfig, StorageConfig, SyncMode
-from labelbridge.db.bulk import UpsertCounts, copy_rows, upsert_from_stage
+from labelbridge.db.bulk import UpsertCounts, copy_rows, forget_stages, upsert_from_stage
 from labelbridge.errors import ObjectNotFound, QuarantineError, TaskFileError
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.sync.taskfile import ParsedTask, parse_task_file
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Tasks staged before a write when reading task files: bounds memory on pages of big files.
 TASK_BATCH = 5000
+#: Listed objects written (and committed) together: a few listing pages per statement.
+WRITE_BATCH = 5000
 #: Candidates fetched per round trip when looking for vanished objects.
 DELETE_BATCH = 2000
 
@@ -106,6 +108,8 @@ class StorageSync:
     :param exclude_prefixes: keys under these are never tasks (export targets on the same bucket).
     :param dry_run: do everything in one transaction, report changes, then roll back.
     :param on_change: in a dry run, told of each would-be insert, update and delete.
+    :param write_batch: objects written and committed together (a run killed half-way keeps
+        whole batches; the rerun completes them).
     """
 
     def __init__(
@@ -118,8 +122,10 @@ class StorageSync:
         exclude_prefixes: Sequence[str] = (),
         dry_run: bool = False,
         on_change: ChangeReporter | None = None,
+        write_batch: int = WRITE_BATCH,
     ) -> None:
         self.conn = conn
+        self.write_batch = write_batch
         self.store = store
         self.storage = storage
         self.project = project or ProjectConfig(name=storage.project)
@@ -140,29 +146,36 @@ class StorageSync:
         run_row = self._start_run(run_id, scope)
         try:
             with self.conn.cursor() as cur:
-                cur.execute("CREATE TEMP TABLE IF NOT EXISTS _lb_seen (uri text PRIMARY KEY)")
+                # No index: appending is what every batch pays; the one anti-join at the end hashes it.
+                cur.execute("CREATE TEMP TABLE IF NOT EXISTS _lb_seen (uri text)")
                 cur.execute("TRUNCATE _lb_seen")
+                cur.execute("DROP INDEX IF EXISTS _lb_seen_uri")
+                batch: list[ObjectInfo] = []
                 for page in self.store.iter_pages(scope.prefix, recursive=scope.recursive):
-                    page = [obj for obj in page if not self._excluded(obj.key)]
-                    counts.listed += len(page)
-                    self._write_page(cur, page, counts)
-                    self._commit()
+                    batch.extend(obj for obj in page if not self._excluded(obj.key))
+                    if len(batch) >= self.write_batch:
+                        self._write_batch(cur, batch, counts)
+                        batch = []
+                if batch:
+                    self._write_batch(cur, batch, counts)
                 # Reached only when the listing completed: a partial listing deletes nothing.
                 self._soft_delete_vanished(cur, scope, counts)
             counts.seconds = time.monotonic() - started
             self._finish_run(run_row, "success", counts)
         except BaseException as exc:
             counts.seconds = time.monotonic() - started
-            self.conn.rollback()
+            self._rollback()
             self._finish_run(run_row, "failed", counts, error=f"{type(exc).__name__}: {exc}")
             raise
         if self.dry_run:
-            self.conn.rollback()
+            self._rollback()
         return counts
 
     # Pages ----------------------------------------------------------------------------------
 
-    def _write_page(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+    def _write_batch(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+        """Write a few listing pages' worth of objects and commit them together."""
+        counts.listed += len(page)
         copy_rows(
             cur,
             "_lb_listed",
@@ -170,20 +183,27 @@ class StorageSync:
             ("uri", "etag", "size_bytes", "last_modified", "version_id"),
             ((self.store.uri(o.key), o.etag, o.size_bytes, o.last_modified, o.version_id) for o in page),
         )
-        cur.execute("INSERT INTO _lb_seen SELECT uri FROM _lb_listed ON CONFLICT DO NOTHING")
+        cur.execute("INSERT INTO _lb_seen SELECT uri FROM _lb_listed")
         if self.storage.mode is SyncMode.OBJECTS:
             self._write_object_tasks(cur, page, counts)
         else:
             self._write_task_files(cur, page, counts)
+        self._commit()
 
     def _write_object_tasks(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
-        self._upsert_objects(cur, page, task_counts=None)
-        field_name = self.storage.media_field
-        rows = (
-            (self.store.uri(o.key), 0, json.dumps({field_name: self.store.uri(o.key)}), "{}", _version(o))
-            for o in page
+        # One task per object, keyed by its URI: the task row itself holds the object's version,
+        # so no source_object row is needed (that table serves files holding many tasks).
+        self._stage_tasks(cur, ())
+        # Built in SQL from the listing already staged: no per-object Python on the hot path.
+        cur.execute(
+            """
+            INSERT INTO _lb_tasks (project_id, uri, item_index, data, meta, object_version, deleted_at)
+            SELECT %s, uri, 0, jsonb_build_object(%s::text, uri), '{}'::jsonb, coalesce(version_id, etag), NULL
+            FROM _lb_listed
+            """,
+            (self.project_id, self.storage.media_field),
         )
-        counts.add(self._upsert_tasks(cur, rows, counts, compare_version=True))
+        counts.add(self._upsert_tasks(cur, counts, compare_version=True))
 
     def _write_task_files(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
         by_uri = {self.store.uri(o.key): o for o in page}
@@ -233,10 +253,10 @@ class StorageSync:
         ).fetchall()
 
     def _write_files(self, cur: psycopg.Cursor[Any], pending: _PendingFiles, counts: SyncCounts) -> None:
-        rows = (
-            (uri, t.index, json.dumps(t.data), json.dumps(t.meta), None) for uri, t in pending.tasks
+        self._stage_tasks(
+            cur, ((uri, t.index, json.dumps(t.data), json.dumps(t.meta), None) for uri, t in pending.tasks)
         )
-        counts.add(self._upsert_tasks(cur, rows, counts, compare_version=False))
+        counts.add(self._upsert_tasks(cur, counts, compare_version=False))
         self._upsert_annotations(cur, pending.tasks)
         self._upsert_predictions(cur, pending.tasks)
         # A file that shrank: its tasks past the new end are soft-deleted (annotations kept).
@@ -259,7 +279,7 @@ class StorageSync:
             {"project": self.project_id},
         )
         counts.deleted += cur.rowcount
-        self._upsert_objects(cur, pending.objects, task_counts=sizes)
+        self._upsert_objects(cur, pending.objects, sizes)
         cur.execute(
             """
             UPDATE quarantine q SET resolved_at = now()
@@ -271,50 +291,36 @@ class StorageSync:
 
     # Writes -----------------------------------------------------------------------------
 
-    def _upsert_objects(
-        self, cur: psycopg.Cursor[Any], objects: Iterable[ObjectInfo], *, task_counts: dict[str, int] | None
-    ) -> None:
-        """Record object facts; in file mode also when its tasks were written (``synced_at``)."""
+    def _upsert_objects(self, cur: psycopg.Cursor[Any], objects: Iterable[ObjectInfo], task_counts: dict[str, int]) -> None:
+        """Record task files' facts and how many tasks each held when written (``synced_at``)."""
         columns = ["project_id", "uri", "storage_id", "etag", "size_bytes", "last_modified", "version_id",
-                   "deleted_at"]
-        compare = ["etag", "size_bytes", "last_modified", "version_id", "deleted_at"]
-        rows: Iterable[tuple[Any, ...]]
-        if task_counts is None:
-            rows = (
-                (self.project_id, self.store.uri(o.key), self.storage_id, o.etag, o.size_bytes, o.last_modified,
-                 o.version_id, None)
-                for o in objects
-            )
-        else:
-            columns += ["task_count", "synced_at"]
-            compare += ["task_count", "synced_at"]
-            rows = (
-                (self.project_id, self.store.uri(o.key), self.storage_id, o.etag, o.size_bytes, o.last_modified,
-                 o.version_id, None, task_counts[self.store.uri(o.key)], "now")
-                for o in objects
-            )
+                   "deleted_at", "task_count", "synced_at"]
+        rows = (
+            (self.project_id, self.store.uri(o.key), self.storage_id, o.etag, o.size_bytes, o.last_modified,
+             o.version_id, None, task_counts[self.store.uri(o.key)], "now")
+            for o in objects
+        )
         copy_rows(cur, "_lb_objects", "source_object", columns, rows)
         upsert_from_stage(cur, "_lb_objects", "source_object", columns=columns, key=["project_id", "uri"],
-                          compare=compare)
+                          compare=columns[3:])
 
-    def _upsert_tasks(
-        self,
-        cur: psycopg.Cursor[Any],
-        rows: Iterable[tuple[str, int, str, str, str | None]],
-        counts: SyncCounts,
-        *,
-        compare_version: bool,
-    ) -> UpsertCounts:
-        columns = ["project_id", "uri", "item_index", "data", "meta", "object_version", "deleted_at"]
-        copy_rows(cur, "_lb_tasks", "task", columns,
-                  ((self.project_id, *row, None) for row in rows))
-        counts.restored += cur.execute(
-            """
-            SELECT count(*) FROM _lb_tasks s JOIN task t
-              ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
-            WHERE t.deleted_at IS NOT NULL
-            """
-        ).fetchone()[0]  # type: ignore[index]
+    _TASK_COLUMNS = ("project_id", "uri", "item_index", "data", "meta", "object_version", "deleted_at")
+
+    def _stage_tasks(self, cur: psycopg.Cursor[Any], rows: Iterable[tuple[str, int, str, str, str | None]]) -> None:
+        """(Re)fill the task stage with (uri, index, data, meta, object_version) rows."""
+        copy_rows(cur, "_lb_tasks", "task", self._TASK_COLUMNS, ((self.project_id, *row, None) for row in rows))
+
+    def _upsert_tasks(self, cur: psycopg.Cursor[Any], counts: SyncCounts, *, compare_version: bool) -> UpsertCounts:
+        """Upsert the staged tasks; a soft-deleted task that is staged again is restored."""
+        columns = list(self._TASK_COLUMNS)
+        if self._project_has_deleted_tasks(cur):
+            counts.restored += cur.execute(
+                """
+                SELECT count(*) FROM _lb_tasks s JOIN task t
+                  ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
+                WHERE t.deleted_at IS NOT NULL
+                """
+            ).fetchone()[0]  # type: ignore[index]
         self._report(cur, "insert", """
             SELECT s.uri, s.item_index FROM _lb_tasks s LEFT JOIN task t
               ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
@@ -328,6 +334,13 @@ class StorageSync:
             cur, "_lb_tasks", "task", columns=columns, key=["project_id", "uri", "item_index"], compare=compare,
             extra_set={"updated_at": sql.SQL("now()")},
         )
+
+    def _project_has_deleted_tasks(self, cur: psycopg.Cursor[Any]) -> bool:
+        # Answered by a partial index; most runs have nothing to restore and skip the join.
+        row = cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM task WHERE project_id = %s AND deleted_at IS NOT NULL)", (self.project_id,)
+        ).fetchone()
+        return bool(row and row[0])
 
     def _upsert_annotations(self, cur: psycopg.Cursor[Any], tasks: list[tuple[str, ParsedTask]]) -> None:
         rows = []
@@ -412,12 +425,16 @@ class StorageSync:
 
     def _soft_delete_vanished(self, cur: psycopg.Cursor[Any], scope: Scope, counts: SyncCounts) -> None:
         """Soft-delete tasks of objects in scope that this (complete) listing did not see."""
+        # Indexed once, here, rather than on every append; with it the anti-join stays fast
+        # whatever the planner believes about freshly written tables.
+        cur.execute("CREATE INDEX _lb_seen_uri ON _lb_seen (uri)")
+        cur.execute("ANALYZE _lb_seen")
         head = self.store.uri(scope.prefix)
         level = "" if scope.recursive else "AND strpos(substr(o.uri, %(cut)s), '/') = 0"
         self._delete_objects(
             cur,
             f"""
-            SELECT o.uri FROM source_object o
+            SELECT o.uri FROM {self._objects_table} o
             WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s {level}
               AND NOT EXISTS (SELECT 1 FROM _lb_seen s WHERE s.uri = o.uri)
             """,
@@ -446,15 +463,20 @@ class StorageSync:
         with self.conn.cursor() as cur:
             self._delete_objects(
                 cur,
-                "SELECT o.uri FROM source_object o "
+                f"SELECT o.uri FROM {self._objects_table} o "
                 "WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s",
                 {"project": self.project_id, "like": _like_prefix(self.store.uri(root))},
                 keep=orphaned,
                 counts=counts,
             )
         if self.dry_run:
-            self.conn.rollback()
+            self._rollback()
         return counts
+
+    @property
+    def _objects_table(self) -> str:
+        """Where this mode keeps one row per object: tasks themselves in objects mode."""
+        return "task" if self.storage.mode is SyncMode.OBJECTS else "source_object"
 
     def _delete_objects(
         self,
@@ -465,7 +487,9 @@ class StorageSync:
         keep: Callable[[str], bool],
         counts: SyncCounts,
     ) -> None:
-        # A server-side cursor: a prefix that vanished whole is streamed, not loaded.
+        # A server-side cursor: a prefix that vanished whole is streamed, not loaded. Cursors are
+        # planned for their first rows (a nested loop over the seen list); we read them all.
+        cur.execute("SET LOCAL cursor_tuple_fraction = 1.0")
         with self.conn.cursor(name="lb_vanished") as candidates:
             candidates.execute(query, params)
             while batch := candidates.fetchmany(DELETE_BATCH):
@@ -526,6 +550,10 @@ class StorageSync:
         if not self.dry_run:
             self.conn.commit()
 
+    def _rollback(self) -> None:
+        self.conn.rollback()
+        forget_stages(self.conn)
+
     def _report(self, cur: psycopg.Cursor[Any], action: str, query: str) -> None:
         if self.on_change is None:
             return
@@ -573,10 +601,6 @@ def register_storage(
         )
         storage_id = cur.execute("SELECT id FROM storage WHERE name = %s", (storage.name,)).fetchone()[0]  # type: ignore[index]
     return int(project_id), int(storage_id)
-
-
-def _version(obj: ObjectInfo) -> str | None:
-    return obj.version_id or obj.etag
 
 
 def _origin_key(item: dict[str, Any], position: int) -> str:

@@ -69,6 +69,8 @@ CREATE TABLE task (
     UNIQUE (project_id, uri, item_index)
 );
 CREATE INDEX task_project_updated_idx ON task (project_id, updated_at);
+-- Lets sync skip the restore check when a project has no soft-deleted task.
+CREATE INDEX task_deleted_idx ON task (project_id) WHERE deleted_at IS NOT NULL;
 
 -- Label Studio annotation results. origin 'file': imported from a JSON task file (origin_key
 -- is its position there); origin 'tool': written by the labeling tool (its own id).

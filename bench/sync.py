@@ -1,0 +1,198 @@
+"""Sync benchmark: prints one JSON line.
+
+* End to end: a real bucket on moto_server (``--e2e-objects``) synced through S3Hook's client.
+* DB side alone (``--objects``, default 100k): the same sync engine fed by a generated listing,
+  so the emulator's listing speed does not bound it; then a re-sync of the unchanged listing,
+  counting rows rewritten (row versions whose xmin moved).
+* Baseline, same objects, same run: the way users write it today: the whole listing as one list,
+  then one INSERT … ON CONFLICT per object through executemany.
+* Peak RSS of the DB-side sync in child processes at 10k and at ``--objects``: it must not grow.
+
+Usage: ``.venv/bin/python bench/sync.py [--objects 100000] [--e2e-objects 5000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
+
+import psycopg  # noqa: E402
+
+import devservices  # noqa: E402
+from labelbridge import db  # noqa: E402
+from labelbridge.config import Cloud, StorageConfig  # noqa: E402
+from labelbridge.storage import ObjectInfo, S3Store  # noqa: E402
+from labelbridge.sync import StorageSync  # noqa: E402
+
+PAGE = 1000
+MODIFIED = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class GeneratedListing(S3Store):
+    """An S3 store whose listing is generated page by page: the DB side, without the emulator."""
+
+    def __init__(self, bucket: str, count: int) -> None:
+        super().__init__(client=None, bucket=bucket, page_size=PAGE)
+        self.count = count
+        self.listing_seconds = 0.0  # time spent making pages: subtracted from the DB side
+
+    def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
+        for start in range(0, self.count, PAGE):
+            began = time.perf_counter()
+            page = [
+                ObjectInfo(f"{prefix}img/{n:08d}.jpg", 1000 + n, f"{n:032x}", MODIFIED)
+                for n in range(start, min(start + PAGE, self.count))
+            ]
+            self.listing_seconds += time.perf_counter() - began
+            yield page
+
+
+def storage(bucket: str) -> StorageConfig:
+    return StorageConfig(name="bench", project="bench", cloud=Cloud.S3, bucket=bucket)
+
+
+def fresh_database(server: str) -> tuple[str, str]:
+    name = f"lb_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    dsn = devservices.database_dsn(server, name)
+    db.upgrade(dsn)
+    return name, dsn
+
+
+def drop_database(server: str, name: str) -> None:
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def db_side(dsn: str, count: int) -> tuple[float, float, int]:
+    """(rows/s first sync, rows/s re-sync, rows rewritten by the re-sync); rows = tasks."""
+    store = GeneratedListing("bench-bucket", count)
+    with psycopg.connect(dsn) as conn:
+        started = time.perf_counter()
+        first = StorageSync(conn, store, storage(store.bucket)).run()
+        first_s = time.perf_counter() - started - store.listing_seconds
+        assert first.inserted == count, first
+        before = conn.execute("SELECT txid_current()").fetchone()[0]  # type: ignore[index]
+        conn.commit()
+        store.listing_seconds = 0.0
+        started = time.perf_counter()
+        again = StorageSync(conn, store, storage(store.bucket)).run()
+        again_s = time.perf_counter() - started - store.listing_seconds
+        assert again.unchanged == count, again
+        rewritten = conn.execute(
+            "SELECT (SELECT count(*) FROM task WHERE xmin::text::bigint > %(t)s)"
+            " + (SELECT count(*) FROM source_object WHERE xmin::text::bigint > %(t)s)",
+            {"t": before},
+        ).fetchone()[0]  # type: ignore[index]
+    return count / first_s, count / again_s, int(rewritten)
+
+
+def baseline(dsn: str, count: int) -> float:
+    """Whole listing in one list, then executemany of one upsert per object."""
+    store = GeneratedListing("bench-bucket", count)
+    keys = [obj.key for obj in store.iter_objects()]  # what S3Hook.list_keys returns: every key at once
+    with psycopg.connect(dsn) as conn:
+        project = conn.execute("INSERT INTO project (name) VALUES ('baseline') RETURNING id").fetchone()[0]  # type: ignore[index]
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO task (project_id, uri, item_index, data) VALUES (%s, %s, 0, %s) "
+                "ON CONFLICT (project_id, uri, item_index) DO UPDATE SET data = EXCLUDED.data",
+                [(project, f"s3://bench-bucket/{k}", json.dumps({"image": f"s3://bench-bucket/{k}"})) for k in keys],
+            )
+        conn.commit()
+        return count / (time.perf_counter() - started)
+
+
+def end_to_end(server: str, count: int) -> float:
+    moto = devservices.start_moto()
+    os.environ.update(moto.env)
+    name, dsn = fresh_database(server)
+    try:
+        from labelbridge.operators.connections import make_client
+
+        client = make_client(Cloud.S3, "aws_default")
+        bucket = "bench-e2e"
+        client.create_bucket(Bucket=bucket)
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda n: client.put_object(Bucket=bucket, Key=f"img/{n:06d}.jpg", Body=b"x"), range(count)))
+        store = S3Store(client, bucket, page_size=PAGE)
+        with psycopg.connect(dsn) as conn:
+            started = time.perf_counter()
+            result = StorageSync(conn, store, storage(bucket)).run()
+            elapsed = time.perf_counter() - started
+        assert result.inserted == count, result
+        return count / elapsed
+    finally:
+        drop_database(server, name)
+        moto.stop()
+
+
+def child_peak_rss(count: int) -> float:
+    """Peak RSS (MB) of a child process that runs only the DB-side sync of ``count`` objects."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss-child", str(count)], check=True, capture_output=True, text=True
+    ).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--e2e-objects", type=int, default=5_000)
+    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    postgres = devservices.start_postgres()
+    try:
+        if args.rss_child:
+            name, dsn = fresh_database(postgres.url)
+            try:
+                db_side(dsn, args.rss_child)
+            finally:
+                drop_database(postgres.url, name)
+            print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+            return
+        name, dsn = fresh_database(postgres.url)
+        try:
+            db_rows_per_s, resync_rows_per_s, rewritten = db_side(dsn, args.objects)
+            baseline_rows_per_s = baseline(dsn, args.objects)
+        finally:
+            drop_database(postgres.url, name)
+        e2e_per_s = end_to_end(postgres.url, args.e2e_objects)
+        small = min(10_000, args.objects)
+        rss_small, rss_large = child_peak_rss(small), child_peak_rss(args.objects)
+    finally:
+        postgres.stop()
+    print(json.dumps({
+        "bench": "sync",
+        "objects": args.objects,
+        "e2e_objects": args.e2e_objects,
+        "sync_objects_per_s": round(e2e_per_s),
+        "db_rows_per_s": round(db_rows_per_s),
+        "resync_db_rows_per_s": round(resync_rows_per_s),
+        "resync_rows_rewritten": rewritten,
+        "baseline_db_rows_per_s": round(baseline_rows_per_s),
+        "ratio_vs_baseline": round(db_rows_per_s / baseline_rows_per_s, 2),
+        "peak_rss_mb": round(rss_large, 1),
+        f"peak_rss_mb_at_{small}": round(rss_small, 1),
+        "rss_growth_ratio": round(rss_large / rss_small, 2),
+    }))
+
+
+if __name__ == "__main__":
+    main()
