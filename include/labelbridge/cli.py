@@ -184,11 +184,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_stderr(*, verbose: bool) -> None:
+    """Every log line to stderr, so stdout carries only a command's output (JSON lines pipe cleanly).
+
+    Airflow's hooks log through structlog, to stdout unless told otherwise; its configuration
+    also masks registered secrets, which plain logging would not.
+    """
+    level = "DEBUG" if verbose else "INFO"
+    try:
+        from airflow.sdk.log import configure_logging
+    except ImportError:  # the offline commands work without Airflow installed
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        return
+    configure_logging(log_level=level, output=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    _log_to_stderr(verbose=args.verbose)
     try:
         return int(args.handler(args))
     except LabelbridgeError as exc:
