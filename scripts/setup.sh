@@ -25,3 +25,14 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: installing Azurite (npm ci)"
   npm ci --no-audit --no-fund --silent
 fi
+
+# Headless Chromium for the end-to-end UI screenshots (Debian's package; its own download is blocked here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian chromium for the end-to-end UI test"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+  else
+    echo "setup: chromium not found; the end-to-end UI test needs it (apt-get install -y chromium)" >&2
+  fi
+fi
