@@ -65,7 +65,18 @@ def seed_bucket() -> None:
         s3.put_object(Bucket=BUCKET, Key=f"images/{name}.png", Body=png(rgb), ContentType="image/png")
     for path in sorted((ROOT / "demo" / "sample" / "tasks").iterdir()):
         s3.put_object(Bucket=BUCKET, Key=f"tasks/{path.name}", Body=path.read_bytes())
+    # The access-log bucket the bundled compliance settings name.
+    s3.create_bucket(Bucket=f"{BUCKET}-logs")
     print(f"seeded s3://{BUCKET}: {len(IMAGES)} images, 3 task files (one broken on purpose)")
+
+
+def list_exports() -> None:
+    from labelbridge.config import Cloud
+    from labelbridge.operators.connections import make_client
+    from labelbridge.storage import S3Store
+
+    for obj in S3Store(make_client(Cloud.S3, "aws_default"), BUCKET, prefix="exports/").iter_objects():
+        print(f"{obj.size_bytes:>8}  s3://{BUCKET}/{obj.key}")
 
 
 def prepare_database(server: devservices.Service) -> str:
@@ -125,6 +136,16 @@ def main() -> int:
         step("Re-sync: incremental, nothing rewritten")
         run(str(BIN / "labelbridge"), "sync", "demo-images")
 
+        step("Signed URLs for the new tasks (the rotation job; a canary fetches a few first)")
+        run(str(BIN / "labelbridge"), "rotate", "demo-images", "demo-tasks")
+
+        step("Export the annotations to s3://labelbridge-demo/exports/ (json and coco, manifest last)")
+        run(str(BIN / "labelbridge"), "export", "demo-export")
+        list_exports()
+
+        step("Bucket-settings compliance (a fresh emulator bucket breaks several rules: the gate says which)")
+        run(str(BIN / "labelbridge"), "check-buckets", "--report-dir", str(STATE / "reports"), check=False)
+
         step("What the labeling database now holds")
         import psycopg
 
@@ -134,6 +155,8 @@ def main() -> int:
                 ("annotations", "SELECT count(*) FROM annotation"),
                 ("predictions", "SELECT count(*) FROM prediction"),
                 ("quarantined files", "SELECT count(*) FROM quarantine WHERE resolved_at IS NULL"),
+                ("signed URLs", "SELECT count(*) FROM task_url"),
+                ("exports", "SELECT count(*) FROM export_run WHERE status = 'success'"),
             ):
                 print(f"{label:>18}: {conn.execute(query).fetchone()[0]}")  # type: ignore[index]
             for name, status, listed, inserted, unchanged, quarantined in conn.execute(
@@ -142,7 +165,8 @@ def main() -> int:
             ):
                 print(f"  run {name:<12} {status:<8} listed={listed} inserted={inserted} "
                       f"unchanged={unchanged} quarantined={quarantined}")
-        print(f"\ndemo finished in {time.monotonic() - started:.0f}s")
+        print(f"\ncompliance report: {STATE / 'reports'}")
+        print(f"demo finished in {time.monotonic() - started:.0f}s")
         return 0
     finally:
         for service in reversed(services):

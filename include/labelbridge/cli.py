@@ -196,7 +196,8 @@ def _log_to_stderr(*, verbose: bool) -> None:
     except ImportError:  # the offline commands work without Airflow installed
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         return
-    configure_logging(log_level=level, output=sys.stderr)
+    # The process's own stderr, not whatever sys.stderr is swapped for (a test's capture closes).
+    configure_logging(log_level=level, output=sys.__stderr__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
