@@ -34,6 +34,7 @@ from labelbridge.compliance.report.sink import LocalReportSink, ReportSink, Stor
 from labelbridge.config import AccessLogConfig, Cloud, LabelbridgeConfig, load_config
 from labelbridge.errors import ComplianceError, ConfigError
 from labelbridge.operators.connections import make_client, make_store
+from labelbridge.operators.links import ComplianceReportLink
 from labelbridge.storage import ObjectStore, S3Store
 
 log = logging.getLogger(__name__)
@@ -258,6 +259,8 @@ class ComplianceReportOperator(_ComplianceOperator):
 
     # shard_plan is usually an XComArg: templated fields are where Airflow resolves those.
     template_fields: Sequence[str] = ("day", "shard_plan")
+    # A "Compliance report" button on the task: the HTML report, through the labelbridge plugin.
+    operator_extra_links = (ComplianceReportLink(),)
 
     def __init__(self, *, shard_plan: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

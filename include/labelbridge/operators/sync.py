@@ -16,6 +16,7 @@ from labelbridge.config import Cloud, load_config
 from labelbridge.db import connect
 from labelbridge.errors import ConfigError
 from labelbridge.operators.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.operators.links import BucketConsoleLink
 from labelbridge.sync import Shard, StorageSync, sync_storage
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class BaseSyncOperator(BaseOperator):
     template_fields: Sequence[str] = ("prefix",)
     cloud: ClassVar[Cloud]
     ui_color = "#e8f4ea"
+    # A "Bucket" button on the task: the console (never a signed URL) of the prefix this run listed.
+    operator_extra_links = (BucketConsoleLink(),)
 
     def __init__(
         self,
