@@ -34,14 +34,14 @@ class AzureBlobStore(ObjectStore):
     url_carries_ip_range = True  # SAS `sip`
 
     def __init__(self, client: BlobServiceClient, bucket: str, **kwargs: Any) -> None:
-        super().__init__(bucket, **kwargs)
-        self.client = client
+        super().__init__(client, bucket, **kwargs)
         self.container = client.get_container_client(bucket)
         self._delegation_key: Any = None
 
     def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
         from azure.storage.blob import BlobPrefix
 
+        blobs: Any  # ItemPaged of blobs, or (walk_blobs) of blobs and prefixes
         if delimiter:
             blobs = self.container.walk_blobs(
                 name_starts_with=prefix or None, delimiter=delimiter, results_per_page=self.page_size

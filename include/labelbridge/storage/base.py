@@ -70,6 +70,7 @@ class SignedUrl:
 class ObjectStore(ABC):
     """One bucket or container, narrowed by a prefix and a key pattern.
 
+    :param client: the SDK client behind the cloud's Airflow hook (``S3Hook``, ``GCSHook``, ``WasbHook``).
     :param bucket: S3/GCS bucket name, or Azure container name.
     :param prefix: only keys under it are listed (a prefix, not a folder: no ``/`` is added).
     :param key_regex: only keys in which this pattern is found (``re.search``) are listed.
@@ -83,7 +84,11 @@ class ObjectStore(ABC):
     #: Whether the signed URL itself can carry an allowed IP range (else a bucket policy must).
     url_carries_ip_range: ClassVar[bool]
 
-    def __init__(self, bucket: str, *, prefix: str = "", key_regex: str | None = None, page_size: int = 1000):
+    def __init__(
+        self, client: Any, bucket: str, *, prefix: str = "", key_regex: str | None = None, page_size: int = 1000
+    ) -> None:
+        #: The SDK client the official hook returns; subclasses narrow its type.
+        self.client = client
         self.bucket = bucket
         self.prefix = prefix
         self.key_pattern = re.compile(key_regex) if key_regex else None

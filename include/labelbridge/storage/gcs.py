@@ -23,8 +23,7 @@ class GCSStore(ObjectStore):
     url_carries_ip_range = False  # bucket IP filtering or VPC-SC enforces ranges instead
 
     def __init__(self, client: GCSClient, bucket: str, *, signing_credentials: Any = None, **kwargs: Any) -> None:
-        super().__init__(bucket, **kwargs)
-        self.client = client
+        super().__init__(client, bucket, **kwargs)
         #: Credentials that sign URLs when they differ from the client's (default: the client's).
         self.signing_credentials = signing_credentials
 

@@ -43,9 +43,7 @@ class S3Store(ObjectStore):
     max_url_ttl: ClassVar[timedelta | None] = timedelta(days=7)  # SigV4: X-Amz-Expires <= 604800
     url_carries_ip_range = False  # only a bucket policy (aws:SourceIp) can lock to an IP range
 
-    def __init__(self, client: S3Client, bucket: str, **kwargs: Any) -> None:
-        super().__init__(bucket, **kwargs)
-        self.client = client
+    client: S3Client
 
     def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
         paginator = self.client.get_paginator("list_objects_v2")
