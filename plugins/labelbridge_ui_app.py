@@ -42,6 +42,10 @@ REPORT_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
+#: Sync counts, then report counts, then bucket-check counts; other keys follow alphabetically.
+SUMMARY_ORDER = ("listed", "inserted", "updated", "unchanged", "deleted", "restored", "quarantined",
+                 "rows", "pass", "fail", "error", "waived", "blocking")
+
 Authorize = Callable[[Request, str, str], Awaitable[None]]
 SinksFactory = Callable[[], Sequence[ReportSink]]
 XComReader = Callable[[str, str, str, int], Any]
@@ -135,7 +139,9 @@ def summary_line(value: Any) -> str | None:
     if not numbers:
         return None
     seconds = numbers.pop("seconds", None)
-    line = ", ".join(f"{key.replace('_', ' ')} {count}" for key, count in numbers.items())
+    # The metadata DB keeps XCom as JSONB, which reorders keys: put the known ones in reading order.
+    ordered = sorted(numbers, key=lambda k: (SUMMARY_ORDER.index(k) if k in SUMMARY_ORDER else len(SUMMARY_ORDER), k))
+    line = ", ".join(f"{key.replace('_', ' ')} {numbers[key]}" for key in ordered)
     return f"{line} in {seconds:.1f}s" if seconds is not None else line
 
 

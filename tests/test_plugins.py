@@ -262,8 +262,9 @@ def test_report_view_without_credentials_is_401(reports_dir: Path) -> None:
 
 
 def test_sync_task_summary_is_one_line_of_its_counts() -> None:
-    counts = {"listed": 9, "inserted": 4, "updated": 0, "unchanged": 5, "deleted": 0, "restored": 0,
-              "quarantined": 0, "seconds": 1.234}
+    # In the order PostgreSQL's JSONB gives the keys back.
+    counts = {"listed": 9, "deleted": 0, "seconds": 1.234, "updated": 0, "inserted": 4, "restored": 0,
+              "unchanged": 5, "quarantined": 0}
     assert summary_line(counts) == (
         "listed 9, inserted 4, updated 0, unchanged 5, deleted 0, restored 0, quarantined 0 in 1.2s"
     )
@@ -276,7 +277,7 @@ def test_summary_tab_of_the_report_task_links_to_the_report() -> None:
 
     def read_xcom(*key: Any) -> Any:
         seen.append(key)
-        return {"report": "/r/2026-11-22/compliance.json", "rows": 12, "fail": 1, "error": 0, "waived": 2,
+        return {"fail": 1, "rows": 12, "error": 0, "report": "/r/2026-11-22/compliance.json", "waived": 2,
                 "blocking": 1}
 
     app = create_app(sinks=lambda: [], authorize=_allow, read_xcom=read_xcom)

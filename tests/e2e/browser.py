@@ -76,6 +76,49 @@ class Browser:
                            returnByValue=True)
         return str(result["result"].get("value") or "")
 
+    def links(self) -> list[tuple[str, str]]:
+        """Every anchor on the page as (text, absolute href)."""
+        result = self.send("Runtime.evaluate", returnByValue=True,
+                           expression="[...document.querySelectorAll('a')].map(a => [a.innerText.trim(), a.href])")
+        return [(str(text), str(href)) for text, href in result["result"].get("value") or []]
+
+    def wait_for_link(self, text: str, timeout_s: float = 60.0) -> str:
+        """The href of the first anchor whose text is exactly ``text``, once the page shows one."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = [href for label, href in self.links() if label == text]
+            if found:
+                return found[0]
+            time.sleep(0.5)
+        raise AssertionError(f"page never showed a link {text!r} within {timeout_s:.0f}s; links: {self.links()}")
+
+    def frame_text(self, url_part: str) -> str:
+        """The text of the first (i)frame whose URL contains ``url_part``, or "" while there is none.
+
+        Read in an isolated world: the UI sandboxes plugin iframes, so the page cannot reach in.
+        """
+        frames = [self.send("Page.getFrameTree")["frameTree"]]
+        while frames:
+            node = frames.pop()
+            if url_part in node["frame"].get("url", ""):
+                world = self.send("Page.createIsolatedWorld", frameId=node["frame"]["id"])
+                result = self.send("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
+                                   contextId=world["executionContextId"], returnByValue=True)
+                return str(result["result"].get("value") or "")
+            frames.extend(node.get("childFrames", []))
+        return ""
+
+    def wait_for_frame_text(self, url_part: str, *needles: str, timeout_s: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.frame_text(url_part)
+            if all(needle in text for needle in needles):
+                return text
+            time.sleep(0.5)
+        raise AssertionError(f"frame {url_part!r} never showed {list(needles)} within {timeout_s:.0f}s; it shows: "
+                             f"{text[:1500]!r}")
+
     def wait_for_text(self, *needles: str, timeout_s: float = 60.0) -> str:
         """Poll the rendered page until every needle shows; the error lists the missing ones."""
         deadline = time.monotonic() + timeout_s

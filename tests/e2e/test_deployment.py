@@ -7,11 +7,13 @@ backfill over a date-partitioned prefix runs through Celery, and the other DAGs 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -174,8 +176,85 @@ def test_ui_lists_the_backfill_runs_of_the_sync_dag(
 def test_compliance_report_shows_the_blocking_rule_rows(
     stack: Stack, other_runs: dict[str, dict[str, Any]], browser: Browser
 ) -> None:
-    (report,) = stack.reports_dir.rglob("compliance.html")
-    browser.goto(report.as_uri())
+    # Opened as the "Compliance report" link does: through the plugin's view, with the UI's cookie.
+    links = stack.api.get(f"/dags/labelbridge_compliance/dagRuns/{other_runs['labelbridge_compliance']['dag_run_id']}"
+                          "/taskInstances/report/links")
+    browser.goto(links["extra_links"]["Compliance report"])
     text = browser.wait_for_text("Gate: FAIL", "s3.block_public_access", "lb-e2e-")
     assert "Every storage and rule" in text
     browser.screenshot(SCREENSHOTS / "compliance-report.png")
+
+
+# Extra links, the report view and task summaries (plugins/labelbridge_ui.py) ------------------
+
+
+def test_each_sync_task_links_to_the_bucket_prefix_it_listed(stack: Stack, backfilled: dict[str, Any]) -> None:
+    bucket, keys = backfilled["bucket"], backfilled["keys"]
+    moto = f"http://127.0.0.1:{stack.settings.moto_port}"
+    for run in backfilled["runs"]:
+        day = run["logical_date"][:10].replace("-", "")
+        links = stack.api.get(f"/dags/{SYNC_DAG}/dagRuns/{run['dag_run_id']}/taskInstances/sync/links")
+        # moto has no console: the link is the rendered prefix's plain (unsigned) listing.
+        assert links == {
+            "extra_links": {"Bucket": f"{moto}/{bucket}?list-type=2&prefix=incoming%2F{day}%2F"},
+            "total_entries": 1,
+        }
+        listing = httpx.get(links["extra_links"]["Bucket"], timeout=10).text
+        assert all(f"<Key>{key}</Key>" in listing for key in keys[day])
+        assert OUTSIDE_BACKFILL not in listing
+
+
+def _report_link(stack: Stack, run: dict[str, Any]) -> str:
+    links = stack.api.get(f"/dags/labelbridge_compliance/dagRuns/{run['dag_run_id']}/taskInstances/report/links")
+    return str(links["extra_links"]["Compliance report"])
+
+
+def test_compliance_task_links_to_its_report_served_by_the_plugin(
+    stack: Stack, other_runs: dict[str, dict[str, Any]]
+) -> None:
+    (report,) = stack.reports_dir.rglob("compliance.html")
+    day = report.parent.name
+    link = _report_link(stack, other_runs["labelbridge_compliance"])
+    assert link == f"{stack.settings.api_url}/labelbridge/reports/{day}/compliance.html"
+
+    assert httpx.get(link, timeout=10).status_code == 401
+    page = httpx.get(link, headers={"Authorization": f"Bearer {stack.api.token}"}, timeout=10)
+    assert page.status_code == 200
+    assert page.text == report.read_text()
+    rule_rows = [row for row in page.text.split("<tr")[1:] if "s3.block_public_access" in row]
+    assert rule_rows and all("lb-e2e-" in row for row in rule_rows)
+    # Only report files: the staged parts beside the report are not served.
+    parts = httpx.get(f"{stack.settings.api_url}/labelbridge/reports/{day}/parts", timeout=10,
+                      headers={"Authorization": f"Bearer {stack.api.token}"})
+    assert parts.status_code == 404
+
+
+def test_task_pages_show_the_extra_link_buttons_and_the_summary_tab(
+    stack: Stack, backfilled: dict[str, Any], other_runs: dict[str, dict[str, Any]], browser: Browser
+) -> None:
+    api = stack.settings.api_url
+    run = other_runs["labelbridge_compliance"]
+    task_page = f"{api}/dags/labelbridge_compliance/runs/{run['dag_run_id']}/tasks/report"
+    # Airflow 3.3 shows a task instance's extra links as buttons in its Details tab.
+    browser.goto(f"{task_page}/details")
+    browser.wait_for_text("Extra Links")
+    assert browser.wait_for_link("Compliance report") == _report_link(stack, run)
+    browser.screenshot(SCREENSHOTS / "compliance-task-links.png")
+    browser.goto(f"{task_page}/plugin/labelbridge-summary")
+    text = browser.wait_for_frame_text("/labelbridge/tasks/", "report summary", "Open the compliance report")
+    assert re.search(r"rows \d+, fail \d+, error \d+, waived \d+, blocking \d+", text), text
+    browser.screenshot(SCREENSHOTS / "compliance-task-summary.png")
+
+    first = sorted(backfilled["runs"], key=lambda r: r["logical_date"])[0]
+    sync_page = f"{api}/dags/{SYNC_DAG}/runs/{first['dag_run_id']}/tasks/sync"
+    browser.goto(f"{sync_page}/details")
+    browser.wait_for_text("Extra Links")
+    bucket_link = browser.wait_for_link("Bucket")
+    assert bucket_link.endswith(f"/{backfilled['bucket']}?list-type=2&prefix=incoming%2F20250101%2F")
+    browser.goto(f"{sync_page}/plugin/labelbridge-summary")
+    text = browser.wait_for_frame_text("/labelbridge/tasks/", "sync summary", " in ")
+    counts = stack.api.get(f"/dags/{SYNC_DAG}/dagRuns/{first['dag_run_id']}/taskInstances/sync/xcomEntries/"
+                           "return_value")["value"]
+    line = f"listed {counts['listed']}, inserted 2, updated 0, unchanged 0, deleted 0, restored 0, quarantined 0 in "
+    assert line in text
+    browser.screenshot(SCREENSHOTS / "sync-task-summary.png")
