@@ -10,88 +10,27 @@ Format: AWS's "Amazon S3 server access log format" page. The traps handled here:
 - remote IPs may be IPv6; TLS versions come as ``TLSv1.2`` or ``TLSV1.2``;
 - presigned URLs in the URI (and in referers, and wherever an emulator puts them) carry
   replayable signatures and session tokens: in every field that can hold a query string they
-  are replaced by ``REDACTED`` (and access key ids masked) before the record leaves the parser.
+  are replaced by ``REDACTED`` (and access key ids masked) before any field can be read (see
+  :mod:`.record`: fields are typed and redacted together on first read).
 
+Two paths: :func:`_records` reads the common line (no ``"`` inside a field) with a few C-level
+splits; :func:`parse_careful` reads any line. They agree wherever the first one answers.
 A line that does not parse raises :class:`LineError` with a reason that never quotes the line.
 """
 
 from __future__ import annotations
 
-import io
+import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import IO
 
-from labelbridge.compliance.accesslog.record import LogRecord
+from labelbridge.compliance.accesslog.record import LogRecord, RawFields
+from labelbridge.compliance.accesslog.redact import REDACTED, redact
 
-REDACTED = "REDACTED"
-
-# Parameter values that let someone replay the request: SigV4's X-Amz-Signature and
-# X-Amz-Security-Token, SigV2's Signature (and x-amz-security-token), GCS's X-Goog-Signature.
-# Matched raw (`name=value&`) and URL-encoded inside a referer (`name%3Dvalue%26`), in any case.
-_SECRET_NEEDLES = ("signature=", "signature%3d", "security-token=", "security-token%3d")
-# The access key id in X-Amz-Credential (SigV4) or AWSAccessKeyId (SigV2) is an identifier, not a
-# secret, but reports are read widely: keep its type prefix (AKIA long-term, ASIA temporary) and
-# last four characters, which is what the rules and whoever deactivates the key need.
-_KEY_ID_NEEDLES = ("x-amz-credential=", "x-amz-credential%3d", "awsaccesskeyid=", "awsaccesskeyid%3d")
-_KEY_ID_SHOWN = 4
-
-
-def redact(text: str) -> str:
-    """``text`` with signature / security-token values replaced by ``REDACTED`` and access key
-    ids masked to ``AKIA************MPLE``."""
-    # Secrets live in query strings, after a raw `?` (a signed URL linked from a referer sits,
-    # encoded, inside the referer's own query). A one-character scan is memchr-fast and settles
-    # most values; str.find on a lowered copy does the rest (an IGNORECASE regex cost 30x more).
-    if "?" not in text:
-        return text
-    lowered = text.lower()
-    if not any(word in lowered for word in ("signature", "security-token", "credential", "accesskeyid")):
-        return text
-    edits: list[tuple[int, int, str]] = []
-    for needle in _SECRET_NEEDLES:
-        for start, end in _values(lowered, needle):
-            edits.append((start, end, REDACTED))
-    for needle in _KEY_ID_NEEDLES:
-        for start, end in _values(lowered, needle):
-            # The key id ends at the credential scope's first `/`, raw or encoded.
-            key_end = min(
-                (at for at in (lowered.find("/", start, end), lowered.find("%2f", start, end)) if at != -1), default=end
-            )
-            if key_end - start > 2 * _KEY_ID_SHOWN:
-                shown = text[start : start + _KEY_ID_SHOWN]
-                hidden = "*" * (key_end - start - 2 * _KEY_ID_SHOWN)
-                edits.append((start, key_end, shown + hidden + text[key_end - _KEY_ID_SHOWN : key_end]))
-    if not edits:
-        return text
-    pieces: list[str] = []
-    last = 0
-    for start, end, replacement in sorted(edits):
-        pieces += (text[last:start], replacement)
-        last = end
-    pieces.append(text[last:])
-    return "".join(pieces)
-
-
-def _values(lowered: str, needle: str) -> Iterator[tuple[int, int]]:
-    at = lowered.find(needle)
-    while at != -1:
-        value = at + len(needle)
-        end = _value_end(lowered, value, encoded=needle.endswith("%3d"))
-        if end > value:
-            yield value, end
-        at = lowered.find(needle, value)
-
-
-def _value_end(lowered: str, start: int, *, encoded: bool) -> int:
-    end = len(lowered)
-    for stop in ("&", " ", '"', "%26") if encoded else ("&", " ", '"'):
-        found = lowered.find(stop, start, end)
-        if found != -1:
-            end = found
-    return end
+__all__ = ["REDACTED", "LineError", "iter_records", "parse_careful", "parse_common", "parse_line", "redact"]
 
 
 class LineError(ValueError):
@@ -111,10 +50,92 @@ _MONTHS = {
     m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
 }
 MIN_FIELDS = 18
+# A line with no `"` inside a field, split on `"`: see _records.
+_COMMON_PARTS = 7
+_NO_TIME = datetime.min  # never yielded: no line starts with the "\0" it goes with
+# Fields 10-15 as the careful path reads them, but ASCII only: `[0-9]` and `[!-~]` are subsets
+# of `\d` and `\S` (so a line this accepts, the careful path accepts alike) and cost half as much
+# (str patterns look `\d` and `\S` up in the Unicode tables); other lines go the careful way.
+_numbers_of = re.compile(r" ([0-9]{3}|-) ([!-~]+) ([0-9]+|-) ([0-9]+|-) ([0-9]+|-) ([0-9]+|-) ").fullmatch
+# Fields 18+ after the user agent's quote, as the careful path accepts them: one token, or at
+# least three with field 20 a signature version and, from five on, field 22 an auth type.
+# The line's end may still hold its "\r\n" (stripped when the record is typed).
+_tail_is_valid = re.compile(
+    r" [^ ]*(?:\Z| [^ ]* (?:SigV2|SigV4|-)(?:[\r\n]*\Z| [^ ]*(?:\Z| (?:AuthHeader|QueryString|-)(?: |[\r\n]*\Z))))"
+).match
 
 
 def parse_line(line: str) -> LogRecord:
     """Parse one line (with or without its newline).
+
+    :raises LineError: the line is not a record; the reason names the field.
+    """
+    for _, item in _records(((line,),), parse_careful):
+        if isinstance(item, LineError):
+            raise item
+        return item
+    return parse_careful(line)  # a blank line: say so
+
+
+def parse_common(line: str) -> LogRecord | None:
+    """The fast path alone: the record of a common line (see :func:`_records`), else ``None``."""
+    for _, item in _records(((line,),), _not_common):
+        return None if isinstance(item, LineError) else item
+    return None
+
+
+def _not_common(line: str) -> LogRecord:
+    raise LineError("not a common line")
+
+
+def _records(
+    batches: Iterable[Sequence[str]], careful: Callable[[str], LogRecord]
+) -> Iterator[tuple[int, LogRecord | LineError]]:
+    """``(line_no, record or error)`` for each non-blank line of consecutive batches of lines:
+    common lines read here, the others by ``careful``.
+
+    A common line has no `"` inside a field: split on `"`, it is fields 1-8 with the time, the
+    URI, fields 10-15, the referer, one space, the user agent and fields 18+. Checking that
+    takes a few C-level splits and counts and two short regexes, a third of what the careful
+    path's search for the shape after each quote costs. Where this yields a record it is the
+    one :func:`parse_careful` returns: the tests hold both to that on every trap and on
+    generated and mutated lines.
+    """
+    # Consecutive lines mostly share owner, bucket and second: reuse the time of the last line
+    # whose first four tokens this one repeats (cheaper than finding and looking them up).
+    repeated, time = "\0", _NO_TIME
+    line_no = 0
+    for lines in batches:
+        for line_no, line in enumerate(lines, line_no + 1):  # noqa: B020 - numbering goes on across batches
+            parts = line.split('"')
+            if len(parts) == 7:  # see _COMMON_PARTS (a literal is a cheaper load)
+                head, request_uri, numbers, referer, gap, user_agent, tail = parts
+                # Fields 1-8 and the two time tokens, each followed by one space (the careful path
+                # cuts the line at its first nine spaces); one space between referer and agent.
+                if gap == " " and head.count(" ") == 9 and head[-1:] == " ":
+                    matched = _numbers_of(numbers)
+                    if matched is not None and _tail_is_valid(tail) is not None:
+                        if head.startswith(repeated):
+                            yield line_no, LogRecord((head, matched, request_uri, referer, user_agent, tail), time)
+                            continue
+                        after_bucket = head.find(" ", head.find(" ") + 1)
+                        new_time = _time_of(head[after_bucket + 1 : after_bucket + 30])
+                        if new_time is not None:
+                            repeated, time = head[: after_bucket + 30], new_time
+                            yield line_no, LogRecord((head, matched, request_uri, referer, user_agent, tail), time)
+                            continue
+            if not line or line.isspace():
+                continue
+            try:
+                record = careful(line)
+            except LineError as exc:
+                yield line_no, exc
+                continue
+            yield line_no, record
+
+
+def parse_careful(line: str) -> LogRecord:
+    """Parse any line, finding quoted fields by the shape of what follows them.
 
     :raises LineError: the line is not a record; the reason names the field.
     """
@@ -126,12 +147,12 @@ def parse_line(line: str) -> LogRecord:
 
     # Field 9: the request URI.
     if rest[:2] == "- ":
-        request_uri = None
+        request_uri = "-"
         match = _AFTER_ABSENT_URI.match(rest)
         if match is None:
             raise LineError(_NO_STATUS)
     elif rest[:1] == '"':
-        # Fast path: the first `" ` closes the URI; else an unescaped `"` is inside it: search on.
+        # The first `" ` closes the URI; else an unescaped `"` is inside it: search on.
         close = rest.find('" ', 1)
         match = _AFTER_URI.match(rest, close) if close != -1 else None
         if match is None:
@@ -139,18 +160,13 @@ def parse_line(line: str) -> LogRecord:
             if match is None:
                 raise LineError(_NO_STATUS)
         request_uri = rest[1 : match.start()]
-        if request_uri == "-":
-            request_uri = None
-        elif "?" in request_uri:
-            request_uri = redact(request_uri)
     else:
         raise LineError("field 9 (request_uri): expected a quoted value or -, found an unquoted one")
-    status, error_code, bytes_sent, object_size, total_time, turn_around = match.groups()
     rest = rest[match.end() :]
 
     # Field 16: the referer, which may hold spaces (and, rarely, `"`).
     if rest[:2] == "- ":
-        referer = None
+        referer = "-"
         rest = rest[2:]
     else:
         close = rest.find('" ', 1)
@@ -163,13 +179,11 @@ def parse_line(line: str) -> LogRecord:
                 raise LineError("field 17 (user_agent): expected a quoted value or -")
             close = found.start()
         referer = rest[1:close]
-        if "?" in referer:
-            referer = redact(referer)
         rest = rest[close + 2 :]
 
     # Field 17: the user agent; its closing quote is the last one whose tail reads as fields 18+.
     if rest[:1] == "-" and rest[1:2] in (" ", ""):
-        user_agent = None
+        user_agent = "-"
         tail = rest[2:].split(" ")
         if not _valid_tail(tail):
             raise LineError("fields 18+: signature version or authentication type out of place")
@@ -190,53 +204,11 @@ def parse_line(line: str) -> LogRecord:
                 ):
                     break
         user_agent = rest[1:close]
-        if "?" in user_agent:
-            user_agent = redact(user_agent)
     else:
         raise LineError("field 17 (user_agent): expected a quoted value or -")
 
-    fields = 17 + len(tail)
-    if fields < 27:
-        tail += _MISSING[fields - 17 :]
-    h0, h1, _, _, h4, h5, h6, h7, h8, _ = head
-    t0, t1, t2, t3, t4, t5, t6, t7, t8, t9 = tail[:10]
-    if "?" in t5:
-        # An emulator has been seen writing the whole signed URL into the host header field.
-        t5 = redact(t5)
-    # Inlined `- -> None` tests: a helper call per field, or a map() over dict.get, cost more.
-    return LogRecord(
-        None if h0 == "-" else h0,
-        None if h1 == "-" else h1,
-        time,
-        None if h4 == "-" else h4,
-        None if h5 == "-" else h5,
-        None if h6 == "-" else h6,
-        None if h7 == "-" else h7,
-        None if h8 == "-" else h8,
-        request_uri,
-        None if status == "-" else int(status),
-        None if error_code == "-" else error_code,
-        None if bytes_sent == "-" else int(bytes_sent),
-        None if object_size == "-" else int(object_size),
-        None if total_time == "-" else int(total_time),
-        None if turn_around == "-" else int(turn_around),
-        None if referer == "-" else referer,
-        None if user_agent == "-" else user_agent,
-        None if t0 == "-" else t0,
-        None if t1 == "-" else t1,
-        None if t2 == "-" else t2,
-        None if t3 == "-" else t3,
-        None if t4 == "-" else t4,
-        None if t5 == "-" else t5,
-        None if t6 == "-" else t6,
-        None if t7 == "-" else t7,
-        None if t8 == "-" else t8,
-        None if t9 == "-" else t9,
-        fields,
-    )
-
-
-_MISSING: list[str] = ["-"] * 10
+    raw: RawFields = (head, match, request_uri, referer, user_agent, tail)
+    return LogRecord(raw, time)
 
 
 def _valid_tail(tail: list[str]) -> bool:
@@ -273,19 +245,42 @@ def _parse_time(day_time: str, zone: str) -> datetime:
         raise LineError("field 3 (time): expected [dd/Mon/yyyy:HH:MM:SS +zzzz]") from None
 
 
+@lru_cache(maxsize=4096)
+def _time_of(token: str) -> datetime | None:
+    # `[06/Feb/2019:00:00:38 +0000] `: fields 3 and 4 and the space after them, as _records
+    # slices them; None (cached too) when that is not a time, and the careful path says why.
+    if len(token) != 29 or token[21] != " " or token[28] != " " or token.count(" ") != 2:
+        return None
+    try:
+        return _parse_time(token[:21], token[22:28])
+    except LineError:
+        return None
+
+
+# Bytes read at a time: lines are cut out of a decoded chunk with one str.split, which costs
+# less than a TextIOWrapper's readline; memory stays flat at a few chunks.
+_CHUNK_BYTES = 1 << 15
+
+
 def iter_records(stream: IO[bytes]) -> Iterator[tuple[int, LogRecord | LineError]]:
     """``(line_no, record or error)`` for each non-blank line of a binary stream, streamed.
 
     Invalid UTF-8 is replaced, not fatal: a user agent can carry any bytes.
     """
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
-    try:
-        for line_no, line in enumerate(text, 1):
-            if not line.strip():
-                continue
-            try:
-                yield line_no, parse_line(line)
-            except LineError as exc:
-                yield line_no, exc
-    finally:
-        text.detach()
+    return _records(_line_batches(stream), parse_careful)
+
+
+def _line_batches(stream: IO[bytes]) -> Iterator[list[str]]:
+    # Lines split on "\n" only, as a TextIOWrapper with newline="\n" does (a "\r" stays, and
+    # the parser strips it); the incremental decoder keeps a character cut by a chunk's end.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    unfinished = ""
+    while chunk := stream.read(_CHUNK_BYTES):
+        lines = decoder.decode(chunk).split("\n")
+        lines[0] = unfinished + lines[0]
+        unfinished = lines.pop()
+        if lines:
+            yield lines
+    last = unfinished + decoder.decode(b"", final=True)
+    if last:
+        yield [last]

@@ -1,14 +1,25 @@
-"""One S3 server-access-log record: the 27 documented fields, typed.
+"""One S3 server-access-log record: the 27 documented fields, typed on first read.
 
 Field names follow AWS's "Amazon S3 server access log format" page, in order, in snake_case.
 ``-`` becomes ``None``; quoted fields lose their outer quotes; numbers are ``int``; ``time`` is
-an aware ``datetime``. Secrets in query strings are already redacted (see :mod:`.parser`).
+an aware ``datetime``; signatures, session tokens and access key ids in query strings are
+redacted (see :mod:`.redact`).
+
+The parser checks a whole line (every field where it must be, the numbers digits, the time a
+time) and hands over its raw pieces; the other 26 fields are typed and redacted together, once,
+when the first of them is read. Typing them one by one was two thirds of the parser's time;
+this way a reader that only counts or skips records never pays it, and one that reads any
+field pays it once and then reads plain slots.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, NamedTuple
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from labelbridge.compliance.accesslog.redact import redact
 
 #: The documented fields, in log order. New fields are only ever appended by AWS.
 FIELDS: tuple[str, ...] = (
@@ -41,14 +52,29 @@ FIELDS: tuple[str, ...] = (
     "source_region",
 )
 
+#: What the parser hands over, unredacted, as the line held it:
+#: - fields 1-9 (fields 3 and 4 are the time): ``"owner bucket [t z] ip … key "`` (split on
+#:   spaces on first read) or the list of those tokens;
+#: - the match of fields 10-15 (status, error code, four numbers: already checked);
+#: - the request URI, referer and user agent without their quotes (``-`` when absent);
+#: - fields 18+: ``" version host-id …"`` with its leading space (and maybe the line's
+#:   ``\r\n``), or the list of those tokens.
+RawFields: TypeAlias = tuple[str | list[str], re.Match[str], str, str, str, str | list[str]]
 
-# A NamedTuple rather than a frozen dataclass: it is just as immutable and typed, and building
-# one costs a tuple allocation, where a frozen dataclass' __init__ calls object.__setattr__ 28
-# times: that alone was a third of the per-line budget of the parser.
-class LogRecord(NamedTuple):
-    """One parsed log line. ``field_count`` says which vintage it was (18, 24…27, or more: it
-    counts space-separated tokens after the user agent, so a future quoted field with spaces
-    counts for more than one)."""
+_TRAILING_FIELDS = 10  # fields 18-27
+_ABSENT = ["-"] * _TRAILING_FIELDS
+_TYPED_ON_READ = frozenset(FIELDS) - {"time"} | {"field_count"}
+_all_fields = attrgetter(*FIELDS)
+
+
+class LogRecord:
+    """One parsed log line; read-only by contract (the parser builds it, nothing else writes).
+
+    ``field_count`` says which vintage it was (18, 24…27, or more: it counts space-separated
+    tokens after the user agent, so a future quoted field with spaces counts for more than one).
+    """
+
+    __slots__ = (*FIELDS, "field_count", "_raw")
 
     bucket_owner: str | None
     bucket: str | None
@@ -78,9 +104,102 @@ class LogRecord(NamedTuple):
     acl_required: str | None
     source_region: str | None
     field_count: int
+    _raw: RawFields | None
+
+    def __init__(self, raw: RawFields, time: datetime) -> None:
+        self._raw = raw
+        self.time = time
+
+    if not TYPE_CHECKING:  # mypy keeps checking attribute names as if this did not exist
+
+        def __getattr__(self, name: str) -> Any:
+            # Python calls this only for a slot not yet set: a field read before typing.
+            if name in _TYPED_ON_READ and self._raw is not None:
+                self._type_fields()
+                return object.__getattribute__(self, name)
+            raise AttributeError(f"'LogRecord' object has no attribute {name!r}")
+
+    def _type_fields(self) -> None:
+        raw = self._raw
+        if raw is None:
+            return
+        head, numbers, request_uri, referer, user_agent, tail = raw
+        if isinstance(head, str):
+            head = head.split(" ")
+        if isinstance(tail, str):
+            tail = tail[1:].rstrip("\r\n").split(" ")
+        self.field_count = 17 + len(tail)
+        if len(tail) < _TRAILING_FIELDS:
+            tail = tail + _ABSENT[len(tail) :]
+        h0, h1, _, _, h4, h5, h6, h7, h8 = head[:9]
+        t0, t1, t2, t3, t4, t5, t6, t7, t8, t9 = tail[:_TRAILING_FIELDS]
+        status, error_code, bytes_sent, object_size, total_time, turn_around = numbers.groups()
+        # Inlined `- -> None` tests: a helper call per field cost a third more.
+        self.bucket_owner = None if h0 == "-" else h0
+        self.bucket = None if h1 == "-" else h1
+        self.remote_ip = None if h4 == "-" else h4
+        self.requester = None if h5 == "-" else h5
+        self.request_id = None if h6 == "-" else h6
+        self.operation = None if h7 == "-" else h7
+        self.key = None if h8 == "-" else h8
+        # The fields that can carry a query string (an emulator has been seen writing the whole
+        # signed URL into the host header) are redacted; a `?` is the cheap test for one.
+        self.request_uri = None if request_uri == "-" else redact(request_uri) if "?" in request_uri else request_uri
+        self.http_status = None if status == "-" else int(status)
+        self.error_code = None if error_code == "-" else error_code
+        self.bytes_sent = None if bytes_sent == "-" else int(bytes_sent)
+        self.object_size = None if object_size == "-" else int(object_size)
+        self.total_time = None if total_time == "-" else int(total_time)
+        self.turn_around_time = None if turn_around == "-" else int(turn_around)
+        self.referer = None if referer == "-" else redact(referer) if "?" in referer else referer
+        self.user_agent = None if user_agent == "-" else redact(user_agent) if "?" in user_agent else user_agent
+        self.version_id = None if t0 == "-" else t0
+        self.host_id = None if t1 == "-" else t1
+        self.signature_version = None if t2 == "-" else t2
+        self.cipher_suite = None if t3 == "-" else t3
+        self.auth_type = None if t4 == "-" else t4
+        self.host_header = None if t5 == "-" else redact(t5) if "?" in t5 else t5
+        self.tls_version = None if t6 == "-" else t6
+        self.access_point_arn = None if t7 == "-" else t7
+        self.acl_required = None if t8 == "-" else t8
+        self.source_region = None if t9 == "-" else t9
+        # Drop the unredacted pieces as soon as they are no longer needed.
+        self._raw = None
+
+    def values(self) -> tuple[Any, ...]:
+        """The 27 fields, typed, in log order."""
+        if self._raw is not None:
+            self._type_fields()  # directly: cheaper than the first read's AttributeError
+        values: tuple[Any, ...] = _all_fields(self)
+        return values
 
     def to_json(self) -> dict[str, Any]:
         """The 27 fields as JSON-able values; ``time`` as ISO 8601 with its offset."""
-        row: dict[str, Any] = dict(zip(FIELDS, self, strict=False))
+        row: dict[str, Any] = dict(zip(FIELDS, self.values(), strict=False))
         row["time"] = self.time.isoformat()
         return row
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogRecord):
+            return NotImplemented
+        return self.field_count == other.field_count and self.values() == other.values()
+
+    def __hash__(self) -> int:
+        return hash((self.values(), self.field_count))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(FIELDS, self.values(), strict=True))
+        return f"LogRecord({fields}, field_count={self.field_count})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle and copy the typed, redacted values: the default would carry the raw pieces.
+        return _typed_record, (self.values(), self.field_count)
+
+
+def _typed_record(values: tuple[Any, ...], field_count: int) -> LogRecord:
+    record = LogRecord.__new__(LogRecord)
+    record._raw = None
+    record.field_count = field_count
+    for name, value in zip(FIELDS, values, strict=True):
+        setattr(record, name, value)
+    return record
