@@ -8,6 +8,7 @@ of an unchanged bucket rewrites no row (no new tuple, no ``updated_at`` bump, no
 from __future__ import annotations
 
 import weakref
+from datetime import date, datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,17 +50,47 @@ def copy_rows(
                 stage=sql.Identifier(stage), cols=cols, table=sql.Identifier(like_table)
             )
         )
-    # DELETE, not TRUNCATE: on a table of one batch it is several times cheaper.
-    cur.execute(sql.SQL("DELETE FROM {stage}").format(stage=sql.Identifier(stage)))
+    cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=sql.Identifier(stage)))
     count = 0
     with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=sql.Identifier(stage), cols=cols)) as copy:
+        # Rows are formatted as COPY text here, in chunks: psycopg's write_row adapts value by
+        # value and was a third of a sync's time at 100k objects.
+        lines: list[str] = []
         for row in rows:
-            copy.write_row(row)
+            lines.append("\t".join(map(_copy_text, row)))
             count += 1
+            if len(lines) == _COPY_CHUNK:
+                copy.write("\n".join(lines) + "\n")
+                lines = []
+        if lines:
+            copy.write("\n".join(lines) + "\n")
     # Remembered only once the transaction that created the table commits or goes on: a
     # rollback drops it, so forget_stages() is called on rollback.
     created.add(stage)
     return count
+
+
+_COPY_CHUNK = 1000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format (``\\N`` is NULL)."""
+    if type(value) is str:  # the common case first, and escaped only when it must be
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_COPY_ESCAPES)
+        return value
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot COPY a {type(value).__name__}; pass str, int, float, bool, datetime or None")
 
 
 _created_stages: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()

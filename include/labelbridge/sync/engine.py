@@ -193,17 +193,13 @@ class StorageSync:
     def _write_object_tasks(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
         # One task per object, keyed by its URI: the task row itself holds the object's version,
         # so no source_object row is needed (that table serves files holding many tasks).
-        self._stage_tasks(cur, ())
-        # Built in SQL from the listing already staged: no per-object Python on the hot path.
-        cur.execute(
-            """
-            INSERT INTO _lb_tasks (project_id, uri, item_index, data, meta, object_version, deleted_at)
-            SELECT %s, uri, 0, jsonb_build_object(%s::text, uri), '{}'::jsonb, coalesce(version_id, etag), NULL
-            FROM _lb_listed
-            """,
-            (self.project_id, self.storage.media_field),
-        )
-        counts.add(self._upsert_tasks(cur, counts, compare_version=True))
+        # Tasks are made in SQL from the listing already staged: no per-object Python, no second stage.
+        tasks = sql.SQL(
+            "SELECT {project}::integer AS project_id, uri, 0 AS item_index, jsonb_build_object({field}::text, uri) AS data,"
+            " '{{}}'::jsonb AS meta, coalesce(version_id, etag) AS object_version, NULL::timestamptz AS deleted_at"
+            " FROM _lb_listed"
+        ).format(project=sql.Literal(self.project_id), field=sql.Literal(self.storage.media_field))
+        counts.add(self._upsert_tasks(cur, counts, stage="_lb_listed", tasks=tasks, compare_version=True))
 
     def _write_task_files(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
         by_uri = {self.store.uri(o.key): o for o in page}
@@ -256,7 +252,8 @@ class StorageSync:
         self._stage_tasks(
             cur, ((uri, t.index, json.dumps(t.data), json.dumps(t.meta), None) for uri, t in pending.tasks)
         )
-        counts.add(self._upsert_tasks(cur, counts, compare_version=False))
+        tasks = sql.SQL("SELECT {cols} FROM _lb_tasks").format(cols=sql.SQL(", ").join(map(sql.Identifier, self._TASK_COLUMNS)))
+        counts.add(self._upsert_tasks(cur, counts, stage="_lb_tasks", tasks=tasks, compare_version=False))
         self._upsert_annotations(cur, pending.tasks)
         self._upsert_predictions(cur, pending.tasks)
         # A file that shrank: its tasks past the new end are soft-deleted (annotations kept).
@@ -310,29 +307,32 @@ class StorageSync:
         """(Re)fill the task stage with (uri, index, data, meta, object_version) rows."""
         copy_rows(cur, "_lb_tasks", "task", self._TASK_COLUMNS, ((self.project_id, *row, None) for row in rows))
 
-    def _upsert_tasks(self, cur: psycopg.Cursor[Any], counts: SyncCounts, *, compare_version: bool) -> UpsertCounts:
-        """Upsert the staged tasks; a soft-deleted task that is staged again is restored."""
+    def _upsert_tasks(
+        self, cur: psycopg.Cursor[Any], counts: SyncCounts, *, stage: str, tasks: sql.Composable, compare_version: bool
+    ) -> UpsertCounts:
+        """Upsert the tasks ``tasks`` selects (one per row of ``stage``); a soft-deleted one is restored."""
         columns = list(self._TASK_COLUMNS)
+        join = sql.SQL(
+            "({tasks}) s {kind} JOIN task t ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index"
+        )
         if self._project_has_deleted_tasks(cur):
-            counts.restored += cur.execute(
-                """
-                SELECT count(*) FROM _lb_tasks s JOIN task t
-                  ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
-                WHERE t.deleted_at IS NOT NULL
-                """
-            ).fetchone()[0]  # type: ignore[index]
-        self._report(cur, "insert", """
-            SELECT s.uri, s.item_index FROM _lb_tasks s LEFT JOIN task t
-              ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
-            WHERE t.id IS NULL""")
+            query = sql.SQL("SELECT count(*) FROM {join} WHERE t.deleted_at IS NOT NULL").format(
+                join=join.format(tasks=tasks, kind=sql.SQL(""))
+            )
+            counts.restored += cur.execute(query).fetchone()[0]  # type: ignore[index]
         compare = ["data", "meta", "deleted_at"] + (["object_version"] if compare_version else [])
-        self._report(cur, "update", f"""
-            SELECT s.uri, s.item_index FROM _lb_tasks s JOIN task t
-              ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index
-            WHERE ({", ".join("t." + c for c in compare)}) IS DISTINCT FROM ({", ".join("s." + c for c in compare)})""")
+        if self.on_change is not None:
+            self._report(cur, "insert", sql.SQL("SELECT s.uri, s.item_index FROM {join} WHERE t.id IS NULL").format(
+                join=join.format(tasks=tasks, kind=sql.SQL("LEFT"))))
+            changed = sql.SQL("({old}) IS DISTINCT FROM ({new})").format(
+                old=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in compare),
+                new=sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in compare),
+            )
+            self._report(cur, "update", sql.SQL("SELECT s.uri, s.item_index FROM {join} WHERE {changed}").format(
+                join=join.format(tasks=tasks, kind=sql.SQL("")), changed=changed))
         return upsert_from_stage(
-            cur, "_lb_tasks", "task", columns=columns, key=["project_id", "uri", "item_index"], compare=compare,
-            extra_set={"updated_at": sql.SQL("now()")},
+            cur, stage, "task", columns=columns, key=["project_id", "uri", "item_index"], compare=compare,
+            extra_set={"updated_at": sql.SQL("now()")}, select=tasks,
         )
 
     def _project_has_deleted_tasks(self, cur: psycopg.Cursor[Any]) -> bool:
@@ -554,7 +554,7 @@ class StorageSync:
         self.conn.rollback()
         forget_stages(self.conn)
 
-    def _report(self, cur: psycopg.Cursor[Any], action: str, query: str) -> None:
+    def _report(self, cur: psycopg.Cursor[Any], action: str, query: str | sql.Composable) -> None:
         if self.on_change is None:
             return
         for uri, index in cur.execute(query, {"project": self.project_id}).fetchall():
