@@ -60,8 +60,9 @@ _numbers_of = re.compile(r" ([0-9]{3}|-) ([!-~]+) ([0-9]+|-) ([0-9]+|-) ([0-9]+|
 # Fields 18+ after the user agent's quote, as the careful path accepts them: one token, or at
 # least three with field 20 a signature version and, from five on, field 22 an auth type.
 # The line's end may still hold its "\r\n" (stripped when the record is typed).
+# Alternatives in order of frequency: most lines have all 27 fields.
 _tail_is_valid = re.compile(
-    r" [^ ]*(?:\Z| [^ ]* (?:SigV2|SigV4|-)(?:[\r\n]*\Z| [^ ]*(?:\Z| (?:AuthHeader|QueryString|-)(?: |[\r\n]*\Z))))"
+    r" [^ ]*(?: [^ ]* (?:SigV2|SigV4|-)(?: [^ ]*(?: (?:AuthHeader|QueryString|-)(?: |[\r\n]*\Z)|\Z)|[\r\n]*\Z)|\Z)"
 ).match
 
 
@@ -224,14 +225,16 @@ def _fields_seen(tokens: int) -> int:
     return max(tokens - 1, 0) if tokens >= 4 else tokens
 
 
-@lru_cache(maxsize=4096)
-def _parse_time(day_time: str, zone: str) -> datetime:
-    # `[06/Feb/2019:00:00:38` `+0000]`; cached because a busy log repeats each second many times.
+def _time_from(day_time: str, zone: str) -> datetime:
+    # `[06/Feb/2019:00:00:38` `+0000]`.
     try:
         if day_time[0] != "[" or zone[-1] != "]" or len(day_time) != 21 or len(zone) != 6:
             raise ValueError
-        sign = -1 if zone[0] == "-" else 1
-        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])) * sign
+        if zone == "+0000]":  # what S3 writes: skip building an offset
+            tz: timezone = UTC
+        else:
+            offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5])) * (-1 if zone[0] == "-" else 1)
+            tz = UTC if not offset else timezone(offset)
         return datetime(
             int(day_time[8:12]),
             _MONTHS[day_time[4:7]],
@@ -239,10 +242,14 @@ def _parse_time(day_time: str, zone: str) -> datetime:
             int(day_time[13:15]),
             int(day_time[16:18]),
             int(day_time[19:21]),
-            tzinfo=UTC if not offset else timezone(offset),
+            tzinfo=tz,
         )
     except (ValueError, KeyError, IndexError):
         raise LineError("field 3 (time): expected [dd/Mon/yyyy:HH:MM:SS +zzzz]") from None
+
+
+# Cached because a busy log repeats each second many times.
+_parse_time = lru_cache(maxsize=4096)(_time_from)
 
 
 @lru_cache(maxsize=4096)
@@ -252,7 +259,7 @@ def _time_of(token: str) -> datetime | None:
     if len(token) != 29 or token[21] != " " or token[28] != " " or token.count(" ") != 2:
         return None
     try:
-        return _parse_time(token[:21], token[22:28])
+        return _time_from(token[:21], token[22:28])
     except LineError:
         return None
 
