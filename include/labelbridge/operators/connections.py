@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from labelbridge.config import Cloud, ExportTargetConfig, StorageConfig
+from labelbridge.errors import ConfigError
 from labelbridge.storage import ObjectStore, store_class
 
 DEFAULT_LABELING_DB_CONN_ID = "labeling_db"
@@ -60,3 +61,16 @@ def make_store(entry: StorageConfig | ExportTargetConfig, *, prefix: str | None 
     if isinstance(entry, StorageConfig):
         kwargs.update(key_regex=entry.key_regex, page_size=entry.page_size)
     return store_class(entry.cloud)(make_client(entry.cloud, entry.conn_id), entry.bucket, **kwargs)
+
+
+def require_cloud(operator: object, expected: Cloud, entry: StorageConfig | ExportTargetConfig, kind: str) -> None:
+    """A per-cloud operator refuses an entry on another cloud, naming the operator to use.
+
+    :param kind: what the operator does ("sync", "export"), for the message.
+    """
+    if entry.cloud is not expected:
+        what = "storage" if isinstance(entry, StorageConfig) else "export target"
+        raise ConfigError(
+            f"{what} {entry.name!r} is on {entry.cloud.value}; use the "
+            f"{entry.cloud.value} {kind} operator, not {type(operator).__name__}"
+        )

@@ -13,9 +13,13 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator, Context
 
 from labelbridge.config import Cloud, load_config
-from labelbridge.errors import ConfigError
 from labelbridge.export.run import export_project, image_field_of
-from labelbridge.operators.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.operators.connections import (
+    DEFAULT_LABELING_DB_CONN_ID,
+    labeling_db_dsn,
+    make_store,
+    require_cloud,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +64,7 @@ class BaseExportOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, int]:
         config = load_config(self.config_path)
         target = config.export_target(self.target)
-        if target.cloud is not self.cloud:
-            raise ConfigError(
-                f"export target {target.name!r} is on {target.cloud.value}; use the "
-                f"{target.cloud.value} export operator, not {type(self).__name__}"
-            )
+        require_cloud(self, self.cloud, target, "export")
         full = self.full if isinstance(self.full, bool) else str(self.full).strip().lower() in ("true", "1", "yes")
         log.info("Exporting %s as %s to %s://%s (%s)", target.project, self.fmt, target.cloud.value, target.bucket,
                  "full" if full else "incremental")

@@ -14,8 +14,12 @@ from airflow.sdk import BaseOperator, Context
 
 from labelbridge.config import Cloud, load_config
 from labelbridge.db import connect
-from labelbridge.errors import ConfigError
-from labelbridge.operators.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.operators.connections import (
+    DEFAULT_LABELING_DB_CONN_ID,
+    labeling_db_dsn,
+    make_store,
+    require_cloud,
+)
 from labelbridge.operators.links import BucketConsoleLink
 from labelbridge.sync import Shard, StorageSync, sync_storage
 
@@ -61,11 +65,7 @@ class BaseSyncOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, int | float]:
         config = load_config(self.config_path)
         storage = config.storage(self.storage)
-        if storage.cloud is not self.cloud:
-            raise ConfigError(
-                f"storage {storage.name!r} is on {storage.cloud.value}; use the "
-                f"{storage.cloud.value} sync operator, not {type(self).__name__}"
-            )
+        require_cloud(self, self.cloud, storage, "sync")
         shard = Shard.from_xcom(self.shard) if self.shard else None
         where = f"shard {shard.to_xcom()}" if shard else repr(self.prefix if self.prefix is not None else storage.prefix)
         log.info("Syncing storage %s (%s://%s) %s", storage.name, storage.cloud.value, storage.bucket, where)
