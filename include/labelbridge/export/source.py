@@ -7,9 +7,12 @@ server-side (named) cursor, ``batch_size`` rows per round trip: memory stays fla
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +21,8 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql
 
-from labelbridge.export.records import MalformedTask, TaskRecord, ls_task, task_from_export_item
+from labelbridge.export.records import MalformedTask, TaskRecord, task_from_export_item
+from labelbridge.export.stored import ByTask, stored_task
 
 _SCHEME_AND_BUCKET = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/")
 _QUERY = re.compile(r"[?#].*$")
@@ -73,26 +77,45 @@ _IN_WINDOW = sql.SQL(
                    AND p.updated_at >= coalesce(%(since)s::timestamptz, '-infinity') AND p.updated_at < %(until)s)))"""
 )
 
+# A result is usable when it is null or an array of objects, each with a string "type" and, unless a
+# relation, an object "value" (records.result_problem). Counting the elements that pass in strict
+# mode never lets a bad one through (a missing key is an error there, so the element is not counted);
+# only the rows flagged here are decoded in Python, to word the problem.
+_RESULT_OK = """CASE jsonb_typeof({col}) WHEN 'null' THEN true
+    WHEN 'array' THEN jsonb_array_length({col}) = jsonb_array_length(jsonb_path_query_array({col},
+        'strict $[*] ? (@.type() == "object" && @."type".type() == "string"
+                        && (@."type" == "relation" || @."value".type() == "object"))'))
+    ELSE false END"""
+
+# Label Studio's annotation fields that are columns here; extra keys with these names are dropped
+# (``task`` is always the annotation's own task).
+_ANNOTATION_KEYS = "'{id,completed_by,result,was_cancelled,ground_truth,created_at,updated_at,lead_time,task}'"
+
+# Three streams in task id order, merged in Python (stored.ByTask): one pass over each table instead
+# of an aggregate sub-query per task. Row layouts: labelbridge.export.stored.
 _TASKS = sql.SQL(
-    """SELECT t.id, t.data, t.meta, {t_created}, {t_updated},
-       coalesce((SELECT jsonb_agg(jsonb_build_array(a.id, a.result, a.completed_by, a.was_cancelled,
-                                  a.ground_truth, a.lead_time, a.extra, {a_created}, {a_updated})
-                                  ORDER BY a.created_at, a.id)
-                 FROM annotation a WHERE a.task_id = t.id), '[]'),
-       coalesce((SELECT jsonb_agg(jsonb_build_array(p.id, p.model_version, p.score, p.result,
-                                  {p_created}, {p_updated})
-                                  ORDER BY p.created_at, p.id)
-                 FROM prediction p WHERE p.task_id = t.id), '[]')
+    """SELECT t.id, t.data::text, jsonb_typeof(t.data),
+       CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{{}}' END, {created}, {updated}
     FROM task t WHERE {where} ORDER BY t.id"""
-).format(
-    t_created=_ts("t.created_at"),
-    t_updated=_ts("t.updated_at"),
-    a_created=_ts("a.created_at"),
-    a_updated=_ts("a.updated_at"),
-    p_created=_ts("p.created_at"),
-    p_updated=_ts("p.updated_at"),
-    where=_IN_WINDOW,
-)
+).format(created=_ts("t.created_at"), updated=_ts("t.updated_at"), where=_IN_WINDOW)
+
+_ANNOTATIONS = sql.SQL(
+    """SELECT a.task_id, a.id,
+       coalesce(CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'id' END, to_jsonb(a.id))::text,
+       a.completed_by, a.result::text, {ok}, a.was_cancelled,
+       CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'skipped' END,
+       a.ground_truth, a.lead_time,
+       CASE WHEN jsonb_typeof(a.extra) = 'object' THEN (a.extra - {keys}::text[])::text ELSE '{{}}' END,
+       {created}, {updated}
+    FROM annotation a JOIN task t ON t.id = a.task_id WHERE {where} ORDER BY a.task_id"""
+).format(ok=sql.SQL(_RESULT_OK.format(col="a.result")), keys=sql.SQL(_ANNOTATION_KEYS),
+         created=_ts("a.created_at"), updated=_ts("a.updated_at"), where=_IN_WINDOW)
+
+_PREDICTIONS = sql.SQL(
+    """SELECT p.task_id, p.id, p.model_version, p.score, p.result::text, {ok}, {created}, {updated}
+    FROM prediction p JOIN task t ON t.id = p.task_id WHERE {where} ORDER BY p.task_id"""
+).format(ok=sql.SQL(_RESULT_OK.format(col="p.result")), created=_ts("p.created_at"), updated=_ts("p.updated_at"),
+         where=_IN_WINDOW)
 
 
 class DatabaseSource:
@@ -100,12 +123,17 @@ class DatabaseSource:
 
     :param conn: a connection the caller opened with :func:`open_snapshot`.
     :param batch_size: rows fetched per round trip of the server-side cursor.
+    :param read_ahead: batches of tasks fetched ahead of the format (see :meth:`iter_tasks`).
     """
 
-    def __init__(self, conn: psycopg.Connection[Any], project_id: int, window: Window, *, batch_size: int = 2000):
+    def __init__(
+        self, conn: psycopg.Connection[Any], project_id: int, window: Window, *, batch_size: int = 2000,
+        read_ahead: int = 2,
+    ) -> None:
         self.conn = conn
         self.window = window
         self.batch_size = batch_size
+        self.read_ahead = read_ahead
         self.params = {
             "project_id": project_id,
             "since": None if window.full else window.since,
@@ -114,19 +142,64 @@ class DatabaseSource:
         }
 
     def iter_tasks(self) -> Iterator[TaskRecord | MalformedTask]:
-        with self.conn.cursor(name="labelbridge_export_tasks") as cur:
+        """Tasks in id order; a reader thread fetches the next batches while the format writes these.
+
+        PostgreSQL works on a fetch while the thread waits for it, so the server's share (scans,
+        rendering jsonb as text) runs on another core beside the formats' Python. The queue holds
+        at most ``read_ahead`` batches: memory stays flat.
+        """
+        batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=self.read_ahead)
+        stop = threading.Event()
+        reader = threading.Thread(target=self._read, args=(batches, stop), name="labelbridge-export-read", daemon=True)
+        reader.start()
+        try:
+            while (batch := batches.get()) is not None:
+                if isinstance(batch, BaseException):
+                    raise batch
+                for row, annotations, predictions in batch:
+                    yield stored_task(row, annotations, predictions)
+        finally:
+            # The reader is the connection's only user until it ends; the caller uses it next.
+            stop.set()
+            reader.join()
+
+    def _read(self, batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None], stop: threading.Event) -> None:
+        def hand_over(item: list[tuple[Any, ...]] | BaseException | None) -> bool:
+            while not stop.is_set():
+                try:
+                    batches.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            with (
+                self._cursor("labelbridge_export_tasks", _TASKS) as tasks,
+                self._cursor("labelbridge_export_annotations", _ANNOTATIONS) as annotation_rows,
+                self._cursor("labelbridge_export_predictions", _PREDICTIONS) as prediction_rows,
+            ):
+                annotations, predictions = ByTask(annotation_rows), ByTask(prediction_rows)
+                batch: list[tuple[Any, ...]] = []
+                for row in tasks:
+                    batch.append((row, annotations.take(row[0]), predictions.take(row[0])))
+                    if len(batch) == self.batch_size:
+                        if not hand_over(batch):
+                            return
+                        batch = []
+                if batch and not hand_over(batch):
+                    return
+            hand_over(None)
+        except BaseException as exc:  # whatever it is, the consumer raises it
+            hand_over(exc)
+
+    @contextmanager
+    def _cursor(self, name: str, query: sql.Composed) -> Iterator[Iterator[tuple[Any, ...]]]:
+        # Named cursors are server-side: each fetch brings batch_size rows; several can be open at once.
+        with self.conn.cursor(name=name) as cur:
             cur.itersize = self.batch_size
-            cur.execute(_TASKS, self.params)
-            for task_id, data, meta, created, updated, annotations, predictions in cur:
-                yield ls_task(
-                    task_id,
-                    data=data,
-                    meta=meta,
-                    annotations=[_annotation(task_id, row) for row in annotations],
-                    predictions=[_prediction(task_id, row) for row in predictions],
-                    created_at=created,
-                    updated_at=updated,
-                )
+            cur.execute(query, self.params)
+            yield iter(cur)
 
     def iter_deleted(self) -> Iterator[tuple[int, str]]:
         if self.window.full or self.window.since is None:
@@ -180,43 +253,6 @@ def open_snapshot(dsn: str) -> psycopg.Connection[Any]:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     return conn
-
-
-def _annotation(task_id: int, row: list[Any]) -> dict[str, Any]:
-    db_id, result, completed_by, cancelled, truth, lead_time, extra, created, updated = row
-    extra = extra if isinstance(extra, dict) else {}
-    annotation: dict[str, Any] = {
-        # Label Studio's own id when the annotation came with one; else ours.
-        "id": extra.get("id", db_id),
-        "completed_by": _user(completed_by),
-        "result": result,
-        "was_cancelled": cancelled,
-        "ground_truth": truth,
-        "created_at": created,
-        "updated_at": updated,
-        "lead_time": lead_time,
-    }
-    annotation.update((k, v) for k, v in extra.items() if k not in annotation and k != "task")
-    annotation["task"] = task_id
-    return annotation
-
-
-def _prediction(task_id: int, row: list[Any]) -> dict[str, Any]:
-    db_id, model_version, score, result, created, updated = row
-    return {
-        "id": db_id,
-        "model_version": model_version,
-        "score": score,
-        "result": result,
-        "created_at": created,
-        "updated_at": updated,
-        "task": task_id,
-    }
-
-
-def _user(value: str | None) -> int | str | None:
-    # Label Studio writes user ids as numbers; keep emails and names as they are.
-    return int(value) if value is not None and value.isdigit() else value
 
 
 class FileSource:

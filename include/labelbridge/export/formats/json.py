@@ -6,7 +6,6 @@ export does. One task per line inside the array, so the file streams and diffs w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 
 from labelbridge.export.formats.base import FormatWriter
@@ -37,4 +36,4 @@ class JsonFormat(FormatWriter):
             tally.annotations += len(task.annotations)
             self.stats.tasks_exported += 1
             self.stats.annotations_exported += len(task.annotations)
-            yield json.dumps(task.ls, ensure_ascii=False).encode()
+            yield task.export_json().encode()

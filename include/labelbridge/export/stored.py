@@ -1,0 +1,164 @@
+"""Tasks from the labeling DB's rows, as Label Studio JSON text spliced from PostgreSQL's own rendering.
+
+The DB source reads three streams ordered by task id (tasks, annotations, predictions) and merges
+them here. Stored JSON (``data``, ``meta``, ``result``, extra keys) arrives as PostgreSQL's jsonb
+text and goes into the task's JSON as is: jsonb prints ``, `` and ``: `` between items and escapes
+strings as ``json.dumps(..., ensure_ascii=False)`` does, so the text is what decoding and
+re-encoding would give (numbers keep their stored spelling). Only what a converter format reads is
+decoded, and only when it reads it (:class:`~labelbridge.export.records.AnnotationRecord`).
+
+Row layouts are fixed by the queries in :mod:`labelbridge.export.source`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from labelbridge.export.records import AnnotationRecord, MalformedTask, TaskRecord, result_problem
+
+# (task_id, id, ls_id_json, completed_by, result_json, result_ok, was_cancelled, skipped,
+#  ground_truth, lead_time, extra_json, created_at, updated_at)
+AnnotationRow = tuple[Any, ...]
+# (task_id, id, model_version, score, result_json, result_ok, created_at, updated_at)
+PredictionRow = tuple[Any, ...]
+# (id, data_json, data_type, meta_json, created_at, updated_at)
+TaskRow = tuple[Any, ...]
+
+
+class ByTask:
+    """Rows of a stream ordered by task id, handed out one task at a time."""
+
+    def __init__(self, rows: Iterator[tuple[Any, ...]]) -> None:
+        self._rows = rows
+        self._head = next(rows, None)
+
+    def take(self, task_id: int) -> list[tuple[Any, ...]]:
+        # Every stream has the same snapshot and filter as the task stream, so a row never belongs
+        # to a task it has not seen; verification's count would catch one that did.
+        taken = []
+        head = self._head
+        while head is not None and head[0] <= task_id:
+            if head[0] == task_id:
+                taken.append(head)
+            head = next(self._rows, None)
+        self._head = head
+        return taken
+
+
+@dataclass(frozen=True)
+class StoredTask(TaskRecord):
+    """A task read from the DB; its Label Studio JSON is rendered from the rows only if a format asks."""
+
+    rows: tuple[TaskRow, list[AnnotationRow], list[PredictionRow]] = field(kw_only=True)
+
+    def export_json(self) -> str:
+        (task_id, data_json, _, meta_json, created_at, updated_at), annotations, predictions = self.rows
+        cancelled = sum(1 for a in self.annotations if a.was_cancelled)
+        return (
+            f'{{"id": {task_id}, "data": {data_json}, "meta": {meta_json}, '
+            f'"annotations": [{", ".join(map(_annotation_json, annotations))}], '
+            f'"predictions": [{", ".join(map(_prediction_json, predictions))}], '
+            f'"created_at": "{created_at}", "updated_at": "{updated_at}", '
+            f'"total_annotations": {len(annotations) - cancelled}, "cancelled_annotations": {cancelled}, '
+            f'"total_predictions": {len(predictions)}}}'
+        )
+
+
+def stored_task(
+    row: TaskRow, annotations: list[AnnotationRow], predictions: list[PredictionRow]
+) -> TaskRecord | MalformedTask:
+    """One task from its rows; a malformed ``data`` or result names the task and why."""
+    task_id, data_json, data_type = row[0], row[1], row[2]
+    # Label Studio's order: oldest first; ties by our id, so reruns keep the order.
+    if len(annotations) > 1:
+        annotations.sort(key=lambda a: (a[11], a[1]))
+    if len(predictions) > 1:
+        predictions.sort(key=lambda p: (p[6], p[1]))
+    if data_type != "object":
+        return MalformedTask(task_id, f"'data' must be an object, got {data_type}", len(annotations))
+    problem = _first_problem(annotations, predictions)
+    if problem:
+        return MalformedTask(task_id, problem, len(annotations))
+    records = tuple(map(_annotation, annotations))
+    return StoredTask(task_id, {"id": task_id}, records, data_json=data_json, rows=(row, annotations, predictions))
+
+
+def _first_problem(annotations: list[AnnotationRow], predictions: list[PredictionRow]) -> str | None:
+    """The first unusable result, worded as for a file; SQL only flags suspects (``result_ok`` false)."""
+    for kind, rows in (("annotation", annotations), ("prediction", predictions)):
+        for row in rows:
+            if not row[5]:
+                problem = result_problem(json.loads(row[4]))
+                if problem:
+                    return f"{kind} {_ls_id(row) if kind == 'annotation' else row[1]}: {problem}"
+    return None
+
+
+def _ls_id(row: AnnotationRow) -> Any:
+    # Label Studio's own id when the annotation came with one (SQL picked it); else ours.
+    text = row[2]
+    return int(text) if text.isascii() and text.isdigit() else json.loads(text)
+
+
+def _annotation(row: AnnotationRow) -> AnnotationRecord:
+    """The annotation as the converter formats read it."""
+    _, _, _, completed_by, result_json, _, cancelled, skipped, truth, lead_time, _, created_at, updated_at = row
+    ls: dict[str, Any] = {
+        "id": _ls_id(row),
+        "completed_by": _user(completed_by),
+        "was_cancelled": cancelled,
+        "ground_truth": truth,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "lead_time": lead_time,
+    }
+    if skipped:
+        ls["skipped"] = skipped
+    return AnnotationRecord(ls, result_json=result_json)
+
+
+def _annotation_json(row: AnnotationRow) -> str:
+    task_id, _, ls_id, completed_by, result_json, _, cancelled, _, truth, lead_time, extra_json, created_at, \
+        updated_at = row
+    # Extra keys (what Label Studio sent that has no column) follow the columns, as dict.update put them.
+    extra = "" if extra_json == "{}" else ", " + extra_json[1:-1]
+    return (
+        f'{{"id": {ls_id}, "completed_by": {_json(_user(completed_by))}, "result": {result_json}, '
+        f'"was_cancelled": {_bool(cancelled)}, "ground_truth": {_bool(truth)}, '
+        f'"created_at": "{created_at}", "updated_at": "{updated_at}", "lead_time": {_number(lead_time)}'
+        f'{extra}, "task": {task_id}}}'
+    )
+
+
+def _prediction_json(row: PredictionRow) -> str:
+    task_id, db_id, model_version, score, result_json, _, created_at, updated_at = row
+    return (
+        f'{{"id": {db_id}, "model_version": {_json(model_version)}, "score": {_number(score)}, '
+        f'"result": {result_json}, "created_at": "{created_at}", "updated_at": "{updated_at}", "task": {task_id}}}'
+    )
+
+
+def _user(value: str | None) -> int | str | None:
+    # Label Studio writes user ids as numbers; keep emails and names as they are.
+    return int(value) if value is not None and value.isascii() and value.isdigit() else value
+
+
+def _json(value: int | str | None) -> str:
+    if value is None:
+        return "null"
+    return str(value) if isinstance(value, int) else json.dumps(value, ensure_ascii=False)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "null"
+    # json.dumps spells a float as repr() does, and non-finite ones as NaN / Infinity.
+    return repr(value) if math.isfinite(value) else json.dumps(value)
