@@ -12,6 +12,7 @@ result, and the converter formats decode just what they read.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -190,6 +191,15 @@ def task_from_export_item(item: Any, index: int) -> TaskRecord | MalformedTask:
         # Keep the file's own task fields (inner_id, project, ...) as Label Studio wrote them.
         return TaskRecord(record.id, {**item, **record.ls}, record.annotations)
     return record
+
+
+#: ``json.dumps(value, ensure_ascii=False)`` without building an encoder per call (formats call it per row).
+dumps_json = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+def json_number(value: float) -> str:
+    """A number spelled as ``json.dumps`` spells it (``repr``; NaN and Infinity for non-finite floats)."""
+    return repr(value) if math.isfinite(value) else json.dumps(value)
 
 
 def result_problem(result: Any) -> str | None:

@@ -13,12 +13,11 @@ Row layouts are fixed by the queries in :mod:`labelbridge.export.source`.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from labelbridge.export.records import AnnotationRecord, MalformedTask, TaskRecord, result_problem
+from labelbridge.export.records import AnnotationRecord, MalformedTask, TaskRecord, json_number, result_problem
 
 # (task_id, id, ls_id_json, completed_by, result_json, result_ok, was_cancelled, skipped,
 #  ground_truth, lead_time, extra_json, created_at, updated_at)
@@ -158,7 +157,4 @@ def _bool(value: bool) -> str:
 
 
 def _number(value: float | None) -> str:
-    if value is None:
-        return "null"
-    # json.dumps spells a float as repr() does, and non-finite ones as NaN / Infinity.
-    return repr(value) if math.isfinite(value) else json.dumps(value)
+    return "null" if value is None else json_number(value)

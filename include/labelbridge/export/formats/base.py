@@ -19,6 +19,7 @@ from labelbridge.export.writer import RunOutput
 
 #: Problems listed by name in the manifest; past this many only the counts grow.
 MAX_PROBLEMS = 100
+_NUMBER = (int, float)
 
 
 @dataclass
@@ -139,15 +140,17 @@ class FormatWriter(ABC):
 
         Any other result (text labels, choices, keypoints, ...) is counted as skipped by type.
         """
-        size = _image_size(annotation.result)
+        results = annotation.result
+        size = _image_size(results)
         regions: list[Box | Polygon] = []
-        for result in annotation.result:
-            kind = str(result.get("type", "")).lower()
+        for result in results:
             value = result.get("value") or {}
             labels = value.get("rectanglelabels") or value.get("polygonlabels") or value.get("labels")
-            is_box = all(isinstance(value.get(k), int | float) for k in ("x", "y", "width", "height"))
-            is_polygon = isinstance(value.get("points"), list) and len(value["points"]) >= 3
+            is_box = (isinstance(value.get("x"), _NUMBER) and isinstance(value.get("y"), _NUMBER)
+                      and isinstance(value.get("width"), _NUMBER) and isinstance(value.get("height"), _NUMBER))
+            is_polygon = not is_box and isinstance(value.get("points"), list) and len(value["points"]) >= 3
             if not labels or not isinstance(labels, list) or not (is_box or (polygons and is_polygon)):
+                kind = str(result.get("type", "")).lower()
                 self.stats.skipped_results[kind or "unknown"] += 1
                 continue
             for label in labels:

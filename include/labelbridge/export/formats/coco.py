@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 from labelbridge.export.formats.base import Box, FormatWriter, Polygon, polygon_area
-from labelbridge.export.records import MalformedTask, TaskRecord
+from labelbridge.export.records import MalformedTask, TaskRecord, dumps_json, json_number
 from labelbridge.export.writer import RunOutput, Tally
 
 
@@ -38,11 +37,12 @@ class CocoFormat(FormatWriter):
                 if placed is None:
                     continue
                 name, size, regions = placed
-                image = {"width": size[0], "height": size[1], "id": image_id, "file_name": name}
-                yield (b"\n" if image_id == 0 else b",\n") + json.dumps(image, ensure_ascii=False).encode()
+                image = (f'{{"width": {size[0]}, "height": {size[1]}, "id": {image_id}, '
+                         f'"file_name": {dumps_json(name)}}}')
+                yield (b"\n" if image_id == 0 else b",\n") + image.encode()
                 for region in regions:
                     item = self._annotation(region, size, image_id, tally.regions)
-                    spool.write((b"\n" if tally.regions == 0 else b",\n") + json.dumps(item).encode())
+                    spool.write((b"\n" if tally.regions == 0 else b",\n") + item.encode())
                     tally.regions += 1
                 image_id += 1
                 tally.tasks += 1
@@ -83,17 +83,22 @@ class CocoFormat(FormatWriter):
             return None
         return name, size, regions
 
-    def _annotation(self, region: Box | Polygon, size: tuple[int, int], image_id: int, ann_id: int) -> dict[str, Any]:
+    def _annotation(self, region: Box | Polygon, size: tuple[int, int], image_id: int, ann_id: int) -> str:
+        """One COCO annotation as JSON text, spelled as ``json.dumps`` of the dict would be (it is hot)."""
         width, height = size
-        item: dict[str, Any] = {"id": ann_id, "image_id": image_id, "category_id": self.category(region.label)}
+        head = f'{{"id": {ann_id}, "image_id": {image_id}, "category_id": {self.category(region.label)}, '
         if isinstance(region, Box):
             x, y = region.x * width / 100, region.y * height / 100
             w, h = region.w * width / 100, region.h * height / 100
-            item.update(segmentation=[], bbox=[x, y, w, h], ignore=0, iscrowd=0, area=w * h)
-        else:
-            points = [(px * width / 100, py * height / 100) for px, py in region.points]
-            xs, ys = [p[0] for p in points], [p[1] for p in points]
-            bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
-            segmentation = [[c for p in points for c in p]]
-            item.update(segmentation=segmentation, bbox=bbox, ignore=0, iscrowd=0, area=polygon_area(points))
-        return item
+            return f'{head}"segmentation": [], "bbox": {_array((x, y, w, h))}, "ignore": 0, "iscrowd": 0, ' \
+                   f'"area": {json_number(w * h)}}}'
+        points = [(px * width / 100, py * height / 100) for px, py in region.points]
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        bbox = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+        segmentation = _array([c for p in points for c in p])
+        return f'{head}"segmentation": [{segmentation}], "bbox": {_array(bbox)}, "ignore": 0, "iscrowd": 0, ' \
+               f'"area": {json_number(polygon_area(points))}}}'
+
+
+def _array(numbers: Iterable[float]) -> str:
+    return "[" + ", ".join(map(json_number, numbers)) + "]"

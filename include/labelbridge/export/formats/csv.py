@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 
 from labelbridge.export.formats.base import FormatWriter
 from labelbridge.export.formats.json_min import annotation_fields, annotator, prettify, records
-from labelbridge.export.records import MalformedTask, TaskRecord
+from labelbridge.export.records import MalformedTask, TaskRecord, dumps_json
 from labelbridge.export.writer import RunOutput, Tally
 
 FIXED_COLUMNS = ("annotator", "annotation_id", "created_at", "updated_at", "lead_time", "id")
@@ -39,9 +38,9 @@ class CsvFormat(FormatWriter):
                 row: dict[str, object] = {"id": task.id}
                 for name, values in grouped.items():
                     pretty = prettify(values)
-                    row[name] = pretty if isinstance(pretty, str) else json.dumps(pretty, ensure_ascii=False)
+                    row[name] = pretty if isinstance(pretty, str) else dumps_json(pretty)
                 for name, value in task.data.items():
-                    row[name] = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+                    row[name] = dumps_json(value) if isinstance(value, dict | list) else value
                 row["annotator"] = annotator(annotation, int_id=False)
                 row.update(annotation_fields(annotation))
                 writer.writerow(row)

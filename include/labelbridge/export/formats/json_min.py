@@ -8,14 +8,13 @@ empty annotation fields; a task whose annotations are all cancelled gives none.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 from labelbridge.export.formats.base import FormatWriter
 from labelbridge.export.formats.json import json_array
-from labelbridge.export.records import TAG_NAMES, AnnotationRecord, MalformedTask, TaskRecord
+from labelbridge.export.records import TAG_NAMES, AnnotationRecord, MalformedTask, TaskRecord, dumps_json
 from labelbridge.export.writer import RunOutput, Tally
 
 
@@ -100,7 +99,7 @@ class JsonMinFormat(FormatWriter):
                     tally.annotations += 1
                     self.stats.annotations_exported += 1
                 wrote = True
-                yield json.dumps(record, ensure_ascii=False).encode()
+                yield dumps_json(record).encode()
             if wrote:
                 tally.tasks += 1
                 self.stats.tasks_exported += 1
