@@ -15,7 +15,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import msgspec
@@ -81,10 +80,14 @@ class AnnotationRecord:
     def ground_truth(self) -> bool:
         return bool(self.ls.get("ground_truth"))
 
-    @cached_property
+    @property
     def result(self) -> list[dict[str, Any]]:
-        raw = decode_stored(self.result_json) if self.result_json is not None else self.ls.get("result")
-        return list(raw or [])
+        # Cached by hand: functools.cached_property takes a lock per read on Python 3.11.
+        cached: list[dict[str, Any]] | None = self.__dict__.get("_result")
+        if cached is None:
+            raw = decode_stored(self.result_json) if self.result_json is not None else self.ls.get("result")
+            cached = self.__dict__["_result"] = list(raw or [])
+        return cached
 
     @property
     def created_at(self) -> str:
@@ -103,10 +106,13 @@ class TaskRecord:
     annotations: tuple[AnnotationRecord, ...]
     data_json: str | None = None
 
-    @cached_property
+    @property
     def data(self) -> Mapping[str, Any]:
-        data = decode_stored(self.data_json) if self.data_json is not None else self.ls.get("data")
-        return data if isinstance(data, Mapping) else {}
+        cached: Mapping[str, Any] | None = self.__dict__.get("_data")
+        if cached is None:
+            data = decode_stored(self.data_json) if self.data_json is not None else self.ls.get("data")
+            cached = self.__dict__["_data"] = data if isinstance(data, Mapping) else {}
+        return cached
 
     def export_json(self) -> str:
         """The task as Label Studio's JSON export writes it (one line)."""
@@ -115,7 +121,7 @@ class TaskRecord:
     def active_annotations(self) -> list[AnnotationRecord]:
         """Not cancelled, newest first: the converter's order (``created_at`` descending, stable)."""
         kept = [a for a in self.annotations if not a.was_cancelled]
-        return sorted(kept, key=lambda a: a.created_at, reverse=True)
+        return sorted(kept, key=lambda a: a.created_at, reverse=True) if len(kept) > 1 else kept
 
     def chosen_annotation(self) -> AnnotationRecord | None:
         """The one annotation image formats export: a ground truth if any, else the newest."""

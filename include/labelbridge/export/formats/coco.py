@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 
 from labelbridge.export.formats.base import Box, FormatWriter, Polygon, polygon_area
 from labelbridge.export.records import MalformedTask, TaskRecord, dumps_json, json_number
@@ -40,10 +40,12 @@ class CocoFormat(FormatWriter):
                 image = (f'{{"width": {size[0]}, "height": {size[1]}, "id": {image_id}, '
                          f'"file_name": {dumps_json(name)}}}')
                 yield (b"\n" if image_id == 0 else b",\n") + image.encode()
+                items = []
                 for region in regions:
-                    item = self._annotation(region, size, image_id, tally.regions)
-                    spool.write((b"\n" if tally.regions == 0 else b",\n") + item.encode())
+                    items.append(("\n" if tally.regions == 0 else ",\n") + self._annotation(region, size, image_id,
+                                                                                        tally.regions))
                     tally.regions += 1
+                spool.write("".join(items).encode())
                 image_id += 1
                 tally.tasks += 1
                 tally.annotations += 1
@@ -100,5 +102,7 @@ class CocoFormat(FormatWriter):
                f'"area": {json_number(polygon_area(points))}}}'
 
 
-def _array(numbers: Iterable[float]) -> str:
-    return "[" + ", ".join(map(json_number, numbers)) + "]"
+def _array(numbers: Sequence[float]) -> str:
+    text = ", ".join(map(repr, numbers))
+    # Only inf and nan spell an "n" in repr(); json.dumps writes those as Infinity / NaN.
+    return f"[{text}]" if "n" not in text else "[" + ", ".join(map(json_number, numbers)) + "]"

@@ -30,8 +30,9 @@ class CsvFormat(FormatWriter):
     def _rows(self, tasks: Iterator[TaskRecord | MalformedTask], tally: Tally) -> Iterator[bytes]:
         columns = sorted(set(self.csv_keys) | set(FIXED_COLUMNS))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, quoting=csv.QUOTE_NONNUMERIC, extrasaction="ignore")
-        writer.writeheader()
+        # csv.writer over lists in column order: what DictWriter(restval="", extrasaction="ignore") writes.
+        writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
+        writer.writerow(columns)
         for task in self.good_tasks(tasks):
             wrote = False
             for annotation, grouped in records(self, task):
@@ -43,7 +44,7 @@ class CsvFormat(FormatWriter):
                     row[name] = dumps_json(value) if isinstance(value, dict | list) else value
                 row["annotator"] = annotator(annotation, int_id=False)
                 row.update(annotation_fields(annotation))
-                writer.writerow(row)
+                writer.writerow([row.get(column, "") for column in columns])
                 if annotation is not None:
                     tally.annotations += 1
                     self.stats.annotations_exported += 1
