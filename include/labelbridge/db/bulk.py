@@ -7,6 +7,7 @@ of an unchanged bucket rewrites no row (no new tuple, no ``updated_at`` bump, no
 
 from __future__ import annotations
 
+import json
 import weakref
 from datetime import date, datetime
 from collections.abc import Iterable, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Json, Jsonb
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,13 @@ def _copy_text(value: Any) -> str:
         return repr(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
-    raise TypeError(f"cannot COPY a {type(value).__name__}; pass str, int, float, bool, datetime or None")
+    if isinstance(value, Json | Jsonb):  # psycopg's JSON wrappers
+        value = value.obj
+    if isinstance(value, dict | list):
+        return json.dumps(value).translate(_COPY_ESCAPES)
+    raise TypeError(
+        f"cannot COPY a {type(value).__name__}; pass str, int, float, bool, datetime, dict, list, Jsonb or None"
+    )
 
 
 _created_stages: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
