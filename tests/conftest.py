@@ -20,6 +20,9 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 # dag.test() serializes the DAGs of the configured bundle: the project's own dags/.
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
 
+# Imported here, once: Airflow announces its unit-test configuration on stdout at first import,
+# which would otherwise land inside whichever test imports it first.
+import airflow.sdk.log  # noqa: E402, F401
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
 
