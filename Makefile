@@ -21,7 +21,7 @@ bench:
 	.venv/bin/python bench/upsert.py
 	.venv/bin/python bench/rotate.py
 	.venv/bin/python bench/export.py
-	.venv/bin/python bench/accesslog.py
+	.venv/bin/python bench/parse_logs.py
 
 stack-start:
 	./scripts/stack.sh start

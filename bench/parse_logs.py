@@ -1,6 +1,6 @@
 """S3 access-log parsing throughput and memory against Athena's documented regex; prints ONE JSON line.
 
-    .venv/bin/python bench/accesslog.py [--lines 1000000] [--seed 7] [--rounds 3]
+    .venv/bin/python bench/parse_logs.py [--lines 1000000] [--seed 7] [--rounds 3]
 
 Writes a synthetic log (450-1000 bytes a line, 30 % presigned, the trap classes of issue 7 mixed
 in at 1 % each), then streams it, each run in its own subprocess so peak RSS is its own, through:
