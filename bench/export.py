@@ -122,8 +122,9 @@ def child(args: argparse.Namespace) -> None:
 
 
 def measure(dsn: str, what: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--child", what, "--dsn", dsn],
-                          check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, __file__, "--child", what, "--dsn", dsn], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{what} failed:\n{done.stderr}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
