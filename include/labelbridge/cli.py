@@ -21,7 +21,13 @@ from labelbridge.errors import LabelbridgeError
 log = logging.getLogger("labelbridge")
 
 #: Modules whose ``register(subparsers)`` adds subcommands.
-FEATURE_COMMANDS: tuple[str, ...] = ("labelbridge.sync.cli", "labelbridge.export.cli", "labelbridge.compliance.accesslog.cli", "labelbridge.urls.cli", "labelbridge.compliance.buckets.cli")
+FEATURE_COMMANDS: tuple[str, ...] = (
+    "labelbridge.sync.cli",
+    "labelbridge.export.cli",
+    "labelbridge.compliance.accesslog.cli",
+    "labelbridge.urls.cli",
+    "labelbridge.compliance.buckets.cli",
+)
 
 
 def _add_config_arg(parser: argparse.ArgumentParser) -> None:

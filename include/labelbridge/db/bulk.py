@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import weakref
-from datetime import date, datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import psycopg

@@ -67,7 +67,8 @@ class BaseSyncOperator(BaseOperator):
         storage = config.storage(self.storage)
         require_cloud(self, self.cloud, storage, "sync")
         shard = Shard.from_xcom(self.shard) if self.shard else None
-        where = f"shard {shard.to_xcom()}" if shard else repr(self.prefix if self.prefix is not None else storage.prefix)
+        prefix = self.prefix if self.prefix is not None else storage.prefix
+        where = f"shard {shard.to_xcom()}" if shard else repr(prefix)
         log.info("Syncing storage %s (%s://%s) %s", storage.name, storage.cloud.value, storage.bucket, where)
         with connect(labeling_db_dsn(self.labeling_db_conn_id)) as conn:
             counts = sync_storage(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -87,10 +88,8 @@ class AzureBlobStore(ObjectStore):
     def delete(self, key: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
+        with contextlib.suppress(ResourceNotFoundError):
             self.container.delete_blob(key)
-        except ResourceNotFoundError:
-            pass
 
     # Signing ------------------------------------------------------------------------------
 

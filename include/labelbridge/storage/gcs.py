@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -72,10 +73,8 @@ class GCSStore(ObjectStore):
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        try:
+        with contextlib.suppress(NotFound):
             self.client.bucket(self.bucket).blob(key).delete()
-        except NotFound:
-            pass
 
     # Signing ------------------------------------------------------------------------------
 

@@ -87,9 +87,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_config_arg(sync)
     _add_db_arg(sync)
     sync.add_argument("storage")
-    sync.add_argument("--dry-run", action="store_true", help="print what would be inserted, updated, deleted; write nothing")
+    sync.add_argument(
+        "--dry-run", action="store_true", help="print what would be inserted, updated, deleted; write nothing"
+    )
     sync.add_argument("--prefix", help="sync this prefix instead of the storage's own")
-    sync.add_argument("--logical-date", type=dt.date.fromisoformat, help="partition for a templated prefix (YYYY-MM-DD)")
+    sync.add_argument(
+        "--logical-date", type=dt.date.fromisoformat, help="partition for a templated prefix (YYYY-MM-DD)"
+    )
     sync.add_argument("--json", action="store_true", help="also print the counts as one JSON line")
     sync.set_defaults(handler=cmd_sync)
 

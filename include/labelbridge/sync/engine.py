@@ -195,7 +195,8 @@ class StorageSync:
         # so no source_object row is needed (that table serves files holding many tasks).
         # Tasks are made in SQL from the listing already staged: no per-object Python, no second stage.
         tasks = sql.SQL(
-            "SELECT {project}::integer AS project_id, uri, 0 AS item_index, jsonb_build_object({field}::text, uri) AS data,"
+            "SELECT {project}::integer AS project_id, uri, 0 AS item_index,"
+            " jsonb_build_object({field}::text, uri) AS data,"
             " '{{}}'::jsonb AS meta, coalesce(version_id, etag) AS object_version, NULL::timestamptz AS deleted_at"
             " FROM _lb_listed"
         ).format(project=sql.Literal(self.project_id), field=sql.Literal(self.storage.media_field))
@@ -252,7 +253,8 @@ class StorageSync:
         self._stage_tasks(
             cur, ((uri, t.index, json.dumps(t.data), json.dumps(t.meta), None) for uri, t in pending.tasks)
         )
-        tasks = sql.SQL("SELECT {cols} FROM _lb_tasks").format(cols=sql.SQL(", ").join(map(sql.Identifier, self._TASK_COLUMNS)))
+        columns = sql.SQL(", ").join(map(sql.Identifier, self._TASK_COLUMNS))
+        tasks = sql.SQL("SELECT {cols} FROM _lb_tasks").format(cols=columns)
         counts.add(self._upsert_tasks(cur, counts, stage="_lb_tasks", tasks=tasks, compare_version=False))
         self._upsert_annotations(cur, pending.tasks)
         self._upsert_predictions(cur, pending.tasks)
@@ -288,7 +290,9 @@ class StorageSync:
 
     # Writes -----------------------------------------------------------------------------
 
-    def _upsert_objects(self, cur: psycopg.Cursor[Any], objects: Iterable[ObjectInfo], task_counts: dict[str, int]) -> None:
+    def _upsert_objects(
+        self, cur: psycopg.Cursor[Any], objects: Iterable[ObjectInfo], task_counts: dict[str, int]
+    ) -> None:
         """Record task files' facts and how many tasks each held when written (``synced_at``)."""
         columns = ["project_id", "uri", "storage_id", "etag", "size_bytes", "last_modified", "version_id",
                    "deleted_at", "task_count", "synced_at"]
@@ -313,7 +317,8 @@ class StorageSync:
         """Upsert the tasks ``tasks`` selects (one per row of ``stage``); a soft-deleted one is restored."""
         columns = list(self._TASK_COLUMNS)
         join = sql.SQL(
-            "({tasks}) s {kind} JOIN task t ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index"
+            "({tasks}) s {kind} JOIN task t"
+            " ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index"
         )
         if self._project_has_deleted_tasks(cur):
             query = sql.SQL("SELECT count(*) FROM {join} WHERE t.deleted_at IS NOT NULL").format(
@@ -554,7 +559,7 @@ class StorageSync:
         self.conn.rollback()
         forget_stages(self.conn)
 
-    def _report(self, cur: psycopg.Cursor[Any], action: str, query: str | sql.Composable) -> None:
+    def _report(self, cur: psycopg.Cursor[Any], action: str, query: str | sql.SQL | sql.Composed) -> None:
         if self.on_change is None:
             return
         for uri, index in cur.execute(query, {"project": self.project_id}).fetchall():
