@@ -25,11 +25,6 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
 
-    def __add__(self, other: UpsertCounts) -> UpsertCounts:
-        return UpsertCounts(
-            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
-        )
-
 
 def copy_rows(
     cur: psycopg.Cursor[Any],

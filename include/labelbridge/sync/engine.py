@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Tasks staged before a write when reading task files: bounds memory on pages of big files.
 TASK_BATCH = 5000
+#: Label Studio annotation keys with columns of their own; the rest is kept verbatim in ``extra``.
+_ANNOTATION_COLUMNS = frozenset({"id", "result", "completed_by", "was_cancelled", "ground_truth", "lead_time"})
 #: Listed objects written (and committed) together: a few listing pages per statement.
 WRITE_BATCH = 5000
 #: Candidates fetched per round trip when looking for vanished objects.
@@ -61,10 +63,6 @@ class SyncCounts:
     def merge(self, other: SyncCounts) -> SyncCounts:
         """Sum of two runs (shards, scopes); ``seconds`` sums too: worker time, not wall time."""
         return SyncCounts(**{k: v + getattr(other, k) for k, v in asdict(self).items()})
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SyncCounts:
-        return cls(**{k: values[k] for k in asdict(cls()) if k in values})
 
     def as_dict(self) -> dict[str, int | float]:
         values: dict[str, int | float] = asdict(self)
@@ -351,7 +349,6 @@ class StorageSync:
         rows = []
         for uri, task in tasks:
             for position, ann in enumerate(task.annotations):
-                known = {"id", "result", "completed_by", "was_cancelled", "ground_truth", "lead_time"}
                 completed_by = ann.get("completed_by")
                 if isinstance(completed_by, dict):  # Label Studio exports the user object
                     completed_by = completed_by.get("email") or completed_by.get("id")
@@ -359,7 +356,7 @@ class StorageSync:
                     uri, task.index, _origin_key(ann, position), json.dumps(ann.get("result", [])),
                     None if completed_by is None else str(completed_by), bool(ann.get("was_cancelled", False)),
                     bool(ann.get("ground_truth", False)), _float(ann.get("lead_time")),
-                    json.dumps({k: v for k, v in ann.items() if k not in known}),
+                    json.dumps({k: v for k, v in ann.items() if k not in _ANNOTATION_COLUMNS}),
                 ))
         if not rows:
             return
