@@ -37,6 +37,9 @@ def problems(tmp_path: Path, text: str) -> list[str]:
         ("{name: x, project: p, cloud: s3, bucket: b, ip_range: 10.0.0.0/33}",
          "storages[1] 'x': field 'ip_range': invalid IP range '10.0.0.0/33': "
          "'10.0.0.0/33' does not appear to be an IPv4 or IPv6 network"),
+        ("{name: x, project: p, cloud: s3, bucket: b, allowed_cidrs: [10.0.0.0/8, '2001:db8::/129']}",
+         "storages[1] 'x': field 'allowed_cidrs': invalid CIDR '2001:db8::/129': "
+         "'2001:db8::/129' does not appear to be an IPv4 or IPv6 network"),
         ("{name: x, project: nope, cloud: s3, bucket: b}",
          "storages[1] 'x': field 'project': unknown project 'nope' (known: p)"),
         ("{name: x, project: p, cloud: s3, bucket: b, colour: red}", "storages[1] 'x': field 'colour': unknown field"),

@@ -53,6 +53,16 @@ def parse_duration(value: Any) -> Any:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+def check_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Every value an IPv4 or IPv6 network (host bits allowed: ``10.1.2.3/8`` means ``10.0.0.0/8``)."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"invalid CIDR {value!r}: {exc}") from None
+    return values
+
+
 class Cloud(enum.StrEnum):
     S3 = "s3"
     GCS = "gcs"
@@ -108,6 +118,10 @@ class StorageConfig(_BucketEntry):
     #: delegation SAS) and so caps url_ttl at 7d; "account_key" lifts that cap.
     sas_kind: Literal["auto", "account_key", "user_delegation"] = "auto"
     ip_range: str | None = None
+    #: Networks this storage's objects may be fetched from (IPv4 and IPv6 CIDRs). The S3
+    #: access-log audit holds requests under the storage's bucket and prefix to it, on top of
+    #: compliance.allowed_cidrs. Unset: ``[ip_range]`` when ip_range is set; ``[]``: no list.
+    allowed_cidrs: tuple[str, ...] | None = None
     schedule: str | None = "@hourly"
     #: First logical date of the sync DAG: what `airflow backfill create` may reach back to.
     start_date: date = date(2025, 1, 1)
@@ -135,6 +149,11 @@ class StorageConfig(_BucketEntry):
             except ValueError as exc:
                 raise ValueError(f"invalid IP range {value!r}: {exc}") from None
         return value
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if values is None else check_cidrs(values)
 
     @field_validator("url_ttl")
     @classmethod
@@ -170,6 +189,13 @@ class StorageConfig(_BucketEntry):
     def lead_time(self) -> timedelta:
         """Re-sign a URL once less than this is left: by default the last fifth of its life."""
         return self.url_lead_time if self.url_lead_time is not None else self.url_ttl / 5
+
+    @property
+    def access_cidrs(self) -> tuple[str, ...]:
+        """The networks requests to this storage must come from: ``allowed_cidrs``, else ``ip_range``."""
+        if self.allowed_cidrs is not None:
+            return self.allowed_cidrs
+        return (self.ip_range,) if self.ip_range else ()
 
 
 ExportFormat = Literal["json", "json_min", "jsonl", "csv", "coco", "yolo", "voc"]
@@ -228,12 +254,7 @@ class ComplianceConfig(BaseModel):
     @field_validator("allowed_cidrs")
     @classmethod
     def _cidrs(cls, values: tuple[str, ...]) -> tuple[str, ...]:
-        for value in values:
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"invalid CIDR {value!r}: {exc}") from None
-        return values
+        return check_cidrs(values)
 
 
 @dataclass(frozen=True)

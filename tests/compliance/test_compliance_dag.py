@@ -96,7 +96,7 @@ def setup(new_store: StoreFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 projects: [{{name: p}}]
 storages:
   - {{name: careful, project: p, cloud: s3, bucket: {good.bucket}}}
-  - {{name: hurried, project: p, cloud: s3, bucket: {bad.bucket}}}
+  - {{name: hurried, project: p, cloud: s3, bucket: {bad.bucket}, allowed_cidrs: [10.1.2.0/24]}}
 compliance:
   schedule: "@daily"
   fail_on: high
@@ -169,6 +169,10 @@ def test_nightly_run_reports_every_rule_and_the_gate_names_the_broken_ones(
     log_rows = [r for r in report["rows"] if r["source"] == "access_logs"]
     assert {r["rule_id"] for r in log_rows} >= {"s3log.presign_ttl", "s3log.audit_complete"}
     assert any(r["rule_id"] == "s3log.presign_ttl" and r["status"] == "fail" for r in log_rows)
+    # 203.0.113.9 is outside both the global list and the hurried storage's own.
+    [outsider] = [r for r in log_rows if r["rule_id"] == "s3log.ip_not_allowed" and r["status"] == "fail"]
+    assert outsider["resource"] == f"s3://{setup['bad']} from 203.0.113.9 (storage hurried)"
+    assert outsider["detail"].startswith("1 request from outside allowed_cidrs and the allowed networks of storage hurried")
 
     message = gate_message(report)
     assert message is not None

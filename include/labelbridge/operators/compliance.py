@@ -241,6 +241,7 @@ class AuditAccessLogShardOperator(_ComplianceOperator):
             shards=self.shards,
             settings=config.compliance,
             sink=report_sinks(config)[0],
+            storages=tuple(config.storages.values()),
         )
 
 
@@ -272,7 +273,14 @@ class ComplianceReportOperator(_ComplianceOperator):
         sinks = report_sinks(config)
         log.info("Writing the compliance report for %s to %s", day, ", ".join(map(repr, sinks)))
         expected = {entry.name: access_log_store(entry).uri(entry.prefix) for entry in config.compliance.access_logs}
-        audit = merge_shards(sinks[0], day, list(self.shard_plan or []), config.compliance, expected=expected)
+        audit = merge_shards(
+            sinks[0],
+            day,
+            list(self.shard_plan or []),
+            config.compliance,
+            expected=expected,
+            storages=tuple(config.storages.values()),
+        )
         return compile_report(
             sinks=sinks, day=day, targets=bucket_targets(config), settings=config.compliance, audit=audit
         )

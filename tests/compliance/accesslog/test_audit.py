@@ -151,7 +151,10 @@ def test_anonymous_denials_and_s3_internal_operations_are_not_anonymous_successe
 def test_rules_without_an_allowlist_are_reported_as_not_evaluated_never_as_passing() -> None:
     result = audit(line(remote_ip="203.0.113.9"), settings=ComplianceConfig())
     assert result.not_evaluated == [
-        {"rule_id": "s3log.ip_not_allowed", "why": "compliance.allowed_cidrs is empty"},
+        {
+            "rule_id": "s3log.ip_not_allowed",
+            "why": "compliance.allowed_cidrs is empty and no s3 storage sets allowed_cidrs or ip_range",
+        },
         {"rule_id": "s3log.account_not_allowed", "why": "compliance.allowed_account_ids is empty"},
     ]
     assert "s3log.ip_not_allowed" not in statuses(result)

@@ -20,7 +20,7 @@ from labelbridge.compliance.accesslog.rules import ALL_RULES, BURST_RULE, RECORD
 from labelbridge.compliance.accesslog.rules.base import RuleContext
 from labelbridge.compliance.accesslog.state import UNPARSED_CAP, WHO_FIELDS, AuditState, merged
 from labelbridge.compliance.model import Finding, RuleMeta, Status
-from labelbridge.config import ComplianceConfig
+from labelbridge.config import ComplianceConfig, StorageConfig
 from labelbridge.errors import StorageError
 from labelbridge.storage import ObjectStore
 
@@ -102,14 +102,22 @@ class AccessLogAudit:
         }
 
 
-def audit_access_logs(store: ObjectStore, keys: Iterable[str], settings: ComplianceConfig) -> AccessLogAudit:
+def audit_access_logs(
+    store: ObjectStore,
+    keys: Iterable[str],
+    settings: ComplianceConfig,
+    *,
+    storages: Iterable[StorageConfig] = (),
+) -> AccessLogAudit:
     """Stream each log object through the parser and the rules; one bad object or line is
     recorded and skipped, and the run goes on.
 
     :param store: the bucket the logs are delivered to.
     :param keys: log object keys, e.g. one shard of :func:`log_keys_for_day`.
+    :param storages: the configured storages (``config.storages.values()``): an S3 storage's
+        own ``allowed_cidrs`` (or ``ip_range``) also holds for requests under its bucket and prefix.
     """
-    state = AuditState(RuleContext.from_settings(settings))
+    state = AuditState(RuleContext.from_settings(settings, storages=storages))
     for key in keys:
         # Named by URI, not bare key: audits of two log buckets may merge, and keys can repeat.
         uri = store.uri(key)
@@ -122,16 +130,21 @@ def audit_access_logs(store: ObjectStore, keys: Iterable[str], settings: Complia
     return finish(state)
 
 
-def audit_streams(streams: Iterable[tuple[str, IO[bytes]]], settings: ComplianceConfig) -> AccessLogAudit:
+def audit_streams(
+    streams: Iterable[tuple[str, IO[bytes]]], settings: ComplianceConfig, *, storages: Iterable[StorageConfig] = ()
+) -> AccessLogAudit:
     """Like :func:`audit_access_logs` over already-open streams named by ``(name, stream)``."""
-    state = AuditState(RuleContext.from_settings(settings))
+    state = AuditState(RuleContext.from_settings(settings, storages=storages))
     for name, stream in streams:
         state.add_object(name, stream)
     return finish(state)
 
 
-def merge_audits(audits: Iterable[AccessLogAudit], settings: ComplianceConfig) -> AccessLogAudit:
-    """One audit of the union of the shards' log objects, exactly as if read in one pass.
+def merge_audits(
+    audits: Iterable[AccessLogAudit], settings: ComplianceConfig, *, storages: Iterable[StorageConfig] = ()
+) -> AccessLogAudit:
+    """One audit of the union of the shards' log objects, exactly as if read in one pass, given
+    the settings and storages the shards were audited with.
 
     :raises OverlappingShards: two shards read the same object.
     :raises ValueError: an audit lost its partial state (built by hand, not by this module).
@@ -141,7 +154,7 @@ def merge_audits(audits: Iterable[AccessLogAudit], settings: ComplianceConfig) -
         if audit.state is None:
             raise ValueError("cannot merge an AccessLogAudit without its partial state; use load_partial()")
         states.append(audit.state)
-    return finish(merged(states, RuleContext.from_settings(settings)))
+    return finish(merged(states, RuleContext.from_settings(settings, storages=storages)))
 
 
 def dump_partial(audit: AccessLogAudit) -> bytes:
@@ -151,9 +164,10 @@ def dump_partial(audit: AccessLogAudit) -> bytes:
     return gzip.compress(json.dumps(audit.state.to_json(), separators=(",", ":")).encode())
 
 
-def load_partial(data: bytes, settings: ComplianceConfig) -> AccessLogAudit:
+def load_partial(data: bytes, settings: ComplianceConfig, *, storages: Iterable[StorageConfig] = ()) -> AccessLogAudit:
     """An audit back from :func:`dump_partial`, ready for :func:`merge_audits`."""
-    state = AuditState.from_json(json.loads(gzip.decompress(data)), RuleContext.from_settings(settings))
+    ctx = RuleContext.from_settings(settings, storages=storages)
+    state = AuditState.from_json(json.loads(gzip.decompress(data)), ctx)
     return finish(state)
 
 

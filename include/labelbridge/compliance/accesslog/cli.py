@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from labelbridge.compliance.accesslog.audit import (
     AccessLogAudit,
@@ -22,6 +22,9 @@ from labelbridge.compliance.accesslog.audit import (
 from labelbridge.compliance.accesslog.parser import LineError, iter_records
 from labelbridge.compliance.model import Severity, Status
 from labelbridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from labelbridge.config import ComplianceConfig, StorageConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,14 +73,16 @@ def cmd_logs_parse(args: argparse.Namespace) -> int:
 def cmd_logs_audit(args: argparse.Namespace) -> int:
     from labelbridge.config import load_config
 
-    settings = load_config(args.config).compliance
+    config = load_config(args.config)
+    settings = config.compliance
+    storages = tuple(config.storages.values())
     day = args.day or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     if args.files:
         with ExitStack() as stack:
             streams = [(name, stack.enter_context(stream)) for name, stream in _open_files(args.files)]
-            result = audit_streams(streams, settings)
+            result = audit_streams(streams, settings, storages=storages)
     else:
-        result = _audit_buckets(settings, day, args.access_log)
+        result = _audit_buckets(settings, storages, day, args.access_log)
     report = {"day": day.isoformat(), **result.to_dict()}
     text = json.dumps(report, indent=2, default=str) + "\n"
     if args.out:
@@ -99,7 +104,9 @@ def gate(result: AccessLogAudit, fail_on: Severity) -> dict[str, int]:
     return counts
 
 
-def _audit_buckets(settings: Any, day: dt.date, names: list[str] | None) -> AccessLogAudit:
+def _audit_buckets(
+    settings: ComplianceConfig, storages: tuple[StorageConfig, ...], day: dt.date, names: list[str] | None
+) -> AccessLogAudit:
     from labelbridge.config import Cloud
     from labelbridge.operators.connections import make_client
     from labelbridge.storage import S3Store
@@ -112,8 +119,9 @@ def _audit_buckets(settings: Any, day: dt.date, names: list[str] | None) -> Acce
     audits = []
     for entry in entries:
         store = S3Store(make_client(Cloud.S3, entry.conn_id), entry.bucket)
-        audits.append(audit_access_logs(store, log_keys_for_day(store, entry.prefix, day), settings))
-    return merge_audits(audits, settings)
+        keys = log_keys_for_day(store, entry.prefix, day)
+        audits.append(audit_access_logs(store, keys, settings, storages=storages))
+    return merge_audits(audits, settings, storages=storages)
 
 
 def _open_files(files: list[str]) -> Iterator[tuple[str, IO[bytes]]]:

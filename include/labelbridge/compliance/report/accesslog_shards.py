@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.compliance.report.sink import ReportSink
-from labelbridge.config import ComplianceConfig
+from labelbridge.config import ComplianceConfig, StorageConfig
 from labelbridge.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -67,11 +67,16 @@ def audit_shard(
     shards: int,
     settings: ComplianceConfig,
     sink: ReportSink,
+    storages: Iterable[StorageConfig] = (),
 ) -> dict[str, int]:
-    """Audit one shard and keep its mergeable state in ``sink``; return small counts."""
+    """Audit one shard and keep its mergeable state in ``sink``; return small counts.
+
+    :param storages: the configured storages, whose own IP allowlists the audit also applies.
+    """
     from labelbridge.compliance.accesslog.audit import audit_access_logs, dump_partial
 
-    audit = audit_access_logs(store, shard_keys(store, prefix, day, shard, shards), settings)
+    keys = shard_keys(store, prefix, day, shard, shards)
+    audit = audit_access_logs(store, keys, settings, storages=storages)
     sink.write(part_path(day, log_name, shard, shards), dump_partial(audit), content_type="application/gzip")
     return audit.summary()
 
@@ -83,6 +88,7 @@ def merge_shards(
     settings: ComplianceConfig,
     *,
     expected: Mapping[str, str] | None = None,
+    storages: Sequence[StorageConfig] = (),
 ) -> dict[str, Any] | None:
     """The day's merged audit as ``AccessLogAudit.to_dict()``, plus an ERROR finding per
     missing shard; ``None`` when no access logs are configured.
@@ -90,6 +96,7 @@ def merge_shards(
     :param plan: the shard plan, ``[{"log_name": ..., "shard": 0, "shards": 4, "uri": ...}, ...]``.
     :param expected: every configured log entry's name onto its URI; one absent from the plan
         (the planning task failed) is an ERROR finding, never a silently missing audit.
+    :param storages: the storages the shards were audited with (their IP allowlists).
     """
     expected = dict(expected or {})
     if not plan and not expected:
@@ -103,9 +110,9 @@ def merge_shards(
         if raw is None:
             missing.setdefault(str(item["log_name"]), []).append(int(item["shard"]))
         else:
-            audits.append(load_partial(raw, settings))
+            audits.append(load_partial(raw, settings, storages=storages))
     merged: dict[str, Any] = (
-        merge_audits(audits, settings).to_dict()
+        merge_audits(audits, settings, storages=storages).to_dict()
         if audits
         else {"objects_read": 0, "lines_read": 0, "lines_unparsed": 0, "who": [], "unparsed": [], "findings": []}
     )

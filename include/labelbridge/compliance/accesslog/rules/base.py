@@ -5,55 +5,122 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from labelbridge.compliance.accesslog.record import LogRecord
 from labelbridge.compliance.accesslog.request import Presign
 from labelbridge.compliance.model import RuleMeta
-from labelbridge.config import ComplianceConfig
+from labelbridge.config import Cloud, ComplianceConfig, StorageConfig
 
 #: How many sample keys, IPs and notes a finding keeps (the smallest, so merging is exact).
 SAMPLES = 5
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class StorageAllowlist:
+    """A storage's own networks, which requests under its bucket and prefix must come from.
+
+    :param prefix: the storage's prefix; ``""`` covers the whole bucket, bucket-level requests
+        (no key: listings, bucket settings) included. A prefix covers only keys under it: a
+        listing names no key, so it cannot be told apart from another prefix's.
+    """
+
+    name: str
+    prefix: str
+    networks: tuple[IPNetwork, ...]
+
+    def covers(self, key: str | None) -> bool:
+        if not self.prefix:
+            return True
+        if key is None:
+            return False
+        # The log writes keys URL-encoded; a prefix is written plain in storages.yaml.
+        return key.startswith(self.prefix) or ("%" in key and unquote(key).startswith(self.prefix))
 
 
 @dataclass
 class RuleContext:
-    """Settings the rules read, parsed once; plus a cache of IP allowlist answers."""
+    """Settings the rules read, parsed once; plus caches of IP allowlist answers.
+
+    :param allowed_networks: ``compliance.allowed_cidrs``: every request must come from one.
+    :param storage_allowlists: per bucket, the S3 storages on it that have networks of their
+        own (sorted by name); a request they cover must come from each one's networks as well.
+    """
 
     max_presign_ttl: timedelta
     allowed_networks: tuple[IPNetwork, ...]
     allowed_account_ids: frozenset[str]
     burst_403_threshold: int
     burst_403_window: timedelta
+    storage_allowlists: Mapping[str, tuple[StorageAllowlist, ...]] = field(default_factory=dict)
     _ip_cache: dict[str, bool | None] = field(default_factory=dict, repr=False)
+    _address_cache: dict[str, IPAddress | None] = field(default_factory=dict, repr=False)
+    _storage_ip_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: ComplianceConfig) -> RuleContext:
+    def from_settings(cls, settings: ComplianceConfig, *, storages: Iterable[StorageConfig] = ()) -> RuleContext:
+        """:param storages: the configured storages; S3 ones with :attr:`StorageConfig.access_cidrs` count."""
+        by_bucket: dict[str, list[StorageAllowlist]] = {}
+        for storage in storages:
+            if storage.cloud is Cloud.S3 and storage.access_cidrs:
+                networks = tuple(ipaddress.ip_network(c, strict=False) for c in storage.access_cidrs)
+                allowlist = StorageAllowlist(storage.name, storage.prefix, networks)
+                by_bucket.setdefault(storage.bucket, []).append(allowlist)
         return cls(
             max_presign_ttl=settings.max_presign_ttl,
             allowed_networks=tuple(ipaddress.ip_network(c, strict=False) for c in settings.allowed_cidrs),
             allowed_account_ids=frozenset(settings.allowed_account_ids),
             burst_403_threshold=settings.burst_403_threshold,
             burst_403_window=settings.burst_403_window,
+            storage_allowlists={
+                bucket: tuple(sorted(lists, key=lambda a: a.name)) for bucket, lists in by_bucket.items()
+            },
         )
 
-    def ip_allowed(self, ip: str) -> bool | None:
-        """Whether ``ip`` is in an allowed network; ``None`` when it is not an IP address."""
-        if ip not in self._ip_cache:
+    def address(self, ip: str) -> IPAddress | None:
+        """``ip`` as an address (IPv4-mapped IPv6 as IPv4); ``None`` when it is not one."""
+        if ip not in self._address_cache:
             try:
                 address = ipaddress.ip_address(ip)
             except ValueError:
-                self._ip_cache[ip] = None
+                self._address_cache[ip] = None
             else:
                 if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
                     address = address.ipv4_mapped
-                self._ip_cache[ip] = any(address in network for network in self.allowed_networks)
+                self._address_cache[ip] = address
+        return self._address_cache[ip]
+
+    def ip_allowed(self, ip: str) -> bool | None:
+        """Whether ``ip`` is in ``allowed_networks``; ``None`` when it is not an IP address."""
+        if ip not in self._ip_cache:
+            address = self.address(ip)
+            self._ip_cache[ip] = None if address is None else any(address in n for n in self.allowed_networks)
         return self._ip_cache[ip]
+
+    def storages_refusing(self, bucket: str | None, key: str | None, ip: str) -> tuple[str, ...]:
+        """Names of the storages covering ``bucket``/``key`` whose networks ``ip`` is outside."""
+        lists = self.storage_allowlists.get(bucket) if bucket is not None else None
+        if not lists:
+            return ()
+        refusing: list[str] = []
+        for allowlist in lists:
+            if not allowlist.covers(key):
+                continue
+            allowed = self._storage_ip_cache.get((allowlist.name, ip))
+            if allowed is None:
+                address = self.address(ip)
+                allowed = address is None or any(address in n for n in allowlist.networks)
+                self._storage_ip_cache[(allowlist.name, ip)] = allowed
+            if not allowed:
+                refusing.append(allowlist.name)
+        return tuple(refusing)
 
 
 @dataclass(frozen=True)
@@ -67,12 +134,13 @@ class Request:
 
 
 class Hit(NamedTuple):
-    """A request breaking a rule: on which resource, with an optional value (kept as max) and
-    note (kept as a sample)."""
+    """A request breaking a rule: on which resource, with an optional value (kept as max), note
+    (kept as a sample) and the configured storages whose settings it broke (part of the resource)."""
 
     resource: str
     value: int | None = None
     note: str | None = None
+    storages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -87,6 +155,7 @@ class Offence:
     sample_keys: list[str] = field(default_factory=list)
     remote_ips: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    storages: list[str] = field(default_factory=list)
 
     def add(self, record: LogRecord, hit: Hit) -> None:
         self.requests += 1
@@ -100,6 +169,8 @@ class Offence:
         _sample(self.sample_keys, record.key)
         _sample(self.remote_ips, record.remote_ip)
         _sample(self.notes, hit.note)
+        if hit.storages and not set(hit.storages) <= set(self.storages):
+            self.storages = sorted({*self.storages, *hit.storages})
 
     def merge(self, other: Offence) -> None:
         self.requests += other.requests
@@ -118,6 +189,8 @@ class Offence:
         ):
             for value in theirs:
                 _sample(mine, value)
+        if not set(other.storages) <= set(self.storages):
+            self.storages = sorted({*self.storages, *other.storages})
 
     def evidence(self) -> dict[str, Any]:
         return {
@@ -129,6 +202,7 @@ class Offence:
             "sample_keys": list(self.sample_keys),
             "remote_ips": list(self.remote_ips),
             "notes": list(self.notes),
+            "storages": list(self.storages),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -145,6 +219,7 @@ class Offence:
             sample_keys=list(data["sample_keys"]),
             remote_ips=list(data["remote_ips"]),
             notes=list(data["notes"]),
+            storages=list(data.get("storages", [])),
         )
 
 
