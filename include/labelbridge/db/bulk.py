@@ -48,8 +48,21 @@ def copy_rows(
             )
         )
     cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=sql.Identifier(stage)))
+    count = copy_into(cur, stage, columns, rows)
+    # Remembered only once the transaction that created the table commits or goes on: a
+    # rollback drops it, so forget_stages() is called on rollback.
+    created.add(stage)
+    return count
+
+
+def copy_into(cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Append ``rows`` to ``table`` by COPY; columns left out take their defaults.
+
+    :returns: the number of rows copied.
+    """
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     count = 0
-    with cur.copy(sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=sql.Identifier(stage), cols=cols)) as copy:
+    with cur.copy(sql.SQL("COPY {table} ({cols}) FROM STDIN").format(table=sql.Identifier(table), cols=cols)) as copy:
         # Rows are formatted as COPY text here, in chunks: psycopg's write_row adapts value by
         # value and was a third of a sync's time at 100k objects.
         lines: list[str] = []
@@ -61,9 +74,6 @@ def copy_rows(
                 lines = []
         if lines:
             copy.write("\n".join(lines) + "\n")
-    # Remembered only once the transaction that created the table commits or goes on: a
-    # rollback drops it, so forget_stages() is called on rollback.
-    created.add(stage)
     return count
 
 

@@ -1,17 +1,25 @@
 """Sync one source storage (or one shard of it) into the labeling database.
 
-Per listing page: COPY the page into a staging table, then set-based upserts; each page commits
-on its own, so a run killed half-way leaves whole pages and a rerun completes it with the rows a
-clean run leaves. Tasks are keyed by (project, object URI, index in file), never by storage.
-Soft deletes happen only after the listing completed, and only within what that listing covered.
+The listing is written in batches of a few pages; each batch commits on its own, so a run killed
+half-way leaves whole batches and a rerun completes it with the rows a clean run leaves. Tasks
+are keyed by (project, object URI, index in file), never by storage. Soft deletes happen only
+after the listing completed, and only within what that listing covered.
+
+Objects mode, while the listing comes in byte order (as S3, GCS and Azure list): a batch is
+compared with the project's tasks in its key range, read from the unique index; new objects'
+tasks are COPYed in, changed ones upserted, unchanged ones not touched, and tasks in the range
+the batch lacks are remembered as vanished. Otherwise (task files, a root shard, a listing out of
+order): the batch is staged by COPY and upserted set-based, and its URIs remembered as seen; at
+the end, what was not seen has vanished.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import operator
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from labelbridge.config import ProjectConfig, StorageConfig, SyncMode
-from labelbridge.db.bulk import UpsertCounts, copy_rows, forget_stages, upsert_from_stage
+from labelbridge.db.bulk import UpsertCounts, copy_into, copy_rows, forget_stages, upsert_from_stage
 from labelbridge.errors import ObjectNotFound, QuarantineError, TaskFileError
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.sync.taskfile import ParsedTask, parse_task_file
@@ -37,6 +45,9 @@ _ANNOTATION_COLUMNS = frozenset({"id", "result", "completed_by", "was_cancelled"
 WRITE_BATCH = 5000
 #: Candidates fetched per round trip when looking for vanished objects.
 DELETE_BATCH = 2000
+#: Existing tasks read per round trip when comparing a batch with its key range (bounds memory
+#: when a large part of the range vanished).
+RANGE_FETCH = 20000
 
 ChangeReporter = Callable[[str, str, int], None]
 """Called with (action, uri, item_index) for each would-be change in a dry run."""
@@ -87,6 +98,34 @@ class Scope:
 
     prefix: str
     recursive: bool = True
+
+
+@dataclass
+class _Coverage:
+    """How much of its scope a listing is known to cover, to find what vanished from it.
+
+    Listings come back in UTF-8 byte order, the order of ``task.uri`` (collation "C"). While
+    batches arrive in that order, each covers the URIs after the previous batch's last up to its
+    own last, so the tasks in that range it lacks have vanished. From the first batch out of order
+    on, or when ranges are not compared at all, listed URIs are remembered as seen instead, and
+    everything past ``covered_to`` is checked against them at the end.
+
+    :param head: the URI of the scope's prefix; every URI in scope starts with it.
+    """
+
+    head: str
+    in_order: bool
+    covered_to: str | None = None
+
+    def extends(self, uris: Sequence[str]) -> bool:
+        """Whether this batch continues the listing in order; once one does not, none does."""
+        if self.in_order and uris:
+            in_order = all(map(operator.lt, uris, uris[1:]))
+            if in_order and (self.covered_to is None or uris[0] > self.covered_to):
+                self.covered_to = uris[-1]
+            else:
+                self.in_order = False
+        return self.in_order
 
 
 @dataclass
@@ -144,20 +183,25 @@ class StorageSync:
         run_row = self._start_run(run_id, scope)
         try:
             with self.conn.cursor() as cur:
-                # No index: appending is what every batch pays; the one anti-join at the end hashes it.
-                cur.execute("CREATE TEMP TABLE IF NOT EXISTS _lb_seen (uri text)")
-                cur.execute("TRUNCATE _lb_seen")
+                # _lb_seen has no index while appended to; it gets one only if it is used at the end.
+                cur.execute('CREATE TEMP TABLE IF NOT EXISTS _lb_seen (uri text COLLATE "C")')
+                cur.execute('CREATE TEMP TABLE IF NOT EXISTS _lb_gone (uri text COLLATE "C")')
+                cur.execute("TRUNCATE _lb_seen, _lb_gone")
                 cur.execute("DROP INDEX IF EXISTS _lb_seen_uri")
+                # A root shard lists one level: the ranges between its keys hold other shards' objects.
+                coverage = _Coverage(
+                    self.store.uri(scope.prefix), in_order=self.storage.mode is SyncMode.OBJECTS and scope.recursive
+                )
                 batch: list[ObjectInfo] = []
                 for page in self.store.iter_pages(scope.prefix, recursive=scope.recursive):
                     batch.extend(obj for obj in page if not self._excluded(obj.key))
                     if len(batch) >= self.write_batch:
-                        self._write_batch(cur, batch, counts)
+                        self._write_batch(cur, batch, coverage, counts)
                         batch = []
                 if batch:
-                    self._write_batch(cur, batch, counts)
+                    self._write_batch(cur, batch, coverage, counts)
                 # Reached only when the listing completed: a partial listing deletes nothing.
-                self._soft_delete_vanished(cur, scope, counts)
+                self._soft_delete_vanished(cur, scope, coverage, counts)
             counts.seconds = time.monotonic() - started
             self._finish_run(run_row, "success", counts)
         except BaseException as exc:
@@ -171,27 +215,123 @@ class StorageSync:
 
     # Pages ----------------------------------------------------------------------------------
 
-    def _write_batch(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+    def _write_batch(
+        self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], coverage: _Coverage, counts: SyncCounts
+    ) -> None:
         """Write a few listing pages' worth of objects and commit them together."""
         counts.listed += len(page)
+        uris = [self.store.uri(o.key) for o in page]
+        after = coverage.covered_to  # where this batch's range starts, if it extends the coverage
+        if coverage.extends(uris):
+            self._write_objects_in_range(cur, page, uris, after=after, head=coverage.head, counts=counts)
+        else:
+            self._stage_listing(cur, page, uris)
+            cur.execute("INSERT INTO _lb_seen SELECT uri FROM _lb_listed")
+            if self.storage.mode is SyncMode.OBJECTS:
+                self._write_object_tasks(cur, counts)
+            else:
+                self._write_task_files(cur, page, counts)
+        self._commit()
+
+    def _stage_listing(self, cur: psycopg.Cursor[Any], objects: Sequence[ObjectInfo], uris: Sequence[str]) -> None:
         copy_rows(
             cur,
             "_lb_listed",
             "source_object",
             ("uri", "etag", "size_bytes", "last_modified", "version_id"),
-            ((self.store.uri(o.key), o.etag, o.size_bytes, o.last_modified, o.version_id) for o in page),
+            ((uri, o.etag, o.size_bytes, o.last_modified, o.version_id) for o, uri in zip(objects, uris, strict=True)),
         )
-        cur.execute("INSERT INTO _lb_seen SELECT uri FROM _lb_listed")
-        if self.storage.mode is SyncMode.OBJECTS:
-            self._write_object_tasks(cur, page, counts)
-        else:
-            self._write_task_files(cur, page, counts)
-        self._commit()
 
-    def _write_object_tasks(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
-        # One task per object, keyed by its URI: the task row itself holds the object's version,
-        # so no source_object row is needed (that table serves files holding many tasks).
-        # Tasks are made in SQL from the listing already staged: no per-object Python, no second stage.
+    def _write_objects_in_range(
+        self,
+        cur: psycopg.Cursor[Any],
+        page: list[ObjectInfo],
+        uris: list[str],
+        *,
+        after: str | None,
+        head: str,
+        counts: SyncCounts,
+    ) -> None:
+        """Objects mode, a batch in listing order: write only what differs from the tasks in its range.
+
+        The range runs from ``after`` (the previous batch's last URI, excluded; ``head`` included
+        for the first batch) to the batch's last URI.
+        """
+        listed = set(uris)
+        known: dict[str, tuple[str | None, bool, bool]] = {}
+        for tasks in self._tasks_in_range(cur, after or head, uris[-1], inclusive=after is None):
+            gone = []
+            for uri, version, deleted, same_data in tasks:
+                if uri in listed:
+                    known[uri] = (version, deleted, same_data)
+                elif not deleted and self._in_scope(uri):
+                    gone.append(uri)
+            if gone:
+                cur.execute("INSERT INTO _lb_gone SELECT unnest(%s::text[])", (gone,))
+        new: list[tuple[ObjectInfo, str, str | None]] = []
+        changed: list[tuple[ObjectInfo, str]] = []
+        for obj, uri in zip(page, uris, strict=True):
+            version = obj.etag if obj.version_id is None else obj.version_id
+            task = known.get(uri)
+            if task is None:
+                new.append((obj, uri, version))
+            elif task != (version, False, True):  # another version, soft-deleted, or other data
+                changed.append((obj, uri))
+        counts.unchanged += len(page) - len(new) - len(changed)
+        if new:
+            self._insert_new_tasks(cur, new, counts)
+        if changed:
+            self._stage_listing(cur, [obj for obj, _ in changed], [uri for _, uri in changed])
+            self._write_object_tasks(cur, counts)
+
+    def _tasks_in_range(
+        self, cur: psycopg.Cursor[Any], low: str, high: str, *, inclusive: bool
+    ) -> Iterator[list[tuple[str, str | None, bool, bool]]]:
+        """The project's tasks at index 0 from ``low`` to ``high``: (uri, version, deleted, same data).
+
+        Read from the unique index in rounds of RANGE_FETCH, each starting after the last.
+        """
+        while True:
+            query = sql.SQL(
+                "SELECT uri, object_version, deleted_at IS NOT NULL,"
+                " data = jsonb_build_object(%(field)s::text, uri) AND meta = '{{}}'::jsonb"
+                " FROM task WHERE project_id = %(project)s AND item_index = 0"
+                " AND uri {op} %(low)s AND uri <= %(high)s ORDER BY uri LIMIT %(limit)s"
+            ).format(op=sql.SQL(">=" if inclusive else ">"))
+            params = {"field": self.storage.media_field, "project": self.project_id, "low": low, "high": high,
+                      "limit": RANGE_FETCH}
+            tasks = cur.execute(query, params).fetchall()
+            yield tasks
+            if len(tasks) < RANGE_FETCH:
+                return
+            low, inclusive = tasks[-1][0], False
+
+    def _insert_new_tasks(
+        self, cur: psycopg.Cursor[Any], new: list[tuple[ObjectInfo, str, str | None]], counts: SyncCounts
+    ) -> None:
+        """COPY the tasks of objects the index had none for: no conflict check to pay per row."""
+        field = json.dumps(self.storage.media_field)
+        rows = ((self.project_id, uri, f"{{{field}: {json.dumps(uri)}}}", version) for _, uri, version in new)
+        try:
+            with self.conn.transaction():  # a savepoint: the batch's transaction is open
+                copy_into(cur, "task", ("project_id", "uri", "data", "object_version"), rows)
+        except psycopg.errors.UniqueViolation:
+            # A sync of another storage on the same bucket wrote some since the range was read.
+            self._stage_listing(cur, [obj for obj, _, _ in new], [uri for _, uri, _ in new])
+            self._write_object_tasks(cur, counts)
+            return
+        counts.inserted += len(new)
+        if self.on_change is not None:
+            for _, uri, _ in new:
+                self.on_change("insert", uri, 0)
+
+    def _write_object_tasks(self, cur: psycopg.Cursor[Any], counts: SyncCounts) -> None:
+        """Upsert one task per object staged in ``_lb_listed``.
+
+        One task per object, keyed by its URI: the task row itself holds the object's version,
+        so no source_object row is needed (that table serves files holding many tasks).
+        Tasks are made in SQL from the listing already staged: no per-object Python, no second stage.
+        """
         tasks = sql.SQL(
             "SELECT {project}::integer AS project_id, uri, 0 AS item_index,"
             " jsonb_build_object({field}::text, uri) AS data,"
@@ -425,22 +565,35 @@ class StorageSync:
 
     # Deletions ----------------------------------------------------------------------------
 
-    def _soft_delete_vanished(self, cur: psycopg.Cursor[Any], scope: Scope, counts: SyncCounts) -> None:
-        """Soft-delete tasks of objects in scope that this (complete) listing did not see."""
-        # Indexed once, here, rather than on every append; with it the anti-join stays fast
-        # whatever the planner believes about freshly written tables.
-        cur.execute("CREATE INDEX _lb_seen_uri ON _lb_seen (uri)")
-        cur.execute("ANALYZE _lb_seen")
-        head = self.store.uri(scope.prefix)
+    def _soft_delete_vanished(
+        self, cur: psycopg.Cursor[Any], scope: Scope, coverage: _Coverage, counts: SyncCounts
+    ) -> None:
+        """Soft-delete tasks of objects in scope that this (complete) listing did not return.
+
+        They are the tasks remembered as gone from the ranges the listing covered in order, and
+        those past the last of them that were not seen.
+        """
+        unseen = ""
+        if not coverage.in_order:
+            # Indexed once, here, rather than on every append; with it the anti-join stays fast
+            # whatever the planner believes about freshly written tables.
+            cur.execute("CREATE INDEX _lb_seen_uri ON _lb_seen (uri)")
+            cur.execute("ANALYZE _lb_seen")
+            unseen = "WHERE NOT EXISTS (SELECT 1 FROM _lb_seen s WHERE s.uri = c.uri)"
         level = "" if scope.recursive else "AND strpos(substr(o.uri, %(cut)s), '/') = 0"
+        past = "" if coverage.covered_to is None else "AND o.uri > %(covered_to)s"
         self._delete_objects(
             cur,
             f"""
-            SELECT o.uri FROM {self._objects_table} o
-            WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s {level}
-              AND NOT EXISTS (SELECT 1 FROM _lb_seen s WHERE s.uri = o.uri)
+            SELECT c.uri FROM (
+                SELECT uri FROM _lb_gone
+                UNION ALL
+                SELECT o.uri FROM {self._objects_table} o
+                WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s {level} {past}
+            ) c {unseen}
             """,
-            {"project": self.project_id, "like": _like_prefix(head), "cut": len(head) + 1},
+            {"project": self.project_id, "like": _like_prefix(coverage.head), "cut": len(coverage.head) + 1,
+             "covered_to": coverage.covered_to},
             keep=self._in_scope,
             counts=counts,
         )
