@@ -10,7 +10,6 @@ import random
 
 import pytest
 from labelbridge.compliance.accesslog import LineError, iter_records, parse_line, redact
-from labelbridge.compliance.accesslog import parser as parser_module
 from labelbridge.compliance.accesslog.parser import parse_careful, parse_common
 from labelbridge.compliance.accesslog.record import LogRecord
 
@@ -165,11 +164,23 @@ def test_lines_the_fast_path_leaves_to_the_careful_one(text: str) -> None:
     assert_paths_agree(text)
 
 
-def test_iter_records_over_small_chunks_matches_the_careful_path_line_by_line(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Chunks of 97 bytes cut lines, and the 2-byte é and 3-byte € of the user agents, anywhere.
-    monkeypatch.setattr(parser_module, "_CHUNK_BYTES", 97)
+class SmallReads(io.RawIOBase):
+    """A stream that returns at most 97 bytes a read, as a network body may."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        chunk = self.data.read(min(len(buffer), 97))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_iter_records_over_small_reads_matches_the_careful_path_line_by_line() -> None:
+    # Reads of 97 bytes cut lines, and the 2-byte é and 3-byte € of the user agents, anywhere.
     texts = [text.rstrip("\r\n") for text in generated_lines(300, seed=3)]
     texts[5] = line(user_agent='"caf\xe9 \u20ac"')
     texts[9] = ""
@@ -185,7 +196,7 @@ def test_iter_records_over_small_chunks_matches_the_careful_path_line_by_line(
             line_no,
             ("error", str(item)) if isinstance(item, LineError) else ("record", (item.to_json(), item.field_count)),
         )
-        for line_no, item in iter_records(io.BytesIO(data))
+        for line_no, item in iter_records(SmallReads(data))  # type: ignore[arg-type]
     ]
     assert got == expected
     assert got[5][0] == 6 and got[5][1][0] == "record" and "caf\xe9 \u20ac" in str(got[5][1][1])

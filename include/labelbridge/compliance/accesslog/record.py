@@ -15,7 +15,8 @@ field pays it once and then reads plain slots.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -52,18 +53,26 @@ FIELDS: tuple[str, ...] = (
     "source_region",
 )
 
-#: What the parser hands over, unredacted, as the line held it:
-#: - fields 1-9 (fields 3 and 4 are the time): ``"owner bucket [t z] ip … key "`` (split on
-#:   spaces on first read) or the list of those tokens;
-#: - the match of fields 10-15 (status, error code, four numbers: already checked);
-#: - the request URI, referer and user agent without their quotes (``-`` when absent);
+#: What the parser hands over, unredacted, as the line held it: the match of a common line,
+#: whose 18 groups are these fields, or these fields themselves:
+#: - fields 1-8, with the time (fields 3 and 4) in one slot: in a match, the text of a time the
+#:   parser checked (``[06/Feb/2019:00:00:38 +0000] ``), else the ``datetime`` it read;
+#: - the request URI, without its quotes (``-`` when absent);
+#: - fields 10-15 (status, error code, four numbers: already checked);
+#: - the referer and user agent, without their quotes;
 #: - fields 18+: ``" version host-id …"`` with its leading space (and maybe the line's
 #:   ``\r\n``), or the list of those tokens.
-RawFields: TypeAlias = tuple[str | list[str], re.Match[str], str, str, str, str | list[str]]
+CarefulFields: TypeAlias = tuple[
+    str, str, datetime, str, str, str, str, str, str, str, str, str, str, str, str, str, str, list[str]
+]
+RawFields: TypeAlias = "re.Match[str] | CarefulFields"
 
 _TRAILING_FIELDS = 10  # fields 18-27
 _ABSENT = ["-"] * _TRAILING_FIELDS
-_TYPED_ON_READ = frozenset(FIELDS) - {"time"} | {"field_count"}
+_TYPED_ON_READ = frozenset(FIELDS) | {"field_count"}
+MONTHS = {
+    m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+}
 _all_fields = attrgetter(*FIELDS)
 
 
@@ -106,9 +115,8 @@ class LogRecord:
     field_count: int
     _raw: RawFields | None
 
-    def __init__(self, raw: RawFields, time: datetime) -> None:
+    def __init__(self, raw: RawFields) -> None:
         self._raw = raw
-        self.time = time
 
     if not TYPE_CHECKING:  # mypy keeps checking attribute names as if this did not exist
 
@@ -123,17 +131,19 @@ class LogRecord:
         raw = self._raw
         if raw is None:
             return
-        head, numbers, request_uri, referer, user_agent, tail = raw
-        if isinstance(head, str):
-            head = head.split(" ")
-        if isinstance(tail, str):
-            tail = tail[1:].rstrip("\r\n").split(" ")
+        tail: list[str]
+        if isinstance(raw, re.Match):
+            (h0, h1, time_text, h4, h5, h6, h7, h8, request_uri, status, error_code, bytes_sent, object_size,
+             total_time, turn_around, referer, user_agent, tail_text) = raw.groups()
+            self.time = _utc_time(time_text)
+            tail = tail_text[1:].rstrip("\r\n").split(" ")
+        else:
+            (h0, h1, self.time, h4, h5, h6, h7, h8, request_uri, status, error_code, bytes_sent, object_size,
+             total_time, turn_around, referer, user_agent, tail) = raw
         self.field_count = 17 + len(tail)
         if len(tail) < _TRAILING_FIELDS:
             tail = tail + _ABSENT[len(tail) :]
-        h0, h1, _, _, h4, h5, h6, h7, h8 = head[:9]
         t0, t1, t2, t3, t4, t5, t6, t7, t8, t9 = tail[:_TRAILING_FIELDS]
-        status, error_code, bytes_sent, object_size, total_time, turn_around = numbers.groups()
         # Inlined `- -> None` tests: a helper call per field cost a third more.
         self.bucket_owner = None if h0 == "-" else h0
         self.bucket = None if h1 == "-" else h1
@@ -194,6 +204,15 @@ class LogRecord:
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickle and copy the typed, redacted values: the default would carry the raw pieces.
         return _typed_record, (self.values(), self.field_count)
+
+
+@lru_cache(maxsize=4096)  # a busy log repeats each second many times
+def _utc_time(text: str) -> datetime:
+    # `[06/Feb/2019:00:00:38 +0000] `, a valid UTC time as the parser's pattern checked it.
+    return datetime(
+        int(text[8:12]), MONTHS[text[4:7]], int(text[1:3]), int(text[13:15]), int(text[16:18]), int(text[19:21]),
+        tzinfo=UTC,
+    )
 
 
 def _typed_record(values: tuple[Any, ...], field_count: int) -> LogRecord:
