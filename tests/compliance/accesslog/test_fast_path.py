@@ -244,3 +244,30 @@ def test_a_blank_line_is_not_a_record() -> None:
 def test_redact_masks_by_position_in_the_text_even_after_characters_that_lower_to_two() -> None:
     # "İ".lower() is two characters: positions found in a lowered copy would land one short.
     assert redact("GET /\u0130/k?X-Amz-Signature=abcdef HTTP/1.1") == "GET /\u0130/k?X-Amz-Signature=REDACTED HTTP/1.1"
+
+
+@pytest.mark.parametrize(
+    ("time", "fast", "valid"),
+    [
+        ("[28/Feb/2019:23:59:59 +0000]", True, True),
+        ("[31/Dec/2019:00:00:00 +0000]", True, True),
+        ("[29/Feb/2020:12:00:00 +0000]", False, True),  # a leap day: the calendar decides
+        ("[29/Feb/2019:12:00:00 +0000]", False, False),
+        ("[31/Apr/2019:12:00:00 +0000]", False, False),
+        ("[06/Feb/2019:24:00:00 +0000]", False, False),
+        ("[06/Feb/2019:00:60:00 +0000]", False, False),
+        ("[06/Foo/2019:00:00:00 +0000]", False, False),
+        ("[06/Feb/2019:00:00:00 -0700]", False, True),  # not what S3 writes, but a time
+    ],
+)
+def test_times_the_fast_path_reads_and_those_it_leaves_to_the_calendar(time: str, fast: bool, valid: bool) -> None:
+    text = line(time=time)
+    assert (parse_common(text) is not None) == fast
+    assert assert_paths_agree(text) == fast
+    assert (parsed(text)[0] == "record") == valid
+
+
+def test_iter_records_leaves_the_callers_stream_open() -> None:
+    stream = io.BytesIO((line() + "\n").encode())
+    assert len(list(iter_records(stream))) == 1
+    assert not stream.closed
