@@ -172,7 +172,9 @@ def test_nightly_run_reports_every_rule_and_the_gate_names_the_broken_ones(
     # 203.0.113.9 is outside both the global list and the hurried storage's own.
     [outsider] = [r for r in log_rows if r["rule_id"] == "s3log.ip_not_allowed" and r["status"] == "fail"]
     assert outsider["resource"] == f"s3://{setup['bad']} from 203.0.113.9 (storage hurried)"
-    assert outsider["detail"].startswith("1 request from outside allowed_cidrs and the allowed networks of storage hurried")
+    assert outsider["detail"].startswith(
+        "1 request from outside allowed_cidrs and the allowed networks of storage hurried between"
+    )
 
     message = gate_message(report)
     assert message is not None

@@ -2,7 +2,7 @@
 
 The nightly DAG maps :func:`audit_access_logs` over shards of :func:`log_keys_for_day`, writes
 each shard's :func:`dump_partial` to the report location, and merges them with
-:func:`load_partial` + :func:`merge_audits`; merging is exact (see :mod:`.state`).
+:func:`load_partial` + :func:`merge_audits`; merging gives the one-pass result (see :mod:`.state`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ class AccessLogAudit:
 
     :param findings: one FAIL per rule per offending resource, else one PASS per rule; rules the
         settings cannot evaluate (an empty allowlist) get neither and are in ``not_evaluated``.
-    :param who: one row per (requester, remote_ip, auth_type, signature_version, bucket), busiest first.
+    :param who: one row per (requester, remote_ip, auth_type, signature_version, bucket), busiest
+        first; ``distinct_keys`` is exact up to :data:`~.distinct.EXACT_LIMIT` (2048), above it an
+        estimate within 0.8 % (one standard error), with ``distinct_keys_estimated: true``.
     :param unparsed: the first ``UNPARSED_CAP`` (100) bad lines by (object, line): where and why,
         never the text; ``lines_unparsed`` counts them all. ``object`` is the log object's URI
         (``s3://log-bucket/key``) so audits of several log buckets merge without clashes.
@@ -200,7 +202,8 @@ def finish(state: AuditState) -> AccessLogAudit:
             **dict(zip(WHO_FIELDS, who_key, strict=True)),
             "requests": t.requests,
             "bytes_sent": t.bytes_sent,
-            "distinct_keys": len(t.key_digests),
+            "distinct_keys": t.keys.count(),
+            "distinct_keys_estimated": t.keys.estimated,
             "first_seen": t.first_seen.isoformat() if t.first_seen else None,
             "last_seen": t.last_seen.isoformat() if t.last_seen else None,
         }

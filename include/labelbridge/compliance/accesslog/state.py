@@ -2,18 +2,20 @@
 
 Every part is a sum, a min/max, a set union or "the N smallest" (never "the first N seen"), so
 it does not matter how a day's log objects were split over mapped tasks or in which order the
-partial tallies are merged. The 403 burst keeps 403s per (bucket, IP, second) and distinct keys
-are kept as 64-bit BLAKE2b digests (exact unless two keys of one group collide: about n²/2⁶⁵).
+partial tallies are merged. The 403 burst keeps 403s per (bucket, IP, second). Distinct keys per
+who-row are 64-bit BLAKE2b digests, exact up to 2048 a row (unless two keys of one row collide:
+about n²/2⁶⁵), then a HyperLogLog sketch whose merge is, like a set union, independent of split
+and order (see :mod:`.distinct`): the count is then an estimate, flagged as such.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+from labelbridge.compliance.accesslog.distinct import DistinctCounter, key_digest
 from labelbridge.compliance.accesslog.parser import LineError, iter_records
 from labelbridge.compliance.accesslog.record import LogRecord
 from labelbridge.compliance.accesslog.request import account_of, is_client_request, presign_of
@@ -27,13 +29,18 @@ WhoKey = tuple[str | None, str | None, str | None, str | None, str | None]
 WHO_FIELDS = ("requester", "remote_ip", "auth_type", "signature_version", "bucket")
 
 
-@dataclass
+#: Version of :meth:`AuditState.to_json`; 1 (every row's digests as a list) still loads.
+PARTIAL_VERSION = 2
+
+
+# Slots: a day can hold a who-row per (requester, IP, ...), hundreds of thousands of them.
+@dataclass(slots=True)
 class WhoTally:
     requests: int = 0
     bytes_sent: int = 0
     first_seen: datetime | None = None
     last_seen: datetime | None = None
-    key_digests: set[int] = field(default_factory=set)
+    keys: DistinctCounter = field(default_factory=DistinctCounter)
 
     def merge(self, other: WhoTally) -> None:
         self.requests += other.requests
@@ -42,11 +49,7 @@ class WhoTally:
             self.first_seen = other.first_seen
         if other.last_seen is not None and (self.last_seen is None or other.last_seen > self.last_seen):
             self.last_seen = other.last_seen
-        self.key_digests |= other.key_digests
-
-
-def key_digest(key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+        self.keys.merge(other.keys)
 
 
 class OverlappingShards(ValueError):
@@ -111,7 +114,7 @@ class AuditState:
         if tally.last_seen is None or record.time > tally.last_seen:
             tally.last_seen = record.time
         if record.key is not None:
-            tally.key_digests.add(key_digest(record.key))
+            tally.keys.add(key_digest(record.key))
 
     def _note_unparsed(self, key: str, line_no: int, why: str) -> None:
         self.unparsed.append((key, line_no, why))
@@ -160,7 +163,7 @@ class AuditState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "version": 1,
+            "version": PARTIAL_VERSION,
             "objects": sorted(self.objects),
             "lines_read": self.lines_read,
             "lines_unparsed": self.lines_unparsed,
@@ -168,7 +171,7 @@ class AuditState:
             "unparsed": [list(u) for u in self.listed_unparsed()],
             "unreadable": [list(u) for u in self.unreadable],
             "who": [
-                [list(who_key), t.requests, t.bytes_sent, _iso(t.first_seen), _iso(t.last_seen), sorted(t.key_digests)]
+                [list(who_key), t.requests, t.bytes_sent, _iso(t.first_seen), _iso(t.last_seen), t.keys.to_json()]
                 for who_key, t in self.who.items()
             ],
             "offences": [[rule_id, resource, o.to_json()] for (rule_id, resource), o in self.offences.items()],
@@ -177,8 +180,8 @@ class AuditState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], ctx: RuleContext) -> AuditState:
-        if data.get("version") != 1:
-            raise ValueError(f"unsupported partial audit version {data.get('version')!r}; expected 1")
+        if data.get("version") not in (1, PARTIAL_VERSION):
+            raise ValueError(f"unsupported partial audit version {data.get('version')!r}; expected {PARTIAL_VERSION}")
         state = cls(ctx)
         state.objects = set(data["objects"])
         state.lines_read = data["lines_read"]
@@ -186,8 +189,9 @@ class AuditState:
         state.requests = data["requests"]
         state.unparsed = [(k, n, why) for k, n, why in data["unparsed"]]
         state.unreadable = [(k, why) for k, why in data["unreadable"]]
-        for who_key, requests, sent, first, last, digests in data["who"]:
-            state.who[tuple(who_key)] = WhoTally(requests, sent, _from_iso(first), _from_iso(last), set(digests))
+        for who_key, requests, sent, first, last, keys in data["who"]:
+            tally = WhoTally(requests, sent, _from_iso(first), _from_iso(last), DistinctCounter.from_json(keys))
+            state.who[tuple(who_key)] = tally
         for rule_id, resource, offence in data["offences"]:
             state.offences[(rule_id, resource)] = Offence.from_json(offence)
         for bucket, ip, per_second in data["denied"]:
