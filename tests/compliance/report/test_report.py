@@ -199,6 +199,25 @@ def test_access_log_audit_rows_and_section_are_in_the_report_and_redacted() -> N
     )
 
 
+def test_access_log_findings_name_the_storage_whose_allowlist_broke_and_its_waiver_matches() -> None:
+    from labelbridge.compliance.accesslog.rules import s3log_ip_not_allowed
+
+    rule = s3log_ip_not_allowed.RULE
+    own = Finding.failed(rule, "s3://images from 203.0.113.9 (storage images)", "d", storages=["images"])
+    global_only = Finding.failed(rule, "s3://images from 198.51.100.7", "d", storages=[])
+    waiver = WaiverConfig(rule=rule.id, storage="images", reason="vendor VPN until the move", expires=DAY)
+    report = _report(
+        _findings(),
+        SETTINGS.model_copy(update={"waivers": (waiver,)}),
+        audit={"findings": [own.to_dict(), global_only.to_dict()]},
+    )
+    rows = {r["resource"]: r for r in report["rows"] if r["source"] == "access_logs"}
+    assert rows[own.resource]["storage"] == "images"
+    assert rows[own.resource]["status"] == "waived"
+    assert rows[global_only.resource]["storage"] == global_only.resource  # no storage: the resource
+    assert rows[global_only.resource]["status"] == "fail"
+
+
 def test_finding_round_trips_through_its_dict() -> None:
     for finding in _findings(policy=None):
         assert finding_from_dict(json.loads(json.dumps(finding.to_dict()))) == finding

@@ -84,16 +84,18 @@ def build_report(
         rows.extend(_bucket_rows(result, expected_rules or {}))
     audit_section = None
     if audit is not None:
-        rows.extend(
-            _row(
+        for item in audit.get("findings", []):
+            # A request that broke a storage's own allowlist names that storage: waivers match it.
+            storages = [str(s) for s in (item.get("evidence") or {}).get("storages") or ()]
+            row = _row(
                 finding_from_dict(item),
                 source="access_logs",
-                storage=str(item["resource"]),
+                storage=", ".join(storages) or str(item["resource"]),
                 role="access_logs",
                 cloud="s3",
             )
-            for item in audit.get("findings", [])
-        )
+            row["storages"] = storages
+            rows.append(row)
         audit_section = {
             "objects_read": audit.get("objects_read", 0),
             "lines_read": audit.get("lines_read", 0),
@@ -177,7 +179,11 @@ def _apply_waivers(rows: list[dict[str, Any]], waivers: Iterable[WaiverConfig], 
     """Turn failures covered by an unexpired waiver into "waived"; an expired one fails again."""
     states = []
     for waiver in waivers:
-        matched = [r for r in rows if r["rule_id"] == waiver.rule and r["storage"] == waiver.storage]
+        matched = [
+            r
+            for r in rows
+            if r["rule_id"] == waiver.rule and (r["storage"] == waiver.storage or waiver.storage in r.get("storages", ()))
+        ]
         active = waiver.expires >= day
         note = {"reason": waiver.reason, "expires": waiver.expires.isoformat(), "active": active}
         for row in matched:
