@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
 from typing import Any
 
 from labelbridge.export.formats.base import ExportStats
@@ -53,7 +52,7 @@ def render(head: dict[str, Any], out: RunOutput) -> Iterator[bytes]:
     text = json.dumps(head, indent=2, ensure_ascii=False)
     yield text[: text.rfind("}")].rstrip().encode() + b',\n  "files": ['
     first = True
-    for entry in out.iter_entries():
-        yield (b"\n    " if first else b",\n    ") + json.dumps(asdict(entry), ensure_ascii=False).encode()
+    for entry in out.iter_entries_json():
+        yield (b"\n    " if first else b",\n    ") + entry.encode()
         first = False
     yield b"]\n}\n" if first else b"\n  ]\n}\n"

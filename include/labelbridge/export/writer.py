@@ -9,13 +9,14 @@ against which the upload is verified.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -25,6 +26,8 @@ from labelbridge.storage.base import ObjectInfo
 COALESCE_BYTES = 1024 * 1024
 MANIFEST_NAME = "manifest.json"
 _MASK64 = (1 << 64) - 1
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+_dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 class ExportTarget(Protocol):
@@ -159,17 +162,22 @@ class RunOutput:
 
     def _record(self, name: str, size: int, sha256: str, tally: Tally) -> FileEntry:
         entry = FileEntry(name, size, sha256, tally.tasks, tally.annotations, tally.regions)
-        self._spool.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+        # The manifest's own spelling of the entry (json.dumps of asdict), so rendering copies lines.
+        self._spool.write(
+            f'{{"name": {_dumps(name)}, "size_bytes": {size}, "sha256": "{sha256}", "tasks": {tally.tasks}, '
+            f'"annotations": {tally.annotations}, "regions": {tally.regions}}}\n'
+        )
         self.files += 1
         self.total_bytes += size
         self._fingerprint = (self._fingerprint + _fingerprint(name, size)) & _MASK64
         return entry
 
-    def iter_entries(self) -> Iterator[FileEntry]:
+    def iter_entries_json(self) -> Iterator[str]:
+        """Every file written so far, one JSON object each, as the manifest lists them."""
         self._spool.flush()
         self._spool.seek(0)
         for line in self._spool:
-            yield FileEntry(**json.loads(line))
+            yield line[:-1]
         self._spool.seek(0, os.SEEK_END)
 
     def verify(self) -> None:
@@ -198,21 +206,31 @@ class RunOutput:
 
 
 class DirectoryTarget:
-    """A local directory as an export target, for ``labelbridge convert``; keys are relative paths."""
+    """A local directory as an export target, for ``labelbridge convert``; keys are relative paths.
+
+    YOLO and VOC write a file per image, so the per-file path is kept to about one ``open``: the
+    directory is made only when that fails, and keys are checked lexically (``resolve()`` costs a
+    syscall per path component; the export never makes symlinks, keys come from task data).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = os.path.abspath(root)
 
-    def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+    def _path(self, key: str) -> str:
+        path = os.path.normpath(os.path.join(self._root, key))
+        if path != self._root and not path.startswith(self._root + os.sep):
             raise StorageError(f"{key!r} leaves {self.root}")
         return path
 
     def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
+        try:
+            fd = os.open(path, _CREATE, 0o666)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, _CREATE, 0o666)
+        with open(fd, "wb") as out:
             if isinstance(data, bytes):
                 out.write(data)
             else:
@@ -220,18 +238,26 @@ class DirectoryTarget:
                     out.write(chunk)
 
     def iter_objects(self, prefix: str | None = None) -> Iterator[ObjectInfo]:
-        # A prefix, as in a bucket: walk from its folder part, keep keys that start with it.
+        # A prefix, as in a bucket: walk from its folder part, keep keys that start with it. Streams
+        # (one directory listed at a time): a YOLO export of a million images verifies in flat memory.
         prefix = prefix or ""
         base = self._path(prefix.rpartition("/")[0])
-        if not base.is_dir():
-            return
-        for path in sorted(base.rglob("*")):
-            key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix):
-                yield ObjectInfo(key, path.stat().st_size, None, None)
+        skip = len(self._root) + 1
+        pending = [base] if os.path.isdir(base) else []
+        while pending:
+            with os.scandir(pending.pop()) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name, reverse=True)
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file():
+                    key = entry.path[skip:].replace(os.sep, "/")
+                    if key.startswith(prefix):
+                        yield ObjectInfo(key, entry.stat().st_size, None, None)
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(key))
 
     def read_bytes(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        return Path(self._path(key)).read_bytes()
