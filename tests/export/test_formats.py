@@ -162,6 +162,23 @@ def test_malformed_task_is_reported_and_the_rest_exported(tmp_path: Path) -> Non
     assert result.counts()["annotations_exported"] == 3
 
 
+@pytest.mark.parametrize("fmt", ["coco", "yolo", "voc"])
+def test_relations_and_unreadable_shapes_are_counted_not_fatal(tmp_path: Path, fmt: str) -> None:
+    tasks = export_file_tasks()
+    annotation = tasks[0]["annotations"][0]
+    odd_points = {**annotation["result"][1], "id": "r9", "value": {"points": [[1, 2], "x", [3, 4]],
+                                                                 "polygonlabels": ["dog"]}}
+    annotation["result"] = [*annotation["result"], odd_points,
+                            {"from_id": "r1", "to_id": "r2", "type": "relation", "value": "leans on"}]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+
+    convert_file(path, tmp_path / "out", fmt=fmt, labels=LABELS)
+
+    skipped = json.loads((tmp_path / "out/manifest.json").read_text())["skipped"]["results"]
+    assert (skipped["relation"], skipped["polygonlabels"]) == (1, 2 if fmt == "voc" else 1)
+
+
 def test_images_shared_by_two_tasks_get_distinct_files(tmp_path: Path) -> None:
     tasks = export_file_tasks()
     tasks[1]["data"]["image"] = tasks[0]["data"]["image"]

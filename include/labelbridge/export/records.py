@@ -89,6 +89,10 @@ class AnnotationRecord:
             cached = self.__dict__["_result"] = list(raw or [])
         return cached
 
+    def keep_result(self, result: Any) -> None:
+        """Hand over the ``result`` already decoded from ``result_json`` (the source checked it)."""
+        self.__dict__["_result"] = list(result or [])
+
     @property
     def created_at(self) -> str:
         return str(self.ls.get("created_at") or "")
@@ -123,9 +127,15 @@ class TaskRecord:
         kept = [a for a in self.annotations if not a.was_cancelled]
         return sorted(kept, key=lambda a: a.created_at, reverse=True) if len(kept) > 1 else kept
 
-    def chosen_annotation(self) -> AnnotationRecord | None:
-        """The one annotation image formats export: a ground truth if any, else the newest."""
-        active = self.active_annotations()
+    def chosen_annotation(self, active: list[AnnotationRecord] | None = None) -> AnnotationRecord | None:
+        """The one annotation image formats export: a ground truth if any, else the newest.
+
+        :param active: :meth:`active_annotations`, when the caller has it already.
+        """
+        if active is None:
+            active = self.active_annotations()
+        if len(active) == 1:
+            return active[0]
         truths = [a for a in active if a.ground_truth]
         best = truths or active
         return best[0] if best else None

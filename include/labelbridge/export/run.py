@@ -170,7 +170,7 @@ def write_export(
     out = RunOutput(target, prefix)
     try:
         out.clear()
-        writer.write(source.iter_tasks(), out)
+        writer.write(source.iter_tasks(decode_results=writer_class.reads_results), out)
         deleted = _write_deleted(source.iter_deleted(), out)
         _check_counts(writer.stats, source.annotation_count(), prefix)
         out.verify()

@@ -41,7 +41,9 @@ def image_relpath(value: Any) -> str | None:
 
 
 class TaskSource(Protocol):
-    def iter_tasks(self) -> Iterator[TaskRecord | MalformedTask]: ...
+    def iter_tasks(self, *, decode_results: bool = False) -> Iterator[TaskRecord | MalformedTask]:
+        """Tasks in id order; ``decode_results``: the format reads every annotation's result."""
+        ...
 
     def iter_deleted(self) -> Iterator[tuple[int, str]]: ...
 
@@ -99,17 +101,25 @@ _TASKS = sql.SQL(
     FROM task t WHERE {where} ORDER BY t.id"""
 ).format(created=_ts("t.created_at"), updated=_ts("t.updated_at"), where=_IN_WINDOW)
 
-_ANNOTATIONS = sql.SQL(
-    """SELECT a.task_id, a.id,
-       coalesce(CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'id' END, to_jsonb(a.id))::text,
-       a.completed_by, a.result::text, {ok}, a.was_cancelled,
-       CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'skipped' END,
-       a.ground_truth, a.lead_time,
-       CASE WHEN jsonb_typeof(a.extra) = 'object' THEN (a.extra - {keys}::text[])::text ELSE '{{}}' END,
-       {created}, {updated}
-    FROM annotation a JOIN task t ON t.id = a.task_id WHERE {where} ORDER BY a.task_id"""
-).format(ok=sql.SQL(_RESULT_OK.format(col="a.result")), keys=sql.SQL(_ANNOTATION_KEYS),
-         created=_ts("a.created_at"), updated=_ts("a.updated_at"), where=_IN_WINDOW)
+
+def _annotations_query(result_ok: str) -> sql.Composed:
+    return sql.SQL(
+        """SELECT a.task_id, a.id,
+           coalesce(CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'id' END, to_jsonb(a.id))::text,
+           a.completed_by, a.result::text, {ok}, a.was_cancelled,
+           CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'skipped' END,
+           a.ground_truth, a.lead_time,
+           CASE WHEN jsonb_typeof(a.extra) = 'object' THEN (a.extra - {keys}::text[])::text ELSE '{{}}' END,
+           {created}, {updated}
+        FROM annotation a JOIN task t ON t.id = a.task_id WHERE {where} ORDER BY a.task_id"""
+    ).format(ok=sql.SQL(result_ok), keys=sql.SQL(_ANNOTATION_KEYS), created=_ts("a.created_at"),
+             updated=_ts("a.updated_at"), where=_IN_WINDOW)
+
+
+_ANNOTATIONS = _annotations_query(_RESULT_OK.format(col="a.result"))
+# The check costs PostgreSQL about as much as rendering the result as text. A format that decodes
+# every result anyway checks it in Python (stored.stored_task); result_ok then comes back NULL.
+_ANNOTATIONS_UNCHECKED = _annotations_query("NULL::boolean")
 
 _PREDICTIONS = sql.SQL(
     """SELECT p.task_id, p.id, p.model_version, p.score, p.result::text, {ok}, {created}, {updated}
@@ -141,8 +151,11 @@ class DatabaseSource:
             "full": window.full,
         }
 
-    def iter_tasks(self) -> Iterator[TaskRecord | MalformedTask]:
+    def iter_tasks(self, *, decode_results: bool = False) -> Iterator[TaskRecord | MalformedTask]:
         """Tasks in id order; a reader thread fetches the next batches while the format writes these.
+
+        With ``decode_results`` every annotation result is decoded (and checked) here rather than
+        checked in SQL: the formats that read results take that work off PostgreSQL.
 
         PostgreSQL works on a fetch while the thread waits for it, so the server's share (scans,
         rendering jsonb as text) runs on another core beside the formats' Python. The queue holds
@@ -150,7 +163,9 @@ class DatabaseSource:
         """
         batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=self.read_ahead)
         stop = threading.Event()
-        reader = threading.Thread(target=self._read, args=(batches, stop), name="labelbridge-export-read", daemon=True)
+        annotations = _ANNOTATIONS_UNCHECKED if decode_results else _ANNOTATIONS
+        reader = threading.Thread(target=self._read, args=(batches, stop, annotations), name="labelbridge-export-read",
+                                  daemon=True)
         reader.start()
         try:
             while (batch := batches.get()) is not None:
@@ -163,7 +178,12 @@ class DatabaseSource:
             stop.set()
             reader.join()
 
-    def _read(self, batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None], stop: threading.Event) -> None:
+    def _read(
+        self,
+        batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None],
+        stop: threading.Event,
+        annotations_query: sql.Composed,
+    ) -> None:
         def hand_over(item: list[tuple[Any, ...]] | BaseException | None) -> bool:
             while not stop.is_set():
                 try:
@@ -176,7 +196,7 @@ class DatabaseSource:
         try:
             with (
                 self._cursor("labelbridge_export_tasks", _TASKS) as tasks,
-                self._cursor("labelbridge_export_annotations", _ANNOTATIONS) as annotation_rows,
+                self._cursor("labelbridge_export_annotations", annotations_query) as annotation_rows,
                 self._cursor("labelbridge_export_predictions", _PREDICTIONS) as prediction_rows,
             ):
                 annotations, predictions = ByTask(annotation_rows), ByTask(prediction_rows)
@@ -281,7 +301,8 @@ class FileSource:
             prefix = "item" if head.startswith(b"[") else ""
             yield from ijson.items(stream, prefix, use_float=True)
 
-    def iter_tasks(self) -> Iterator[TaskRecord | MalformedTask]:
+    def iter_tasks(self, *, decode_results: bool = False) -> Iterator[TaskRecord | MalformedTask]:
+        # A file's results are decoded (and checked) as it is read, whatever the format.
         for index, item in enumerate(self._items()):
             yield task_from_export_item(item, index)
 

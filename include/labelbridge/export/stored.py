@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from labelbridge.export.records import AnnotationRecord, MalformedTask, TaskRecord, json_number, result_problem
+from labelbridge.export.records import (
+    AnnotationRecord,
+    MalformedTask,
+    TaskRecord,
+    decode_stored,
+    json_number,
+    result_problem,
+)
 
 # (task_id, id, ls_id_json, completed_by, result_json, result_ok, was_cancelled, skipped,
 #  ground_truth, lead_time, extra_json, created_at, updated_at)
@@ -79,22 +86,35 @@ def stored_task(
         predictions.sort(key=lambda p: (p[6], p[1]))
     if data_type != "object":
         return MalformedTask(task_id, f"'data' must be an object, got {data_type}", len(annotations))
-    problem = _first_problem(annotations, predictions)
+    # A result SQL left unchecked (result_ok NULL: the format reads every result anyway) is decoded
+    # here, once, checked, and kept decoded in its record.
+    results = [decode_stored(a[4]) if a[5] is None else None for a in annotations]
+    problem = _first_problem(annotations, results, predictions)
     if problem:
         return MalformedTask(task_id, problem, len(annotations))
-    records = tuple(map(_annotation, annotations))
+    records = tuple(map(_annotation, annotations, results))
     return StoredTask(task_id, {"id": task_id}, records, data_json=data_json, rows=(row, annotations, predictions))
 
 
-def _first_problem(annotations: list[AnnotationRow], predictions: list[PredictionRow]) -> str | None:
-    """The first unusable result, worded as for a file; SQL only flags suspects (``result_ok`` false)."""
-    for kind, rows in (("annotation", annotations), ("prediction", predictions)):
-        for row in rows:
-            if not row[5]:
-                problem = result_problem(json.loads(row[4]))
-                if problem:
-                    return f"{kind} {_ls_id(row) if kind == 'annotation' else row[1]}: {problem}"
+def _first_problem(
+    annotations: list[AnnotationRow], results: list[Any], predictions: list[PredictionRow]
+) -> str | None:
+    """The first unusable result, worded as for a file."""
+    for row, result in zip(annotations, results, strict=True):
+        if problem := _problem(row, result):
+            return f"annotation {_ls_id(row)}: {problem}"
+    for row in predictions:
+        if problem := _problem(row, None):
+            return f"prediction {row[1]}: {problem}"
     return None
+
+
+def _problem(row: AnnotationRow | PredictionRow, decoded: Any) -> str | None:
+    # result_ok: true passed SQL's check; false is a suspect SQL flagged; NULL was decoded unchecked.
+    ok = row[5]
+    if ok:
+        return None
+    return result_problem(decoded if ok is None else json.loads(row[4]))
 
 
 def _ls_id(row: AnnotationRow) -> Any:
@@ -103,8 +123,8 @@ def _ls_id(row: AnnotationRow) -> Any:
     return int(text) if text.isascii() and text.isdigit() else json.loads(text)
 
 
-def _annotation(row: AnnotationRow) -> AnnotationRecord:
-    """The annotation as the converter formats read it."""
+def _annotation(row: AnnotationRow, result: Any) -> AnnotationRecord:
+    """The annotation as the converter formats read it (``result`` when decoded already, else ``None``)."""
     _, _, _, completed_by, result_json, _, cancelled, skipped, truth, lead_time, _, created_at, updated_at = row
     ls: dict[str, Any] = {
         "id": _ls_id(row),
@@ -117,7 +137,10 @@ def _annotation(row: AnnotationRow) -> AnnotationRecord:
     }
     if skipped:
         ls["skipped"] = skipped
-    return AnnotationRecord(ls, result_json=result_json)
+    record = AnnotationRecord(ls, result_json=result_json)
+    if result is not None:
+        record.keep_result(result)
+    return record
 
 
 def _annotation_json(row: AnnotationRow) -> str:

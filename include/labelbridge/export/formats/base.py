@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from labelbridge.export.records import AnnotationRecord, MalformedTask, TaskRecord
 from labelbridge.export.source import image_relpath
@@ -53,9 +53,13 @@ class FormatContext:
     created: str = ""
 
 
-@dataclass(frozen=True)
-class Box:
-    """A rectangle in pixels, axis-aligned (a rotated one is replaced by its bounding box)."""
+# Regions are NamedTuples, not frozen dataclasses: image formats build one per region, and a
+# dataclass's frozen __init__ costs several times more.
+class Box(NamedTuple):
+    """A rectangle in percent, axis-aligned (a rotated one is replaced by its bounding box).
+
+    Numbers keep their stored type (an int stays an int), so pixel arithmetic rounds as it always has.
+    """
 
     label: str
     x: float
@@ -64,8 +68,7 @@ class Box:
     h: float
 
 
-@dataclass(frozen=True)
-class Polygon:
+class Polygon(NamedTuple):
     label: str
     points: tuple[tuple[float, float], ...]  # in percent, as Label Studio stores them
 
@@ -77,6 +80,8 @@ class FormatWriter(ABC):
     #: Whether this format needs ``TaskSource.csv_keys()`` / ``duplicate_image_paths()`` first.
     needs_csv_keys: ClassVar[bool] = False
     needs_image_paths: ClassVar[bool] = False
+    #: Whether the format decodes every annotation's result (``json`` splices the stored text instead).
+    reads_results: ClassVar[bool] = True
 
     def __init__(self, context: FormatContext, *, csv_keys: Iterable[str] = ()) -> None:
         self.context = context
@@ -138,30 +143,42 @@ class FormatWriter(ABC):
     ) -> tuple[list[Box | Polygon], tuple[int, int] | None]:
         """Boxes and polygons of one annotation, with the image size (from ``original_width/height``).
 
-        Any other result (text labels, choices, keypoints, ...) is counted as skipped by type.
+        Any other result (text labels, choices, keypoints, ...) is counted as skipped by type, and so
+        is a polygon whose points are not pairs of numbers.
         """
         results = annotation.result
         size = _image_size(results)
         regions: list[Box | Polygon] = []
         for result in results:
-            value = result.get("value") or {}
+            value = result.get("value")
+            if not isinstance(value, dict):
+                value = {}  # a relation's value may be anything; it is no region
             labels = value.get("rectanglelabels") or value.get("polygonlabels") or value.get("labels")
-            is_box = (isinstance(value.get("x"), _NUMBER) and isinstance(value.get("y"), _NUMBER)
-                      and isinstance(value.get("width"), _NUMBER) and isinstance(value.get("height"), _NUMBER))
-            is_polygon = not is_box and isinstance(value.get("points"), list) and len(value["points"]) >= 3
-            if not labels or not isinstance(labels, list) or not (is_box or (polygons and is_polygon)):
+            if not labels or not isinstance(labels, list) or (region := _region(value, size, polygons)) is None:
                 kind = str(result.get("type", "")).lower()
                 self.stats.skipped_results[kind or "unknown"] += 1
                 continue
+            shape = type(region)
             for label in labels:
-                if is_box:
-                    box = Box(str(label), value["x"], value["y"], value["width"], value["height"])
-                    regions.append(_rotated(box, float(value["rotation"]), size) if value.get("rotation") else box)
-                else:
-                    regions.append(Polygon(str(label), tuple((float(p[0]), float(p[1])) for p in value["points"])))
+                regions.append(shape(str(label), *region[1:]))
         if need_size and size is None and regions:
             return [], None
         return regions, size
+
+
+def _region(value: dict[str, Any], size: tuple[int, int] | None, polygons: bool) -> Box | Polygon | None:
+    """The shape of one labelled result, unlabelled (its labels are filled in per label), or ``None``."""
+    x, y, w, h = value.get("x"), value.get("y"), value.get("width"), value.get("height")
+    try:
+        if isinstance(x, _NUMBER) and isinstance(y, _NUMBER) and isinstance(w, _NUMBER) and isinstance(h, _NUMBER):
+            box = Box("", x, y, w, h)
+            return _rotated(box, float(value["rotation"]), size) if value.get("rotation") else box
+        points = value.get("points")
+        if not polygons or not isinstance(points, list) or len(points) < 3:
+            return None
+        return Polygon("", tuple([(float(p[0]), float(p[1])) for p in points]))
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None  # a rotation or a point that is no number
 
 
 def _image_size(results: Iterable[dict[str, Any]]) -> tuple[int, int] | None:

@@ -72,7 +72,7 @@ class CocoFormat(FormatWriter):
     def _place(self, task: TaskRecord) -> tuple[str, tuple[int, int], list[Box | Polygon]] | None:
         """The image name, size and regions of a task, or ``None`` (counted) when it cannot be placed."""
         active = self.count_converter_skips(task)
-        chosen = task.chosen_annotation()
+        chosen = task.chosen_annotation(active)
         if chosen is None:
             self.stats.skipped_tasks["unannotated" if not task.annotations else "all_cancelled"] += 1
             return None

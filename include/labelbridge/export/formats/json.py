@@ -25,6 +25,7 @@ def json_array(lines: Iterable[bytes]) -> Iterator[bytes]:
 class JsonFormat(FormatWriter):
     name = "json"
     file_name = "result.json"
+    reads_results = False
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         tally = Tally()

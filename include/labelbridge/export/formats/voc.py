@@ -16,9 +16,41 @@ from labelbridge.export.formats.yolo import stem
 from labelbridge.export.records import MalformedTask, TaskRecord
 from labelbridge.export.writer import RunOutput, Tally
 
-
-def _node(tag: str, text: object) -> str:
-    return f"<{tag}>{escape(str(text))}</{tag}>\n"
+_HEAD = """<?xml version="1.0" encoding="utf-8"?>
+<annotation>
+<folder>images</folder>
+<filename>{filename}</filename>
+<source>
+<database>MyDatabase</database>
+<annotation>COCO2017</annotation>
+<image>flickr</image>
+<flickrid>NULL</flickrid>
+<annotator>{annotator}</annotator>
+</source>
+<owner>
+<flickrid>NULL</flickrid>
+<name>Label Studio</name>
+</owner>
+<size>
+<width>{width}</width>
+<height>{height}</height>
+<depth>3</depth>
+</size>
+<segmented>0</segmented>
+"""
+_OBJECT = """<object>
+<name>{name}</name>
+<pose>Unspecified</pose>
+<truncated>0</truncated>
+<difficult>0</difficult>
+<bndbox>
+<xmin>{xmin}</xmin>
+<ymin>{ymin}</ymin>
+<xmax>{xmax}</xmax>
+<ymax>{ymax}</ymax>
+</bndbox>
+</object>
+"""
 
 
 class VocFormat(FormatWriter):
@@ -28,7 +60,7 @@ class VocFormat(FormatWriter):
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         for task in self.good_tasks(tasks):
             active = self.count_converter_skips(task)
-            chosen = task.chosen_annotation()
+            chosen = task.chosen_annotation(active)
             if chosen is None:
                 self.stats.skipped_tasks["unannotated" if not task.annotations else "all_cancelled"] += 1
                 continue
@@ -51,20 +83,14 @@ class VocFormat(FormatWriter):
             self.stats.regions_exported += len(boxes)
 
     def _xml(self, name: str, size: tuple[int, int], boxes: list[Box], who: object) -> str:
+        # One template per file and per object (the converter's layout); only text from task data is escaped.
         width, height = size
-        parts = ['<?xml version="1.0" encoding="utf-8"?>\n<annotation>\n', _node("folder", "images"),
-                 _node("filename", name.rpartition("/")[2]),
-                 "<source>\n", _node("database", "MyDatabase"), _node("annotation", "COCO2017"),
-                 _node("image", "flickr"), _node("flickrid", "NULL"), _node("annotator", who if who else ""),
-                 "</source>\n<owner>\n", _node("flickrid", "NULL"), _node("name", "Label Studio"),
-                 "</owner>\n<size>\n", _node("width", width), _node("height", height), _node("depth", 3),
-                 "</size>\n", _node("segmented", 0)]
+        parts = [_HEAD.format(filename=escape(name.rpartition("/")[2]), annotator=escape(str(who) if who else ""),
+                              width=width, height=height)]
         for box in boxes:
             x, y = int(box.x / 100 * width), int(box.y / 100 * height)
             w, h = int(box.w / 100 * width), int(box.h / 100 * height)
             self.category(box.label)
-            parts += ["<object>\n", _node("name", box.label), _node("pose", "Unspecified"), _node("truncated", 0),
-                      _node("difficult", 0), "<bndbox>\n", _node("xmin", x), _node("ymin", y),
-                      _node("xmax", x + w), _node("ymax", y + h), "</bndbox>\n</object>\n"]
+            parts.append(_OBJECT.format(name=escape(box.label), xmin=x, ymin=y, xmax=x + w, ymax=y + h))
         parts.append("</annotation>\n")
         return "".join(parts)

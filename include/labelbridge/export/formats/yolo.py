@@ -34,7 +34,7 @@ class YoloFormat(FormatWriter):
                 self.stats.skipped_tasks["all_cancelled"] += 1
                 continue
             name = self.image_name(task)
-            chosen = task.chosen_annotation()
+            chosen = task.chosen_annotation(active)
             if name is None:
                 self.stats.skipped_tasks["no_image"] += 1
                 self.stats.skipped_annotations["unplaced"] += 1 if chosen else 0
@@ -48,12 +48,13 @@ class YoloFormat(FormatWriter):
                 regions, _ = self.regions(chosen, need_size=False)
                 for region in regions:
                     cls = self.category(region.label)
+                    # f-strings spell floats as str() does: the converter's "class cx cy w h".
                     if isinstance(region, Box):
-                        coords = [(region.x + region.w / 2) / 100, (region.y + region.h / 2) / 100,
-                                  region.w / 100, region.h / 100]
+                        _, x, y, w, h = region
+                        lines.append(f"{cls} {(x + w / 2) / 100} {(y + h / 2) / 100} {w / 100} {h / 100}\n")
                     else:
-                        coords = [c / 100 for point in region.points for c in point]
-                    lines.append(" ".join([str(cls), *map(str, coords)]) + "\n")
+                        lines.append(" ".join([str(cls), *[str(c / 100) for point in region.points for c in point]])
+                                     + "\n")
                 tally.regions = len(lines)
             out.write_bytes(f"labels/{stem(name)}.txt", "".join(lines).encode(), tally, content_type="text/plain")
             self.stats.tasks_exported += 1
