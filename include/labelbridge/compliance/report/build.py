@@ -166,6 +166,10 @@ def _row(finding: Finding, *, source: str, storage: str, role: str, cloud: str) 
 _STATUS_ORDER = {"fail": 0, "error": 1, WAIVED: 2, "pass": 3}
 
 
+def _waiver_names(waiver: WaiverConfig, row: Mapping[str, Any]) -> bool:
+    return row["storage"] == waiver.storage or waiver.storage in row.get("storages", ())
+
+
 def _row_order(row: Mapping[str, Any]) -> tuple[int, int, str, str]:
     return (
         _STATUS_ORDER.get(row["status"], 9),
@@ -179,11 +183,7 @@ def _apply_waivers(rows: list[dict[str, Any]], waivers: Iterable[WaiverConfig], 
     """Turn failures covered by an unexpired waiver into "waived"; an expired one fails again."""
     states = []
     for waiver in waivers:
-        matched = [
-            r
-            for r in rows
-            if r["rule_id"] == waiver.rule and (r["storage"] == waiver.storage or waiver.storage in r.get("storages", ()))
-        ]
+        matched = [r for r in rows if r["rule_id"] == waiver.rule and _waiver_names(waiver, r)]
         active = waiver.expires >= day
         note = {"reason": waiver.reason, "expires": waiver.expires.isoformat(), "active": active}
         for row in matched:
