@@ -7,6 +7,9 @@
 * Baseline, same objects, same run: the way users write it today: the whole listing as one list,
   then one INSERT … ON CONFLICT per object through executemany.
 * Ours and the baseline alternate over ``--rounds`` rounds; the round with the median ratio is reported.
+* CPU seconds too (``db_cpu_s``, ``baseline_db_cpu_s``, ``cpu_ratio_vs_baseline``): this process'
+  plus its PostgreSQL backend's (read from ``/proc``; the server must be local), which the
+  machine's other load does not stretch as it stretches wall time. Medians over the rounds.
 * Peak RSS of the DB-side sync in child processes at 10k and at ``--objects``: it must not grow.
 
 Usage: ``.venv/bin/python bench/sync.py [--objects 100000] [--e2e-objects 5000]``
@@ -26,6 +29,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,13 +84,29 @@ def drop_database(server: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def db_side(dsn: str, count: int) -> tuple[float, float, int]:
-    """(rows/s first sync, rows/s re-sync, rows rewritten by the re-sync); rows = tasks."""
+class CpuClock:
+    """CPU seconds of this process plus those of ``conn``'s PostgreSQL backend."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.stat = Path(f"/proc/{conn.info.backend_pid}/stat")
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def __call__(self) -> float:
+        # Fields 14 and 15 (utime, stime) of the backend; its name (field 2) holds no ") ".
+        fields = self.stat.read_text().rsplit(") ", 1)[1].split()
+        return time.process_time() + (int(fields[11]) + int(fields[12])) / self.tick
+
+
+def db_side(dsn: str, count: int) -> tuple[float, float, int, float]:
+    """(rows/s first sync, rows/s re-sync, rows rewritten by the re-sync, CPU s of the first sync)."""
     store = GeneratedListing("bench-bucket", count)
     with psycopg.connect(dsn) as conn:
-        started = time.perf_counter()
+        cpu = CpuClock(conn)
+        started, cpu_started = time.perf_counter(), cpu()
         first = StorageSync(conn, store, storage(store.bucket)).run()
         first_s = time.perf_counter() - started - store.listing_seconds
+        # Making the listing is CPU-bound, so its wall time is its CPU time.
+        first_cpu = cpu() - cpu_started - store.listing_seconds
         assert first.inserted == count, first
         before = conn.execute("SELECT txid_current()").fetchone()[0]  # type: ignore[index]
         conn.commit()
@@ -100,16 +120,17 @@ def db_side(dsn: str, count: int) -> tuple[float, float, int]:
             " + (SELECT count(*) FROM source_object WHERE xmin::text::bigint > %(t)s)",
             {"t": before},
         ).fetchone()[0]  # type: ignore[index]
-    return count / first_s, count / again_s, int(rewritten)
+    return count / first_s, count / again_s, int(rewritten), first_cpu
 
 
-def baseline(dsn: str, count: int) -> float:
-    """Whole listing in one list, then executemany of one upsert per object."""
+def baseline(dsn: str, count: int) -> tuple[float, float]:
+    """Whole listing in one list, then executemany of one upsert per object: (rows/s, CPU s)."""
     store = GeneratedListing("bench-bucket", count)
     keys = [obj.key for obj in store.iter_objects()]  # what S3Hook.list_keys returns: every key at once
     with psycopg.connect(dsn) as conn:
         project = conn.execute("INSERT INTO project (name) VALUES ('baseline') RETURNING id").fetchone()[0]  # type: ignore[index]
-        started = time.perf_counter()
+        cpu = CpuClock(conn)
+        started, cpu_started = time.perf_counter(), cpu()
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO task (project_id, uri, item_index, data) VALUES (%s, %s, 0, %s) "
@@ -117,7 +138,7 @@ def baseline(dsn: str, count: int) -> float:
                 [(project, f"s3://bench-bucket/{k}", json.dumps({"image": f"s3://bench-bucket/{k}"})) for k in keys],
             )
         conn.commit()
-        return count / (time.perf_counter() - started)
+        return count / (time.perf_counter() - started), cpu() - cpu_started
 
 
 def end_to_end(server: str, count: int) -> float:
@@ -175,12 +196,14 @@ def main() -> None:
         for _ in range(args.rounds):
             name, dsn = fresh_database(postgres.url)
             try:
-                rounds.append((*db_side(dsn, args.objects), baseline(dsn, args.objects)))
+                rounds.append((*db_side(dsn, args.objects), *baseline(dsn, args.objects)))
             finally:
                 drop_database(postgres.url, name)
-        ratios = sorted(r[0] / r[3] for r in rounds)
-        median = rounds[[r[0] / r[3] for r in rounds].index(ratios[len(ratios) // 2])]
-        db_rows_per_s, resync_rows_per_s, _, baseline_rows_per_s = median
+        ratios = sorted(r[0] / r[4] for r in rounds)
+        median = rounds[[r[0] / r[4] for r in rounds].index(ratios[len(ratios) // 2])]
+        db_rows_per_s, resync_rows_per_s, _, _, baseline_rows_per_s, _ = median
+        db_cpu = sorted(r[3] for r in rounds)[len(rounds) // 2]
+        baseline_cpu = sorted(r[5] for r in rounds)[len(rounds) // 2]
         rewritten = max(r[2] for r in rounds)
         e2e_per_s = end_to_end(postgres.url, args.e2e_objects)
         small = min(10_000, args.objects)
@@ -198,6 +221,9 @@ def main() -> None:
         "baseline_db_rows_per_s": round(baseline_rows_per_s),
         "ratio_vs_baseline": round(db_rows_per_s / baseline_rows_per_s, 2),
         "ratios_per_round": [round(r, 2) for r in ratios],
+        "db_cpu_s": round(db_cpu, 2),
+        "baseline_db_cpu_s": round(baseline_cpu, 2),
+        "cpu_ratio_vs_baseline": round(baseline_cpu / db_cpu, 2),
         "peak_rss_mb": round(rss_large, 1),
         f"peak_rss_mb_at_{small}": round(rss_small, 1),
         "rss_growth_ratio": round(rss_large / rss_small, 2),
