@@ -115,7 +115,8 @@ class TaskRecord:
         cached: Mapping[str, Any] | None = self.__dict__.get("_data")
         if cached is None:
             data = decode_stored(self.data_json) if self.data_json is not None else self.ls.get("data")
-            cached = self.__dict__["_data"] = data if isinstance(data, Mapping) else {}
+            # dict first: an ABC isinstance check costs more than the rest of this property.
+            cached = self.__dict__["_data"] = data if type(data) is dict or isinstance(data, Mapping) else {}
         return cached
 
     def export_json(self) -> str:

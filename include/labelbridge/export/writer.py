@@ -113,8 +113,8 @@ def coalesce(chunks: Iterable[bytes], size: int = COALESCE_BYTES) -> Iterator[by
 
 
 def _fingerprint(name: str, size: int) -> int:
-    digest = hashlib.blake2b(f"{name}\0{size}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    # Python's own (salted) hash: written and listed are compared within one process.
+    return hash((name, size)) & _MASK64
 
 
 class RunOutput:
@@ -230,12 +230,17 @@ class DirectoryTarget:
         except FileNotFoundError:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd = os.open(path, _CREATE, 0o666)
+        if isinstance(data, bytes):
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            return
         with open(fd, "wb") as out:
-            if isinstance(data, bytes):
-                out.write(data)
-            else:
-                while chunk := data.read(COALESCE_BYTES):
-                    out.write(chunk)
+            while chunk := data.read(COALESCE_BYTES):
+                out.write(chunk)
 
     def iter_objects(self, prefix: str | None = None) -> Iterator[ObjectInfo]:
         # A prefix, as in a bucket: walk from its folder part, keep keys that start with it. Streams

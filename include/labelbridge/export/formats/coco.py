@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
-from labelbridge.export.formats.base import Box, FormatWriter, Polygon, polygon_area
+from labelbridge.export.formats.base import Box, FormatWriter, Polygon
 from labelbridge.export.records import MalformedTask, TaskRecord, dumps_json, json_number
 from labelbridge.export.writer import RunOutput, Tally
 
@@ -31,25 +31,33 @@ class CocoFormat(FormatWriter):
     def _document(self, tasks: Iterator[TaskRecord | MalformedTask], tally: Tally) -> Iterator[bytes]:
         with tempfile.TemporaryFile() as spool:
             yield b'{\n"images": ['
-            image_id = 0
+            # Items are joined into pieces of about _PIECE characters: a yield or a write per image
+            # costs more than the text it carries.
+            images: list[str] = []
+            items: list[str] = []
+            pending = 0
             for task in self.good_tasks(tasks):
                 placed = self._place(task)
                 if placed is None:
                     continue
                 name, size, regions = placed
-                image = (f'{{"width": {size[0]}, "height": {size[1]}, "id": {image_id}, '
-                         f'"file_name": {dumps_json(name)}}}')
-                yield (b"\n" if image_id == 0 else b",\n") + image.encode()
-                items = []
+                image_id = tally.tasks
+                images.append(",\n" if image_id else "\n")
+                images.append(f'{{"width": {size[0]}, "height": {size[1]}, "id": {image_id}, '
+                              f'"file_name": {dumps_json(name)}}}')
                 for region in regions:
-                    items.append(("\n" if tally.regions == 0 else ",\n") + self._annotation(region, size, image_id,
-                                                                                        tally.regions))
+                    items.append(",\n" if tally.regions else "\n")
+                    items.append(self._annotation(region, size, image_id, tally.regions))
                     tally.regions += 1
-                spool.write("".join(items).encode())
-                image_id += 1
                 tally.tasks += 1
                 tally.annotations += 1
-            yield b'\n],\n"annotations": ['
+                pending += 1
+                if pending == _PIECE:
+                    yield "".join(images).encode()
+                    spool.write("".join(items).encode())
+                    images, items, pending = [], [], 0
+            yield "".join(images).encode() + b'\n],\n"annotations": ['
+            spool.write("".join(items).encode())
             spool.seek(0)
             while chunk := spool.read(1024 * 1024):
                 yield chunk
@@ -86,23 +94,36 @@ class CocoFormat(FormatWriter):
         return name, size, regions
 
     def _annotation(self, region: Box | Polygon, size: tuple[int, int], image_id: int, ann_id: int) -> str:
-        """One COCO annotation as JSON text, spelled as ``json.dumps`` of the dict would be (it is hot)."""
+        """One COCO annotation as JSON text, spelled as ``json.dumps`` of the dict would be (it is hot).
+
+        The arithmetic is the converter's, step for step (percent * size / 100; shoelace in order from
+        the first point), so every float comes out the same.
+        """
         width, height = size
         head = f'{{"id": {ann_id}, "image_id": {image_id}, "category_id": {self.category(region.label)}, '
         if isinstance(region, Box):
-            x, y = region.x * width / 100, region.y * height / 100
-            w, h = region.w * width / 100, region.h * height / 100
-            return f'{head}"segmentation": [], "bbox": {_array((x, y, w, h))}, "ignore": 0, "iscrowd": 0, ' \
-                   f'"area": {json_number(w * h)}}}'
-        points = [(px * width / 100, py * height / 100) for px, py in region.points]
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        bbox = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
-        segmentation = _array([c for p in points for c in p])
-        return f'{head}"segmentation": [{segmentation}], "bbox": {_array(bbox)}, "ignore": 0, "iscrowd": 0, ' \
-               f'"area": {json_number(polygon_area(points))}}}'
+            _, x, y, w, h = region
+            w, h = w * width / 100, h * height / 100
+            return (f'{head}"segmentation": [], "bbox": {_array([x * width / 100, y * height / 100, w, h])}, '
+                    f'"ignore": 0, "iscrowd": 0, "area": {json_number(w * h)}}}')
+        xs = [px * width / 100 for px, _ in region.points]
+        ys = [py * height / 100 for _, py in region.points]
+        total = 0.0
+        for x1, y1, x2, y2 in zip(xs, ys, [*xs[1:], xs[0]], [*ys[1:], ys[0]], strict=True):
+            total += x1 * y2 - x2 * y1
+        left, top = min(xs), min(ys)
+        segmentation = xs * 2
+        segmentation[::2], segmentation[1::2] = xs, ys
+        return (f'{head}"segmentation": [{_array(segmentation)}], '
+                f'"bbox": {_array([left, top, max(xs) - left, max(ys) - top])}, '
+                f'"ignore": 0, "iscrowd": 0, "area": {json_number(abs(total) / 2)}}}')
 
 
-def _array(numbers: Sequence[float]) -> str:
-    text = ", ".join(map(repr, numbers))
-    # Only inf and nan spell an "n" in repr(); json.dumps writes those as Infinity / NaN.
-    return f"[{text}]" if "n" not in text else "[" + ", ".join(map(json_number, numbers)) + "]"
+#: Images (with their annotations) per piece of output.
+_PIECE = 256
+
+
+def _array(numbers: list[float]) -> str:
+    """Floats as json.dumps lists them: a list's repr, unless inf or nan (the only reprs with an "n")."""
+    text = repr(numbers)
+    return text if "n" not in text else "[" + ", ".join(map(json_number, numbers)) + "]"
