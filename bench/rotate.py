@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
+
 from labelbridge import db
 from labelbridge.config import StorageConfig
 from labelbridge.storage import AzureBlobStore, GCSStore, ObjectStore, S3Store

@@ -35,9 +35,8 @@ from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labelbridge import db
-
 import devservices
+from labelbridge import db
 
 COLUMNS = ("project_id", "uri", "item_index", "data", "meta")
 KEY = ("project_id", "uri", "item_index")

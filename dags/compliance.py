@@ -26,6 +26,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag
+
 from labelbridge.compliance.buckets.targets import bucket_targets
 from labelbridge.config import load_config
 from labelbridge.operators.compliance import (

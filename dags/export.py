@@ -24,6 +24,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, Param, dag
+
 from labelbridge.config import ExportTargetConfig, load_config
 from labelbridge.operators.export import EXPORT_OPERATORS
 

@@ -25,6 +25,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, dag, task
+
 from labelbridge.config import load_config
 from labelbridge.operators.rotate import RotateUrlsOperator, plan_rotation_shards
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, dag, task
+
 from labelbridge.config import StorageConfig, load_config
 from labelbridge.operators.sync import SYNC_OPERATORS, finish_sharded_sync, plan_sync_shards
 from labelbridge.sync import quarantine_gate

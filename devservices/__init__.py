@@ -54,7 +54,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(ready: Callable[[], bool], *, what: str, timeout_s: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until(
+    ready: Callable[[], bool], *, what: str, timeout_s: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll ``ready`` until it is true, failing fast if the process died, or at the deadline."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

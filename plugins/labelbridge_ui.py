@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
+
 from labelbridge.operators.links import UI_PREFIX, BucketConsoleLink, ComplianceReportLink
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
+
 from labelbridge.compliance.report import HTML_NAME, JSON_NAME, ReportSink
 from labelbridge.operators.links import report_view_path
 

@@ -83,12 +83,17 @@ def test_unusable_file_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_durations_defaults_and_lookups(tmp_path: Path) -> None:
     path = tmp_path / "storages.yaml"
-    path.write_text(HEAD + "  - {name: s, project: p, cloud: azure, bucket: c, url_ttl: 30d, url_lead_time: 2h, sas_kind: account_key}\n")
+    path.write_text(
+        HEAD + "  - {name: s, project: p, cloud: azure, bucket: c, url_ttl: 30d, url_lead_time: 2h,"
+        " sas_kind: account_key}\n"
+    )
 
     config = load_config_strict(path)
     storage = config.storage("s")
 
-    assert (storage.conn_id, storage.url_ttl, storage.lead_time) == ("wasb_default", timedelta(days=30), timedelta(hours=2))
+    assert (storage.conn_id, storage.url_ttl, storage.lead_time) == (
+        "wasb_default", timedelta(days=30), timedelta(hours=2)
+    )
     with pytest.raises(ConfigError, match=r"no storage named 'zzz' in .*; known: s"):
         config.storage("zzz")
 

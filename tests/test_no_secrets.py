@@ -39,7 +39,8 @@ def test_signed_urls_stay_in_the_database(
     config = tmp_path / "storages.yaml"
     config.write_text(
         "projects: [{name: p}]\nstorages:\n"
-        f"  - {{name: imgs, project: p, cloud: {cloud.value}, bucket: {store.bucket}, prefix: img/, {kind}url_ttl: 2h}}\n"
+        f"  - {{name: imgs, project: p, cloud: {cloud.value}, bucket: {store.bucket}, prefix: img/,"
+        f" {kind}url_ttl: 2h}}\n"
         f"  - {{name: files, project: p, cloud: {cloud.value}, bucket: {store.bucket}, prefix: tasks/, "
         f"mode: task_files, {kind}url_ttl: 2h}}\n"
         "export_targets:\n"

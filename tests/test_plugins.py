@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as gcs
+
 from labelbridge.compliance.report import StoreReportSink, write_report
 from labelbridge.compliance.report.sink import LocalReportSink, ReportSink
 from labelbridge.config import Cloud
@@ -27,7 +28,6 @@ from labelbridge.operators.links import (
     report_link_from_xcom,
 )
 from labelbridge.operators.sync import GCSSyncOperator, S3SyncOperator
-
 from tests.conftest import DEFAULT_CONN_IDS, StoreFactory
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from labelbridge.compliance.buckets.targets import BucketTarget, StorageRef
 from labelbridge.config import Cloud, load_config
 from labelbridge.errors import ComplianceError, ConfigError
@@ -21,7 +22,6 @@ from labelbridge.operators.compliance import (
     report_sinks,
 )
 from labelbridge.operators.connections import make_client
-
 from tests.conftest import StoreFactory, unique_bucket
 
 pytestmark = pytest.mark.usefixtures("services")

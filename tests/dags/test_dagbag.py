@@ -40,7 +40,9 @@ def test_every_dag_has_tags_docs_and_retries(dagbag: DagBag) -> None:
     assert problems == []
 
 
-def test_an_invalid_storage_is_a_warning_and_the_others_still_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_invalid_storage_is_a_warning_and_the_others_still_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "storages.yaml"
     config.write_text(
         "projects: [{name: p}]\n"
@@ -56,4 +58,5 @@ def test_an_invalid_storage_is_a_warning_and_the_others_still_load(tmp_path: Pat
     assert "labelbridge_sync_good" in bag.dag_ids
     assert "labelbridge_sync_bad" not in bag.dag_ids
     warnings = [str(w) for ws in bag.captured_warnings.values() for w in ws]
-    assert any("storages[1] 'bad': field 'cloud': Input should be 's3', 'gcs' or 'azure'" in w for w in warnings), warnings
+    expected = "storages[1] 'bad': field 'cloud': Input should be 's3', 'gcs' or 'azure'"
+    assert any(expected in w for w in warnings), warnings

@@ -41,9 +41,8 @@ def test_generated_dag_syncs_and_fails_its_check_on_quarantine(
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {"sync": "success", "check_quarantine": "failed"}
     assert rows(labeling_dsn, "SELECT count(*) FROM task WHERE deleted_at IS NULL") == [(2,)]
-    assert rows(labeling_dsn, "SELECT run_id LIKE 'manual__%%', status, listed, inserted, quarantined FROM sync_run") == [
-        (True, "success", 2, 2, 1)
-    ]
+    runs = rows(labeling_dsn, "SELECT run_id LIKE 'manual__%%', status, listed, inserted, quarantined FROM sync_run")
+    assert runs == [(True, "success", 2, 2, 1)]
 
 
 def test_date_partitioned_prefix_syncs_one_partition_per_logical_date(
@@ -84,6 +83,5 @@ def test_sharded_dag_maps_one_task_per_folder_group_and_deletes_vanished_folders
     store.delete("c/deep/4.jpg")
     assert dag.test().state == "success"
 
-    assert sorted(u.split("/", 3)[3] for (u,) in rows(labeling_dsn, "SELECT uri FROM task WHERE deleted_at IS NULL")) == [
-        "a/1.jpg", "b/2.jpg", "root.jpg",
-    ]
+    live = rows(labeling_dsn, "SELECT uri FROM task WHERE deleted_at IS NULL")
+    assert sorted(u.split("/", 3)[3] for (u,) in live) == ["a/1.jpg", "b/2.jpg", "root.jpg"]

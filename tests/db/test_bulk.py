@@ -23,7 +23,9 @@ def test_awkward_keys_and_json_round_trip_through_copy(labeling_dsn: str) -> Non
         assert copy_rows(cur, "_t", "task", columns, rows) == len(AWKWARD)
         counts = upsert_from_stage(cur, "_t", "task", columns=columns, key=["project_id", "uri", "item_index"],
                                    compare=["data", "meta"], extra_set={"updated_at": sql.SQL("now()")})
-        stored = cur.execute("SELECT uri, data, meta, object_version, created_at FROM task ORDER BY item_index").fetchall()
+        stored = cur.execute(
+            "SELECT uri, data, meta, object_version, created_at FROM task ORDER BY item_index"
+        ).fetchall()
 
         assert (counts.inserted, counts.updated, counts.unchanged) == (len(AWKWARD), 0, 0)
         assert stored == [(f"s3://b/{k}", {"k": k}, {"nested": [k, None, 1.5]}, None, when) for k in AWKWARD]

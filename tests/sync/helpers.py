@@ -33,7 +33,9 @@ def configured(store: ObjectStore, storage: StorageConfig) -> ObjectStore:
     )
 
 
-def sync(dsn: str, store: ObjectStore, storage: StorageConfig, *, scope: Scope | None = None, **kwargs: Any) -> SyncCounts:
+def sync(
+    dsn: str, store: ObjectStore, storage: StorageConfig, *, scope: Scope | None = None, **kwargs: Any
+) -> SyncCounts:
     with psycopg.connect(dsn) as conn:
         return StorageSync(conn, configured(store, storage), storage, **kwargs).run(scope)
 

@@ -6,6 +6,8 @@ from labelbridge.config import Cloud
 from tests.conftest import StoreFactory
 from tests.sync.helpers import counts, live_tasks, rows, storage_for, sync
 
+ROW_VERSIONS = "SELECT id, xmin::text FROM task UNION ALL SELECT id, xmin::text FROM source_object"
+
 
 def test_each_matching_object_becomes_one_task(cloud: Cloud, new_store: StoreFactory, labeling_dsn: str) -> None:
     store = new_store(cloud)
@@ -29,13 +31,13 @@ def test_rerun_over_unchanged_bucket_rewrites_no_row(cloud: Cloud, new_store: St
         store.write(f"img/{index}.jpg", b"x")
     storage = storage_for(store)
     sync(labeling_dsn, store, storage)
-    versions_before = rows(labeling_dsn, "SELECT id, xmin::text FROM task UNION ALL SELECT id, xmin::text FROM source_object")
+    versions_before = rows(labeling_dsn, ROW_VERSIONS)
 
     again = sync(labeling_dsn, store, storage)
 
     assert counts(again) == {"listed": 5, "unchanged": 5}
     # Same xmin: no row version was written, not even an updated_at bump.
-    assert rows(labeling_dsn, "SELECT id, xmin::text FROM task UNION ALL SELECT id, xmin::text FROM source_object") == versions_before
+    assert rows(labeling_dsn, ROW_VERSIONS) == versions_before
 
 
 def test_changed_object_updates_its_task_and_new_object_adds_one(

@@ -34,7 +34,8 @@ def killed_after(store: ObjectStore, pages: int) -> ObjectStore:
 
 
 def snapshot(dsn: str) -> list[tuple[Any, ...]]:
-    return rows(dsn, "SELECT uri, item_index, data, meta, deleted_at IS NULL FROM task ORDER BY uri, item_index") + rows(
+    tasks = rows(dsn, "SELECT uri, item_index, data, meta, deleted_at IS NULL FROM task ORDER BY uri, item_index")
+    return tasks + rows(
         dsn, "SELECT t.uri, a.origin_key, a.result FROM annotation a JOIN task t ON t.id = a.task_id ORDER BY 1, 2"
     )
 

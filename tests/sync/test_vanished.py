@@ -10,13 +10,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+
+import devservices
 from labelbridge import db
 from labelbridge.config import Cloud, ProjectConfig
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.sync import StorageSync, engine
 from labelbridge.sync.engine import register_storage
-
-import devservices
 from tests.conftest import StoreFactory
 from tests.sync.helpers import configured, counts, live_tasks, rows, storage_for, sync
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import psycopg
+
 from labelbridge.config import StorageConfig
 from labelbridge.storage import ObjectStore
 

@@ -23,11 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+import devservices
 from labelbridge.config import Cloud
 from labelbridge.storage import AzureBlobStore
 from labelbridge.urls import rotate_storage
-
-import devservices
 from tests.urls.helpers import add_tasks, rows, storage_for
 from tests.urls.verify import http_get, query
 

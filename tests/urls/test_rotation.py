@@ -9,11 +9,11 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from labelbridge.config import Cloud
 from labelbridge.errors import SigningError
 from labelbridge.storage import ObjectStore
 from labelbridge.urls import plan_id_shards, plan_rotation, rotate_storage
-
 from tests.conftest import StoreFactory
 from tests.urls.helpers import add_tasks, rows, storage_for
 from tests.urls.verify import SECRET_MARKERS, http_get, service_account_credentials
@@ -155,6 +155,7 @@ def test_ip_range_is_carried_by_sas_and_recorded(
 
 def test_canary_failure_writes_nothing(new_store: StoreFactory, labeling_dsn: str) -> None:
     from azure.storage.blob import BlobServiceClient
+
     from labelbridge.storage import AzureBlobStore
 
     real = new_store(Cloud.AZURE)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
+
 from labelbridge.cli import main
 from labelbridge.config import Cloud
 from labelbridge.operators.rotate import RotateUrlsOperator, plan_rotation_shards
-
 from tests.conftest import StoreFactory
 from tests.urls.helpers import add_tasks, rows
 from tests.urls.verify import SECRET_MARKERS, http_get, service_account_info

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from labelbridge.compliance.accesslog import (
     ALL_RULES,
     AccessLogAudit,
@@ -21,7 +22,6 @@ from labelbridge.compliance.accesslog import (
 from labelbridge.compliance.accesslog.audit import PASS_RESOURCE
 from labelbridge.compliance.model import Status
 from labelbridge.config import ComplianceConfig
-
 from tests.compliance.accesslog.lines import SIGNATURE, TOKEN, line, presigned
 
 SETTINGS = ComplianceConfig(

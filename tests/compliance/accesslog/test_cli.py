@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from labelbridge.cli import main
 
+from labelbridge.cli import main
 from tests.compliance.accesslog.lines import SIGNATURE, line, presigned
 
 

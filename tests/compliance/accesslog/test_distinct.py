@@ -9,10 +9,10 @@ import itertools
 import json
 
 import pytest
+
 from labelbridge.compliance.accesslog import AccessLogAudit, audit_streams, dump_partial, load_partial, merge_audits
 from labelbridge.compliance.accesslog.distinct import EXACT_LIMIT, STD_ERROR, DistinctCounter, key_digest
 from labelbridge.config import ComplianceConfig
-
 from tests.compliance.accesslog.lines import line
 
 SETTINGS = ComplianceConfig(allowed_cidrs=("192.0.2.0/24",))

@@ -9,10 +9,10 @@ import pickle
 import random
 
 import pytest
+
 from labelbridge.compliance.accesslog import LineError, iter_records, parse_line, redact
 from labelbridge.compliance.accesslog.parser import parse_careful, parse_common
 from labelbridge.compliance.accesslog.record import LogRecord
-
 from tests.compliance.accesslog.lines import HOST_ID, SIGNATURE, TOKEN, line, presigned, presigned_uri
 from tests.compliance.accesslog.test_parser import TRAPS
 

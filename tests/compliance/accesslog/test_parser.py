@@ -6,8 +6,8 @@ import io
 import re
 
 import pytest
-from labelbridge.compliance.accesslog import FIELDS, LineError, iter_records, parse_line, redact
 
+from labelbridge.compliance.accesslog import FIELDS, LineError, iter_records, parse_line, redact
 from tests.compliance.accesslog.lines import SIGNATURE, TOKEN, line, presigned
 
 # The RegexSerDe `input.regex` of the table AWS documents for Athena, verbatim from

@@ -8,11 +8,11 @@ import json
 from typing import Any
 
 import pytest
+
 from labelbridge.compliance.accesslog import audit_access_logs, log_keys_for_day
 from labelbridge.compliance.model import Status
 from labelbridge.config import Cloud, ComplianceConfig
 from labelbridge.storage import S3Store
-
 from tests.compliance.accesslog.lines import SIGNATURE, line, presigned
 
 SETTINGS = ComplianceConfig(allowed_cidrs=("192.0.2.0/24",))

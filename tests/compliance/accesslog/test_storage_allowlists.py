@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from labelbridge.cli import main
 from labelbridge.compliance.accesslog import AccessLogAudit, audit_streams, dump_partial, load_partial, merge_audits
 from labelbridge.compliance.model import Status
 from labelbridge.config import ComplianceConfig, StorageConfig
-
 from tests.compliance.accesslog.lines import line
 
 RULE = "s3log.ip_not_allowed"

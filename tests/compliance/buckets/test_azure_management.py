@@ -19,12 +19,12 @@ import urllib3
 from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.storage import StorageManagementClient
+from requests.adapters import BaseAdapter
+
 from labelbridge.compliance.buckets.collectors import AzureBlobCollector
 from labelbridge.compliance.buckets.evaluate import evaluate_snapshot
 from labelbridge.config import Cloud, ComplianceConfig
 from labelbridge.operators.connections import make_client
-from requests.adapters import BaseAdapter
-
 from tests.compliance.buckets.snapshots import AZURE_ACCOUNT
 from tests.conftest import unique_bucket
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from labelbridge.compliance.buckets.policy import PolicyParseError, account_of, parse_policy
 
 TLS_DENY = {

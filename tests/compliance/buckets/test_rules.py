@@ -8,12 +8,12 @@ import pkgutil
 from typing import Any
 
 import pytest
+
 from labelbridge.compliance.buckets import rules as rules_package
 from labelbridge.compliance.buckets.evaluate import evaluate_snapshot
 from labelbridge.compliance.buckets.rules import RULES, module_name_for
 from labelbridge.compliance.model import Severity, Status
 from labelbridge.config import Cloud, ComplianceConfig
-
 from tests.compliance.buckets.snapshots import (
     ACCOUNT,
     AZURE_ACCOUNT,

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+
 from labelbridge.compliance.buckets.evaluate import evaluate_snapshot
 from labelbridge.compliance.buckets.job import check_bucket
 from labelbridge.compliance.buckets.snapshot import BucketSnapshot
@@ -20,7 +21,6 @@ from labelbridge.compliance.report.html import render_html
 from labelbridge.compliance.report.nightly import compile_report
 from labelbridge.compliance.report.sink import LocalReportSink, StoreReportSink
 from labelbridge.config import Cloud, ComplianceConfig, WaiverConfig, load_config
-
 from tests.compliance.buckets.snapshots import KMS_KEY, snapshot
 
 DAY = dt.date(2026, 11, 22)
