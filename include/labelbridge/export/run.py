@@ -171,6 +171,7 @@ def write_export(
     try:
         out.clear()
         writer.write(source.iter_tasks(decode_results=writer_class.reads_results), out)
+        out.flush()
         deleted = _write_deleted(source.iter_deleted(), out)
         _check_counts(writer.stats, source.annotation_count(), prefix)
         out.verify()

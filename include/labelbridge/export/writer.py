@@ -15,7 +15,9 @@ import io
 import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -24,6 +26,9 @@ from labelbridge.errors import ExportError, StorageError
 from labelbridge.storage.base import ObjectInfo
 
 COALESCE_BYTES = 1024 * 1024
+#: Small files are written on this many threads, a batch of files per hand-over.
+WRITER_THREADS = 8
+SMALL_FILES_PER_BATCH = 64
 MANIFEST_NAME = "manifest.json"
 _MASK64 = (1 << 64) - 1
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
@@ -118,9 +123,15 @@ def _fingerprint(name: str, size: int) -> int:
 
 
 class RunOutput:
-    """The files of one export run under ``run_prefix``; the manifest is written by the caller, last."""
+    """The files of one export run under ``run_prefix``; the manifest is written by the caller, last.
 
-    def __init__(self, target: ExportTarget, run_prefix: str) -> None:
+    Small files (YOLO and VOC write one per image) go out on writer threads, ``SMALL_FILES_PER_BATCH``
+    at a time, so a million PUTs do not wait for each other and the format's Python does not wait
+    for the kernel. :meth:`flush` waits for them and raises the first failure; :meth:`verify`
+    flushes first.
+    """
+
+    def __init__(self, target: ExportTarget, run_prefix: str, *, writer_threads: int = WRITER_THREADS) -> None:
         self.target = target
         self.run_prefix = run_prefix
         self.files = 0
@@ -128,8 +139,14 @@ class RunOutput:
         self._fingerprint = 0
         # Closed by close(): the spool lives as long as the run, across several methods.
         self._spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
+        self._writer_threads = writer_threads
+        self._writers: ThreadPoolExecutor | None = None
+        self._batch: list[tuple[str, bytes, str | None]] = []
+        self._in_flight: deque[Future[None]] = deque()
 
     def close(self) -> None:
+        if self._writers is not None:
+            self._writers.shutdown(wait=True, cancel_futures=True)
         self._spool.close()
 
     def key(self, name: str) -> str:
@@ -151,17 +168,42 @@ class RunOutput:
             raise StorageError(f"{self.key(name)}: upload failed: {type(exc).__name__}: {exc}") from exc
         if stream._pending or next(stream._chunks, None) is not None:
             raise ExportError(f"{self.key(name)}: the upload stopped before the end of the stream")
-        return self._record(name, stream.size, stream.sha256.hexdigest(), tally)
+        sha256 = stream.sha256.hexdigest()
+        self._record(name, stream.size, sha256, tally)
+        return FileEntry(name, stream.size, sha256, tally.tasks, tally.annotations, tally.regions)
 
-    def write_bytes(self, name: str, data: bytes, tally: Tally, *, content_type: str | None = None) -> FileEntry:
-        try:
-            self.target.write(self.key(name), data, content_type=content_type)
-        except (OSError, ValueError) as exc:
-            raise StorageError(f"{self.key(name)}: upload failed: {type(exc).__name__}: {exc}") from exc
-        return self._record(name, len(data), hashlib.sha256(data).hexdigest(), tally)
+    def write_bytes(self, name: str, data: bytes, tally: Tally, *, content_type: str | None = None) -> None:
+        """Hand one small file to the writer threads; it is written by the next :meth:`flush` at the latest."""
+        batch = self._batch
+        batch.append((self.run_prefix + name, data, content_type))
+        if len(batch) == SMALL_FILES_PER_BATCH:
+            self._send_batch()
+        self._record(name, len(data), hashlib.sha256(data).hexdigest(), tally)
 
-    def _record(self, name: str, size: int, sha256: str, tally: Tally) -> FileEntry:
-        entry = FileEntry(name, size, sha256, tally.tasks, tally.annotations, tally.regions)
+    def flush(self) -> None:
+        """Wait until every small file handed over is written; raise the first failure."""
+        if self._batch:
+            self._send_batch()
+        while self._in_flight:
+            self._in_flight.popleft().result()
+
+    def _send_batch(self) -> None:
+        if self._writers is None:
+            self._writers = ThreadPoolExecutor(self._writer_threads, thread_name_prefix="labelbridge-export-write")
+        self._in_flight.append(self._writers.submit(self._write_batch, self._batch))
+        self._batch = []
+        # Bounded: the format waits rather than queueing a whole export in memory.
+        while len(self._in_flight) > 2 * self._writer_threads:
+            self._in_flight.popleft().result()
+
+    def _write_batch(self, batch: list[tuple[str, bytes, str | None]]) -> None:
+        for key, data, content_type in batch:
+            try:
+                self.target.write(key, data, content_type=content_type)
+            except (OSError, ValueError) as exc:
+                raise StorageError(f"{key}: upload failed: {type(exc).__name__}: {exc}") from exc
+
+    def _record(self, name: str, size: int, sha256: str, tally: Tally) -> None:
         # The manifest's own spelling of the entry (json.dumps of asdict), so rendering copies lines.
         self._spool.write(
             f'{{"name": {_dumps(name)}, "size_bytes": {size}, "sha256": "{sha256}", "tasks": {tally.tasks}, '
@@ -170,7 +212,6 @@ class RunOutput:
         self.files += 1
         self.total_bytes += size
         self._fingerprint = (self._fingerprint + _fingerprint(name, size)) & _MASK64
-        return entry
 
     def iter_entries_json(self) -> Iterator[str]:
         """Every file written so far, one JSON object each, as the manifest lists them."""
@@ -186,6 +227,7 @@ class RunOutput:
         Streams the listing and compares count, total bytes and an order-independent fingerprint of
         (name, size) pairs: O(1) memory for any number of files.
         """
+        self.flush()
         files = total = fingerprint = 0
         for obj in self.target.iter_objects(self.run_prefix):
             name = obj.key[len(self.run_prefix) :]
@@ -216,10 +258,11 @@ class DirectoryTarget:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._root = os.path.abspath(root)
+        self._root_slash = self._root.rstrip("/") + "/"
 
     def _path(self, key: str) -> str:
-        path = os.path.normpath(os.path.join(self._root, key))
-        if path != self._root and not path.startswith(self._root + os.sep):
+        path = os.path.normpath(f"{self._root}/{key}")
+        if key.startswith("/") or (path != self._root and not path.startswith(self._root_slash)):
             raise StorageError(f"{key!r} leaves {self.root}")
         return path
 
@@ -232,9 +275,9 @@ class DirectoryTarget:
             fd = os.open(path, _CREATE, 0o666)
         if isinstance(data, bytes):
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                written = os.write(fd, data)
+                while written < len(data):  # a short write is rare, but allowed
+                    written += os.write(fd, memoryview(data)[written:])
             finally:
                 os.close(fd)
             return
