@@ -89,9 +89,9 @@ class AnnotationRecord:
             cached = self.__dict__["_result"] = list(raw or [])
         return cached
 
-    def keep_result(self, result: Any) -> None:
-        """Hand over the ``result`` already decoded from ``result_json`` (the source checked it)."""
-        self.__dict__["_result"] = list(result or [])
+    def keep_result(self, result: list[dict[str, Any]] | None) -> None:
+        """Hand over the ``result`` the source decoded from ``result_json`` (and checked); it is not copied."""
+        self.__dict__["_result"] = [] if result is None else result
 
     @property
     def created_at(self) -> str:
@@ -125,6 +125,8 @@ class TaskRecord:
 
     def active_annotations(self) -> list[AnnotationRecord]:
         """Not cancelled, newest first: the converter's order (``created_at`` descending, stable)."""
+        if len(self.annotations) == 1:
+            return [] if self.annotations[0].was_cancelled else [self.annotations[0]]
         kept = [a for a in self.annotations if not a.was_cancelled]
         return sorted(kept, key=lambda a: a.created_at, reverse=True) if len(kept) > 1 else kept
 
@@ -223,6 +225,14 @@ def result_problem(result: Any) -> str | None:
     """Why a Label Studio ``result`` list is unusable, or ``None`` when it is fine."""
     if result is None:
         return None
+    if type(result) is list:
+        # The common case in one test per region; anything else is looked at (and worded) below.
+        for region in result:
+            if not (type(region) is dict and type(kind := region.get("type")) is str
+                    and (kind == "relation" or type(region.get("value")) is dict)):
+                break
+        else:
+            return None
     if not isinstance(result, list):
         return f"result must be a list, got {_type(result)}"
     for position, region in enumerate(result):

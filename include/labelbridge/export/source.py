@@ -36,8 +36,11 @@ def image_relpath(value: Any) -> str | None:
     """
     if not isinstance(value, str) or not value:
         return None
-    path = _QUERY.sub("", _SCHEME_AND_BUCKET.sub("", value)).lstrip("/")
-    return path or None
+    # Each pattern needs a character it can be ruled out by; most URIs skip one of the two.
+    path = _SCHEME_AND_BUCKET.sub("", value) if "://" in value else value
+    if "?" in path or "#" in path:
+        path = _QUERY.sub("", path)
+    return path.lstrip("/") or None
 
 
 class TaskSource(Protocol):

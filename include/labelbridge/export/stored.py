@@ -86,41 +86,31 @@ def stored_task(
         predictions.sort(key=lambda p: (p[6], p[1]))
     if data_type != "object":
         return MalformedTask(task_id, f"'data' must be an object, got {data_type}", len(annotations))
-    # A result SQL left unchecked (result_ok NULL: the format reads every result anyway) is decoded
-    # here, once, checked, and kept decoded in its record.
-    results = [decode_stored(a[4]) if a[5] is None else None for a in annotations]
-    problem = _first_problem(annotations, results, predictions)
-    if problem:
-        return MalformedTask(task_id, problem, len(annotations))
-    records = tuple(map(_annotation, annotations, results))
-    return StoredTask(task_id, {"id": task_id}, records, data_json=data_json, rows=(row, annotations, predictions))
-
-
-def _first_problem(
-    annotations: list[AnnotationRow], results: list[Any], predictions: list[PredictionRow]
-) -> str | None:
-    """The first unusable result, worded as for a file."""
-    for row, result in zip(annotations, results, strict=True):
-        if problem := _problem(row, result):
-            return f"annotation {_ls_id(row)}: {problem}"
-    for row in predictions:
-        if problem := _problem(row, None):
-            return f"prediction {row[1]}: {problem}"
-    return None
-
-
-def _problem(row: AnnotationRow | PredictionRow, decoded: Any) -> str | None:
-    # result_ok: true passed SQL's check; false is a suspect SQL flagged; NULL was decoded unchecked.
-    ok = row[5]
-    if ok:
-        return None
-    return result_problem(decoded if ok is None else json.loads(row[4]))
+    records = []
+    for a in annotations:
+        # result_ok: true passed SQL's check, false is a suspect SQL flagged (decoded only to word the
+        # problem), NULL was left unchecked (the format reads every result): decoded and checked
+        # here, once, and kept decoded in its record.
+        ok, result = a[5], None
+        if ok is None:
+            result = decode_stored(a[4])
+            problem = result_problem(result)
+        else:
+            problem = None if ok else result_problem(json.loads(a[4]))
+        if problem:
+            return MalformedTask(task_id, f"annotation {_ls_id(a)}: {problem}", len(annotations))
+        records.append(_annotation(a, result))
+    for p in predictions:
+        if not p[5] and (problem := result_problem(json.loads(p[4]))):
+            return MalformedTask(task_id, f"prediction {p[1]}: {problem}", len(annotations))
+    return StoredTask(task_id, {"id": task_id}, tuple(records), data_json=data_json,
+                      rows=(row, annotations, predictions))
 
 
 def _ls_id(row: AnnotationRow) -> Any:
     # Label Studio's own id when the annotation came with one (SQL picked it); else ours.
     text = row[2]
-    return int(text) if text.isascii() and text.isdigit() else json.loads(text)
+    return int(text) if text.isdigit() and text.isascii() else json.loads(text)
 
 
 def _annotation(row: AnnotationRow, result: Any) -> AnnotationRecord:

@@ -114,7 +114,8 @@ class FormatWriter(ABC):
     def count_converter_skips(self, task: TaskRecord) -> list[AnnotationRecord]:
         """Converter formats leave cancelled annotations out, as label-studio-converter does."""
         active = task.active_annotations()
-        self.stats.skipped_annotations["cancelled"] += len(task.annotations) - len(active)
+        if len(active) != len(task.annotations):
+            self.stats.skipped_annotations["cancelled"] += len(task.annotations) - len(active)
         return active
 
     def year(self) -> int | None:
@@ -149,36 +150,34 @@ class FormatWriter(ABC):
         results = annotation.result
         size = _image_size(results)
         regions: list[Box | Polygon] = []
+        # One loop, no helper calls: it runs for every result of every exported annotation.
         for result in results:
             value = result.get("value")
-            if not isinstance(value, dict):
-                value = {}  # a relation's value may be anything; it is no region
-            labels = value.get("rectanglelabels") or value.get("polygonlabels") or value.get("labels")
-            if not labels or not isinstance(labels, list) or (region := _region(value, size, polygons)) is None:
-                kind = str(result.get("type", "")).lower()
-                self.stats.skipped_results[kind or "unknown"] += 1
-                continue
-            shape = type(region)
-            for label in labels:
-                regions.append(shape(str(label), *region[1:]))
+            if isinstance(value, dict):  # a relation's value may be anything; it is no region
+                labels = value.get("rectanglelabels") or value.get("polygonlabels") or value.get("labels")
+                if labels and isinstance(labels, list):
+                    x, y, w, h = value.get("x"), value.get("y"), value.get("width"), value.get("height")
+                    try:
+                        if (isinstance(x, _NUMBER) and isinstance(y, _NUMBER) and isinstance(w, _NUMBER)
+                                and isinstance(h, _NUMBER)):
+                            if value.get("rotation"):
+                                _, x, y, w, h = _rotated(Box("", x, y, w, h), float(value["rotation"]), size)
+                            for label in labels:
+                                regions.append(Box(str(label), x, y, w, h))
+                            continue
+                        points = value.get("points")
+                        if polygons and isinstance(points, list) and len(points) >= 3:
+                            shape = tuple([(float(p[0]), float(p[1])) for p in points])
+                            for label in labels:
+                                regions.append(Polygon(str(label), shape))
+                            continue
+                    except (TypeError, ValueError, IndexError, KeyError):
+                        pass  # a rotation or a point that is no number: skipped below
+            kind = str(result.get("type", "")).lower()
+            self.stats.skipped_results[kind or "unknown"] += 1
         if need_size and size is None and regions:
             return [], None
         return regions, size
-
-
-def _region(value: dict[str, Any], size: tuple[int, int] | None, polygons: bool) -> Box | Polygon | None:
-    """The shape of one labelled result, unlabelled (its labels are filled in per label), or ``None``."""
-    x, y, w, h = value.get("x"), value.get("y"), value.get("width"), value.get("height")
-    try:
-        if isinstance(x, _NUMBER) and isinstance(y, _NUMBER) and isinstance(w, _NUMBER) and isinstance(h, _NUMBER):
-            box = Box("", x, y, w, h)
-            return _rotated(box, float(value["rotation"]), size) if value.get("rotation") else box
-        points = value.get("points")
-        if not polygons or not isinstance(points, list) or len(points) < 3:
-            return None
-        return Polygon("", tuple([(float(p[0]), float(p[1])) for p in points]))
-    except (TypeError, ValueError, IndexError, KeyError):
-        return None  # a rotation or a point that is no number
 
 
 def _image_size(results: Iterable[dict[str, Any]]) -> tuple[int, int] | None:

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator
 
 from labelbridge.export.formats.base import FormatWriter
-from labelbridge.export.formats.json_min import annotation_fields, annotator, prettify, records
+from labelbridge.export.formats.json_min import annotation_fields, annotator, records
 from labelbridge.export.records import MalformedTask, TaskRecord, dumps_json
 from labelbridge.export.writer import RunOutput, Tally
 
@@ -37,8 +37,7 @@ class CsvFormat(FormatWriter):
             wrote = False
             for annotation, grouped in records(self, task):
                 row: dict[str, object] = {"id": task.id}
-                for name, values in grouped.items():
-                    pretty = prettify(values)
+                for name, pretty in grouped.items():
                     row[name] = pretty if isinstance(pretty, str) else dumps_json(pretty)
                 for name, value in task.data.items():
                     row[name] = dumps_json(value) if isinstance(value, dict | list) else value

@@ -8,7 +8,6 @@ empty annotation fields; a task whose annotations are all cancelled gives none.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,36 +17,42 @@ from labelbridge.export.records import TAG_NAMES, AnnotationRecord, MalformedTas
 from labelbridge.export.writer import RunOutput, Tally
 
 
-def outputs(annotation: AnnotationRecord | None) -> dict[str, list[dict[str, Any]]]:
-    """Result values grouped by ``from_name``, each with the tag ``type`` and image size, as the converter."""
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def outputs(annotation: AnnotationRecord | None) -> dict[str, Any]:
+    """Result values grouped by ``from_name`` and prettified as the converter does.
+
+    A value gets the result's image size; a lone choice or text becomes a plain string, and a
+    ``from_name`` whose only result is a choices or text area holds that item instead of a list.
+    """
+    grouped: dict[str, list[Any]] = {}
+    last_tags: dict[str, str] = {}
     for result in annotation.result if annotation else []:
-        if "from_name" not in result or not isinstance(result.get("value"), dict):
+        value = result.get("value")
+        if "from_name" not in result or not isinstance(value, dict):
             continue
-        value = dict(result["value"])
         kind = str(result.get("type", ""))
-        value["type"] = TAG_NAMES.get(kind.lower(), kind)
-        for key in ("original_width", "original_height"):
-            if key in result:
-                value[key] = result[key]
-        grouped[str(result["from_name"])].append(value)
-    return grouped
-
-
-def prettify(values: list[dict[str, Any]]) -> Any:
-    """A lone choice or text as a plain string; otherwise the values without ``type``."""
-    out: list[Any] = []
-    tag = None
-    for value in values:
-        rest = dict(value)
-        tag = rest.pop("type", None)
-        if tag == "Choices" and len(rest.get("choices") or []) == 1:
-            out.append(rest["choices"][0])
-        elif tag == "TextArea" and len(rest.get("text") or []) == 1:
-            out.append(rest["text"][0])
+        tag = TAG_NAMES.get(kind.lower(), kind)
+        if tag == "Choices" and len(value.get("choices") or []) == 1:
+            item: Any = value["choices"][0]
+        elif tag == "TextArea" and len(value.get("text") or []) == 1:
+            item = value["text"][0]
         else:
-            out.append(rest)
-    return out[0] if tag in ("Choices", "TextArea") and len(out) == 1 else out
+            # The converter's value: its own keys but "type", then the image size.
+            item = dict(value)
+            item.pop("type", None)
+            if "original_width" in result:
+                item["original_width"] = result["original_width"]
+            if "original_height" in result:
+                item["original_height"] = result["original_height"]
+        name = str(result["from_name"])
+        if name in grouped:
+            grouped[name].append(item)
+        else:
+            grouped[name] = [item]
+        last_tags[name] = tag
+    for name, items in grouped.items():
+        if len(items) == 1 and last_tags[name] in ("Choices", "TextArea"):
+            grouped[name] = items[0]
+    return grouped
 
 
 def annotator(annotation: AnnotationRecord | None, *, int_id: bool) -> Any:
@@ -91,8 +96,7 @@ class JsonMinFormat(FormatWriter):
             for annotation, grouped in records(self, task):
                 record = dict(task.data)
                 record["id"] = task.id
-                for name, values in grouped.items():
-                    record[name] = prettify(values)
+                record.update(grouped)
                 record["annotator"] = annotator(annotation, int_id=True)
                 record.update(annotation_fields(annotation))
                 if annotation is not None:

@@ -64,18 +64,19 @@ class VocFormat(FormatWriter):
             if chosen is None:
                 self.stats.skipped_tasks["unannotated" if not task.annotations else "all_cancelled"] += 1
                 continue
-            self.stats.skipped_annotations["superseded"] += len(active) - 1
+            if len(active) > 1:
+                self.stats.skipped_annotations["superseded"] += len(active) - 1
             name = self.image_name(task)
             regions, size = self.regions(chosen, polygons=False)
             if name is None or size is None:
                 self.stats.skipped_tasks["no_image" if name is None else "no_image_size"] += 1
                 self.stats.skipped_annotations["unplaced"] += 1
                 continue
-            boxes = [r for r in regions if isinstance(r, Box)]
+            boxes = [r for r in regions if isinstance(r, Box)]  # polygons=False: every region is a box
             out.write_bytes(
                 f"Annotations/{stem(name)}.xml",
                 self._xml(name, size, boxes, annotator(chosen, int_id=False)).encode(),
-                Tally(tasks=1, annotations=1, regions=len(boxes)),
+                Tally(1, 1, len(boxes)),
                 content_type="application/xml",
             )
             self.stats.tasks_exported += 1

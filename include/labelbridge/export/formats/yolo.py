@@ -28,38 +28,38 @@ class YoloFormat(FormatWriter):
     needs_image_paths = True
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
+        stats = self.stats
         for task in self.good_tasks(tasks):
             active = self.count_converter_skips(task)
             if task.annotations and not active:
-                self.stats.skipped_tasks["all_cancelled"] += 1
+                stats.skipped_tasks["all_cancelled"] += 1
                 continue
             name = self.image_name(task)
             chosen = task.chosen_annotation(active)
             if name is None:
-                self.stats.skipped_tasks["no_image"] += 1
-                self.stats.skipped_annotations["unplaced"] += 1 if chosen else 0
-                self.stats.skipped_annotations["superseded"] += max(len(active) - 1, 0)
+                stats.skipped_tasks["no_image"] += 1
+                stats.skipped_annotations["unplaced"] += 1 if chosen else 0
+                stats.skipped_annotations["superseded"] += max(len(active) - 1, 0)
                 continue
-            tally = Tally(tasks=1)
             lines: list[str] = []
             if chosen is not None:
-                self.stats.skipped_annotations["superseded"] += len(active) - 1
-                tally.annotations = 1
+                if len(active) > 1:
+                    stats.skipped_annotations["superseded"] += len(active) - 1
                 regions, _ = self.regions(chosen, need_size=False)
                 for region in regions:
-                    cls = self.category(region.label)
                     # f-strings spell floats as str() does: the converter's "class cx cy w h".
                     if isinstance(region, Box):
-                        _, x, y, w, h = region
-                        lines.append(f"{cls} {(x + w / 2) / 100} {(y + h / 2) / 100} {w / 100} {h / 100}\n")
+                        label, x, y, w, h = region
+                        lines.append(f"{self.category(label)} {(x + w / 2) / 100} {(y + h / 2) / 100} "
+                                     f"{w / 100} {h / 100}\n")
                     else:
-                        lines.append(" ".join([str(cls), *[str(c / 100) for point in region.points for c in point]])
-                                     + "\n")
-                tally.regions = len(lines)
+                        points = " ".join([f"{x / 100} {y / 100}" for x, y in region.points])
+                        lines.append(f"{self.category(region.label)} {points}\n")
+            tally = Tally(1, 0 if chosen is None else 1, len(lines))
             out.write_bytes(f"labels/{stem(name)}.txt", "".join(lines).encode(), tally, content_type="text/plain")
-            self.stats.tasks_exported += 1
-            self.stats.annotations_exported += tally.annotations
-            self.stats.regions_exported += tally.regions
+            stats.tasks_exported += 1
+            stats.annotations_exported += tally.annotations
+            stats.regions_exported += tally.regions
         names = [c["name"] for c in self.categories()]
         out.write_bytes("classes.txt", "".join(f"{n}\n" for n in names).encode(), Tally(), content_type="text/plain")
         notes = {"categories": self.categories(), "info": {"year": self.year(), "version": "1.0",
