@@ -99,6 +99,7 @@ def run_baseline(dsn: str, out_dir: Path) -> dict[str, Any]:
 
     import pandas as pd
     import psycopg
+
     from labelbridge.export.writer import DirectoryTarget
 
     started = time.perf_counter()
@@ -152,8 +153,9 @@ def main() -> None:
         return
 
     import psycopg
-    from labelbridge import db
     from psycopg.conninfo import make_conninfo
+
+    from labelbridge import db
 
     name = f"lb_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg, autocommit=True) as admin:

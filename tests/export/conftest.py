@@ -6,9 +6,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from labelbridge.config import Cloud, ExportTargetConfig
 from psycopg.types.json import Jsonb
 
+from labelbridge.config import Cloud, ExportTargetConfig
 from tests.export.fixtures import LABELS, TASKS
 
 ANNOTATION_COLUMNS = ("result", "completed_by", "was_cancelled", "ground_truth", "lead_time", "created_at")

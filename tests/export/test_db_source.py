@@ -10,12 +10,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
+
 from labelbridge.export.formats import FORMATS, FormatContext
 from labelbridge.export.run import write_export
 from labelbridge.export.source import DatabaseSource, FileSource, Window, open_snapshot
 from labelbridge.export.writer import DirectoryTarget
-from psycopg.types.json import Jsonb
-
 from tests.export.conftest import seed
 from tests.export.fixtures import LABELS, TASKS
 

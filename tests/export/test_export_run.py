@@ -7,12 +7,12 @@ from typing import IO
 
 import psycopg
 import pytest
+
 from labelbridge.config import Cloud
 from labelbridge.errors import ExportError, StorageError
 from labelbridge.export import export_project
 from labelbridge.export.watermark import watermark
 from labelbridge.storage import ObjectStore
-
 from tests.conftest import StoreFactory
 from tests.export.conftest import seed, target_config
 from tests.export.fixtures import TASKS

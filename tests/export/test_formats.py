@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from labelbridge.cli import main
 from labelbridge.export import convert_file
-
 from tests.export.fixtures import LABELS, export_file_tasks
 
 

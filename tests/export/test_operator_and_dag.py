@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from labelbridge.config import Cloud
 from labelbridge.errors import ConfigError
 from labelbridge.operators.export import AzureBlobExportOperator, GCSExportOperator, S3ExportOperator
-
 from tests.conftest import StoreFactory
 
 OPERATORS = {Cloud.S3: S3ExportOperator, Cloud.GCS: GCSExportOperator, Cloud.AZURE: AzureBlobExportOperator}
