@@ -31,7 +31,14 @@ from labelbridge.export.formats import FORMATS, ExportStats, FormatContext
 from labelbridge.export.manifest import manifest_header, render
 from labelbridge.export.source import DatabaseSource, FileSource, TaskSource, open_snapshot
 from labelbridge.export.watermark import begin_run, fail_run, finish_run
-from labelbridge.export.writer import MANIFEST_NAME, DirectoryTarget, ExportTarget, RunOutput, Tally
+from labelbridge.export.writer import (
+    MANIFEST_NAME,
+    WRITER_THREADS,
+    DirectoryTarget,
+    ExportTarget,
+    RunOutput,
+    Tally,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +157,7 @@ def convert_file(tasks_file: Path, out_dir: Path, *, fmt: str, labels: tuple[str
     header = {"source": tasks_file.name, "format": fmt}
     context = FormatContext(labels=labels, image_field=image_field, created="")
     return write_export(FileSource(tasks_file), DirectoryTarget(out_dir), prefix="", fmt=fmt, context=context,
-                        header=header)
+                        header=header, writer_threads=0)
 
 
 def write_export(
@@ -161,13 +168,18 @@ def write_export(
     fmt: str,
     context: FormatContext,
     header: dict[str, Any],
+    writer_threads: int = WRITER_THREADS,
 ) -> ExportResult:
-    """Steps 1-5 of the module docstring, for any source and target."""
+    """Steps 1-5 of the module docstring, for any source and target.
+
+    :param writer_threads: threads writing small files (one per image); 0 writes them inline, which
+        suits a local directory (see :class:`~labelbridge.export.writer.RunOutput`).
+    """
     writer_class = FORMATS[fmt]
     if writer_class.needs_image_paths:
         context = replace(context, duplicate_paths=frozenset(source.duplicate_image_paths(context.image_field)))
     writer = writer_class(context, csv_keys=source.csv_keys() if writer_class.needs_csv_keys else ())
-    out = RunOutput(target, prefix)
+    out = RunOutput(target, prefix, writer_threads=writer_threads)
     try:
         out.clear()
         writer.write(source.iter_tasks(decode_results=writer_class.reads_results), out)

@@ -125,10 +125,12 @@ def _fingerprint(name: str, size: int) -> int:
 class RunOutput:
     """The files of one export run under ``run_prefix``; the manifest is written by the caller, last.
 
-    Small files (YOLO and VOC write one per image) go out on writer threads, ``SMALL_FILES_PER_BATCH``
-    at a time, so a million PUTs do not wait for each other and the format's Python does not wait
-    for the kernel. :meth:`flush` waits for them and raises the first failure; :meth:`verify`
-    flushes first.
+    Small files (YOLO and VOC write one per image) go out on ``writer_threads`` threads,
+    ``SMALL_FILES_PER_BATCH`` at a time, so a million PUTs to a bucket do not wait for each other.
+    :meth:`flush` waits for them and raises the first failure; :meth:`verify` flushes first. With
+    ``writer_threads=0`` they are written inline: right for a local directory, where creating a
+    file is kernel CPU and every ``os`` call takes the GIL back, so threads only add contention
+    (measured: twice the kernel time per file on tmpfs).
     """
 
     def __init__(self, target: ExportTarget, run_prefix: str, *, writer_threads: int = WRITER_THREADS) -> None:
@@ -173,10 +175,13 @@ class RunOutput:
         return FileEntry(name, stream.size, sha256, tally.tasks, tally.annotations, tally.regions)
 
     def write_bytes(self, name: str, data: bytes, tally: Tally, *, content_type: str | None = None) -> None:
-        """Hand one small file to the writer threads; it is written by the next :meth:`flush` at the latest."""
+        """Write one small file, or hand it to the writer threads (written by the next :meth:`flush`)."""
         batch = self._batch
         batch.append((self.run_prefix + name, data, content_type))
-        if len(batch) == SMALL_FILES_PER_BATCH:
+        if self._writer_threads == 0:
+            self._write_batch(batch)
+            batch.clear()
+        elif len(batch) == SMALL_FILES_PER_BATCH:
             self._send_batch()
         self._record(name, len(data), hashlib.sha256(data).hexdigest(), tally)
 
