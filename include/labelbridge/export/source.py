@@ -251,11 +251,12 @@ class DatabaseSource:
         return {str(row[0]) for row in self.conn.execute(query, self.params)}
 
     def duplicate_image_paths(self, image_field: str) -> set[str]:
+        # OFFSET 0 keeps the sub-query whole: flattened, the path was computed three times per task.
         query = sql.SQL(
             r"""SELECT p FROM (
                   SELECT ltrim(regexp_replace(regexp_replace(t.data ->> %(field)s,
                          '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/', ''), '[?#].*$', ''), '/') AS p
-                  FROM task t WHERE {where}) s
+                  FROM task t WHERE {where} OFFSET 0) s
                 WHERE p IS NOT NULL AND p <> '' GROUP BY p HAVING count(*) > 1"""
         ).format(where=_IN_WINDOW)
         return {str(row[0]) for row in self.conn.execute(query, {**self.params, "field": image_field})}

@@ -33,6 +33,7 @@ class CsvFormat(FormatWriter):
         # csv.writer over lists in column order: what DictWriter(restval="", extrasaction="ignore") writes.
         writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
         writer.writerow(columns)
+        blanks = [""] * len(columns)  # row.get(column, "") for each column, called from C
         for task in self.good_tasks(tasks):
             wrote = False
             for annotation, grouped in records(self, task):
@@ -40,10 +41,10 @@ class CsvFormat(FormatWriter):
                 for name, pretty in grouped.items():
                     row[name] = pretty if isinstance(pretty, str) else dumps_json(pretty)
                 for name, value in task.data.items():
-                    row[name] = dumps_json(value) if isinstance(value, dict | list) else value
+                    row[name] = dumps_json(value) if isinstance(value, (dict, list)) else value
                 row["annotator"] = annotator(annotation, int_id=False)
                 row.update(annotation_fields(annotation))
-                writer.writerow([row.get(column, "") for column in columns])
+                writer.writerow(map(row.get, columns, blanks))
                 if annotation is not None:
                     tally.annotations += 1
                     self.stats.annotations_exported += 1
