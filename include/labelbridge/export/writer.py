@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import os
 import tempfile
 from collections import deque
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from labelbridge.errors import ExportError, StorageError
+from labelbridge.export.records import dumps_json
 from labelbridge.storage.base import ObjectInfo
 
 COALESCE_BYTES = 1024 * 1024
@@ -32,7 +32,6 @@ SMALL_FILES_PER_BATCH = 64
 MANIFEST_NAME = "manifest.json"
 _MASK64 = (1 << 64) - 1
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-_dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 class ExportTarget(Protocol):
@@ -211,7 +210,7 @@ class RunOutput:
     def _record(self, name: str, size: int, sha256: str, tally: Tally) -> None:
         # The manifest's own spelling of the entry (json.dumps of asdict), so rendering copies lines.
         self._spool.write(
-            f'{{"name": {_dumps(name)}, "size_bytes": {size}, "sha256": "{sha256}", "tasks": {tally.tasks}, '
+            f'{{"name": {dumps_json(name)}, "size_bytes": {size}, "sha256": "{sha256}", "tasks": {tally.tasks}, '
             f'"annotations": {tally.annotations}, "regions": {tally.regions}}}\n'
         )
         self.files += 1

@@ -122,9 +122,10 @@ class FormatWriter(ABC):
         return int(self.context.created[:4]) if self.context.created[:4].isdigit() else None
 
     def category(self, label: str) -> int:
-        if label not in self._categories:
-            self._categories[label] = len(self._categories)
-        return self._categories[label]
+        category = self._categories.get(label)
+        if category is None:
+            category = self._categories[label] = len(self._categories)
+        return category
 
     def categories(self) -> list[dict[str, Any]]:
         return [{"id": i, "name": name} for name, i in sorted(self._categories.items(), key=lambda kv: kv[1])]
