@@ -7,9 +7,12 @@ and the ``websockets`` client already in the lock.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -26,14 +29,15 @@ class Browser:
     def __init__(self, *, width: int = 1440, height: int = 900) -> None:
         if CHROMIUM is None:
             raise RuntimeError("chromium is not installed: `apt-get install -y chromium` (Debian)")
-        self._profile = tempfile.TemporaryDirectory(prefix="lb-chromium-")
+        # Chromium's helper processes may still flush into the profile as it is removed.
+        self._profile = tempfile.TemporaryDirectory(prefix="lb-chromium-", ignore_cleanup_errors=True)
         stderr_path = Path(self._profile.name) / "stderr.log"
         self._stderr = stderr_path.open("wb")
         self.process = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--no-first-run",
              f"--user-data-dir={self._profile.name}", f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=self._stderr,
+            stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True,
         )
         port = self._devtools_port(stderr_path)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
@@ -138,11 +142,14 @@ class Browser:
 
     def close(self) -> None:
         self.ws.close()
-        self.process.terminate()
+        # The whole process group: the renderer and utility processes too, which write to the profile.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self._stderr.close()
         self._profile.cleanup()
