@@ -60,6 +60,44 @@ def decode_stored(text: str) -> Any:
         return json.loads(text)
 
 
+class Region(msgspec.Struct):
+    """One result of an annotation, holding just what the converter formats read.
+
+    Other keys (``id``, ``to_name``, ...) are skipped while decoding. ``UNSET`` marks a key the
+    result does not have: the converter copies ``original_width`` only when it is there.
+    """
+
+    type: str
+    value: Any = None
+    from_name: Any = msgspec.UNSET
+    original_width: Any = msgspec.UNSET
+    original_height: Any = msgspec.UNSET
+
+
+_decode_regions = msgspec.json.Decoder(list[Region] | None).decode
+
+
+def decode_regions(text: str) -> tuple[list[Region], str | None]:
+    """A ``result`` from its JSON text, and why it is unusable (``None`` when it is fine).
+
+    msgspec checks the layout while decoding (a list of objects with a string ``type``); only
+    what fails there, or lacks an object ``value``, is decoded again to word the problem as
+    :func:`result_problem` does.
+    """
+    try:
+        regions = _decode_regions(text)
+    except msgspec.DecodeError:
+        generic = decode_stored(text)  # numbers beyond a float's range become inf, as json.loads does
+        problem = result_problem(generic)
+        return ([], problem) if problem else (msgspec.convert(generic or [], list[Region]), None)
+    if regions is None:
+        return [], None
+    for region in regions:
+        if type(region.value) is not dict and region.type != "relation":
+            return [], result_problem(decode_stored(text))
+    return regions, None
+
+
 @dataclass(frozen=True)
 class AnnotationRecord:
     """One annotation in Label Studio's export shape (``ls`` is the dict written to JSON).
@@ -81,17 +119,20 @@ class AnnotationRecord:
         return bool(self.ls.get("ground_truth"))
 
     @property
-    def result(self) -> list[dict[str, Any]]:
+    def result(self) -> list[Region]:
         # Cached by hand: functools.cached_property takes a lock per read on Python 3.11.
-        cached: list[dict[str, Any]] | None = self.__dict__.get("_result")
+        cached: list[Region] | None = self.__dict__.get("_result")
         if cached is None:
-            raw = decode_stored(self.result_json) if self.result_json is not None else self.ls.get("result")
-            cached = self.__dict__["_result"] = list(raw or [])
+            if self.result_json is not None:
+                cached = decode_regions(self.result_json)[0]
+            else:  # a file's result, checked by ls_task
+                cached = msgspec.convert(self.ls.get("result") or [], list[Region])
+            self.__dict__["_result"] = cached
         return cached
 
-    def keep_result(self, result: list[dict[str, Any]] | None) -> None:
-        """Hand over the ``result`` the source decoded from ``result_json`` (and checked); it is not copied."""
-        self.__dict__["_result"] = [] if result is None else result
+    def keep_result(self, result: list[Region]) -> None:
+        """Hand over the ``result`` the source decoded from ``result_json`` (and checked)."""
+        self.__dict__["_result"] = result
 
     @property
     def created_at(self) -> str:

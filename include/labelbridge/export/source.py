@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+from msgspec import UNSET
 from psycopg import sql
 
 from labelbridge.export.records import MalformedTask, TaskRecord, task_from_export_item
@@ -319,7 +320,7 @@ class FileSource:
             if isinstance(task, TaskRecord):
                 keys.update(task.data)
                 for annotation in task.active_annotations():
-                    keys.update(str(r["from_name"]) for r in annotation.result if "from_name" in r)
+                    keys.update(str(r.from_name) for r in annotation.result if r.from_name is not UNSET)
         return keys
 
     def duplicate_image_paths(self, image_field: str) -> set[str]:

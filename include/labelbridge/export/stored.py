@@ -20,8 +20,9 @@ from typing import Any
 from labelbridge.export.records import (
     AnnotationRecord,
     MalformedTask,
+    Region,
     TaskRecord,
-    decode_stored,
+    decode_regions,
     json_number,
     result_problem,
 )
@@ -93,8 +94,7 @@ def stored_task(
         # here, once, and kept decoded in its record.
         ok, result = a[5], None
         if ok is None:
-            result = decode_stored(a[4])
-            problem = result_problem(result)
+            result, problem = decode_regions(a[4])
         else:
             problem = None if ok else result_problem(json.loads(a[4]))
         if problem:
@@ -113,7 +113,7 @@ def _ls_id(row: AnnotationRow) -> Any:
     return int(text) if text.isdigit() and text.isascii() else json.loads(text)
 
 
-def _annotation(row: AnnotationRow, result: Any) -> AnnotationRecord:
+def _annotation(row: AnnotationRow, result: list[Region] | None) -> AnnotationRecord:
     """The annotation as the converter formats read it (``result`` when decoded already, else ``None``)."""
     _, _, _, completed_by, result_json, _, cancelled, skipped, truth, lead_time, _, created_at, updated_at = row
     ls: dict[str, Any] = {

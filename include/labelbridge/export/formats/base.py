@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
-from labelbridge.export.records import AnnotationRecord, MalformedTask, TaskRecord
+from labelbridge.export.records import AnnotationRecord, MalformedTask, Region, TaskRecord
 from labelbridge.export.source import image_relpath
 from labelbridge.export.writer import RunOutput
 
@@ -153,7 +153,7 @@ class FormatWriter(ABC):
         regions: list[Box | Polygon] = []
         # One loop, no helper calls: it runs for every result of every exported annotation.
         for result in results:
-            value = result.get("value")
+            value = result.value
             if isinstance(value, dict):  # a relation's value may be anything; it is no region
                 labels = value.get("rectanglelabels") or value.get("polygonlabels") or value.get("labels")
                 if labels and isinstance(labels, list):
@@ -174,16 +174,15 @@ class FormatWriter(ABC):
                             continue
                     except (TypeError, ValueError, IndexError, KeyError):
                         pass  # a rotation or a point that is no number: skipped below
-            kind = str(result.get("type", "")).lower()
-            self.stats.skipped_results[kind or "unknown"] += 1
+            self.stats.skipped_results[result.type.lower() or "unknown"] += 1
         if need_size and size is None and regions:
             return [], None
         return regions, size
 
 
-def _image_size(results: Iterable[dict[str, Any]]) -> tuple[int, int] | None:
+def _image_size(results: Iterable[Region]) -> tuple[int, int] | None:
     for result in results:
-        width, height = result.get("original_width"), result.get("original_height")
+        width, height = result.original_width, result.original_height
         if isinstance(width, int | float) and isinstance(height, int | float) and width > 0 and height > 0:
             return int(width), int(height)
     return None

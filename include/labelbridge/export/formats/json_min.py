@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from msgspec import UNSET
+
 from labelbridge.export.formats.base import FormatWriter
 from labelbridge.export.formats.json import json_array
 from labelbridge.export.records import TAG_NAMES, AnnotationRecord, MalformedTask, TaskRecord, dumps_json
@@ -26,11 +28,10 @@ def outputs(annotation: AnnotationRecord | None) -> dict[str, Any]:
     grouped: dict[str, list[Any]] = {}
     last_tags: dict[str, str] = {}
     for result in annotation.result if annotation else []:
-        value = result.get("value")
-        if "from_name" not in result or not isinstance(value, dict):
+        value = result.value
+        if result.from_name is UNSET or not isinstance(value, dict):
             continue
-        kind = str(result.get("type", ""))
-        tag = TAG_NAMES.get(kind.lower(), kind)
+        tag = TAG_NAMES.get(result.type.lower(), result.type)
         if tag == "Choices" and len(value.get("choices") or []) == 1:
             item: Any = value["choices"][0]
         elif tag == "TextArea" and len(value.get("text") or []) == 1:
@@ -39,11 +40,11 @@ def outputs(annotation: AnnotationRecord | None) -> dict[str, Any]:
             # The converter's value: its own keys but "type", then the image size.
             item = dict(value)
             item.pop("type", None)
-            if "original_width" in result:
-                item["original_width"] = result["original_width"]
-            if "original_height" in result:
-                item["original_height"] = result["original_height"]
-        name = str(result["from_name"])
+            if result.original_width is not UNSET:
+                item["original_width"] = result.original_width
+            if result.original_height is not UNSET:
+                item["original_height"] = result.original_height
+        name = str(result.from_name)
         if name in grouped:
             grouped[name].append(item)
         else:
