@@ -298,14 +298,16 @@ class DirectoryTarget:
         pending = [base] if os.path.isdir(base) else []
         while pending:
             with os.scandir(pending.pop()) as listing:
-                entries = sorted(listing, key=lambda entry: entry.name, reverse=True)
+                entries = sorted(listing, key=lambda entry: entry.name)
+            folders = []
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
+                    folders.append(entry.path)
                 elif entry.is_file():
                     key = entry.path[skip:].replace(os.sep, "/")
                     if key.startswith(prefix):
                         yield ObjectInfo(key, entry.stat().st_size, None, None)
+            pending.extend(reversed(folders))  # depth first, in name order
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
