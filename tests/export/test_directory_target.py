@@ -1,13 +1,16 @@
-"""A local directory behaves as a bucket for export: prefixes, sizes and keys that try to leave it."""
+"""A local directory as export target: a bucket's prefixes, keys that try to leave it, the writer process."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from labelbridge.errors import StorageError
+from labelbridge.export import convert_file
 from labelbridge.export.writer import DirectoryTarget
+from tests.export.fixtures import export_file_tasks
 
 KEYS = ["run/manifest.json", "run/labels/a/1.txt", "run/labels/a/2.txt", "run/labels/b.txt", "run/labelsx/c.txt",
         "run/classes.txt", "other/run/x.txt"]
@@ -42,3 +45,40 @@ def test_keys_that_leave_the_directory_are_refused_even_beside_a_folder_already_
     assert not (tmp_path.parent / "escape.txt").exists()
     target.write("run/labels/a/../b/3.txt", b"ok")  # normalised, inside: allowed
     assert (tmp_path / "run/labels/b/3.txt").read_bytes() == b"ok"
+
+
+def test_small_files_handed_to_the_writer_process_land_whole(tmp_path: Path) -> None:
+    target = DirectoryTarget(tmp_path)
+    files = {f"labels/{i % 7}/{i}.txt": f"{i} 0.5 0.5\n".encode() * (i % 5) for i in range(3000)}
+    files["big.bin"] = bytes(range(256)) * 8192  # larger than one hand-over to the process
+    for key, data in files.items():
+        target.write_later(key, data)
+    target.finish_writes()
+    assert {o.key: o.size_bytes for o in target.iter_objects()} == {k: len(v) for k, v in files.items()}
+    assert all((tmp_path / key).read_bytes() == data for key, data in files.items())
+    target.finish_writes()  # nothing pending: a no-op
+
+
+def test_a_file_the_writer_process_cannot_write_fails_with_its_key(tmp_path: Path) -> None:
+    target = DirectoryTarget(tmp_path)
+    (tmp_path / "labels/b.txt").mkdir(parents=True)  # a folder where a file must go
+    for key in ["labels/a.txt", "labels/b.txt", "labels/c.txt"]:
+        target.write_later(key, b"0 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(StorageError, match=r"^labels/b\.txt: upload failed: IsADirectoryError"):
+        target.finish_writes()
+    assert (tmp_path / "labels/a.txt").read_bytes() == b"0 0.5 0.5 0.1 0.1\n"
+    assert not (tmp_path / "labels/c.txt").exists()  # the writer stops at the first failure
+    target.write_later("labels/d.txt", b"again")  # a later run starts a new writer
+    target.finish_writes()
+    assert (tmp_path / "labels/d.txt").read_bytes() == b"again"
+
+
+def test_a_convert_run_whose_file_fails_writes_no_manifest(tmp_path: Path) -> None:
+    tasks_file = tmp_path / "tasks.json"
+    tasks_file.write_text(json.dumps(export_file_tasks()))
+    out = tmp_path / "out"
+    (out / "labels/images/dog2.txt").mkdir(parents=True)  # where task 2's label file must go
+    (out / "manifest.json").write_text("{}")  # an earlier convert output, so convert may write here
+    with pytest.raises(StorageError, match=r"^labels/images/dog2\.txt: upload failed"):
+        convert_file(tasks_file, out, fmt="yolo")
+    assert not (out / "manifest.json").exists()

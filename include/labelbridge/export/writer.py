@@ -19,9 +19,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from labelbridge.errors import ExportError, StorageError
+from labelbridge.export.filewriter import FileWriterProcess, WriteFailed, create, write_file
 from labelbridge.export.records import dumps_json
 from labelbridge.storage.base import ObjectInfo
 
@@ -31,7 +32,6 @@ WRITER_THREADS = 8
 SMALL_FILES_PER_BATCH = 64
 MANIFEST_NAME = "manifest.json"
 _MASK64 = (1 << 64) - 1
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 class ExportTarget(Protocol):
@@ -44,6 +44,17 @@ class ExportTarget(Protocol):
     def delete(self, key: str) -> None: ...
 
     def read_bytes(self, key: str) -> bytes: ...
+
+
+@runtime_checkable
+class DeferredWrites(Protocol):
+    """A target that can take small files now and write them before :meth:`finish_writes` returns."""
+
+    def write_later(self, key: str, data: bytes) -> None: ...
+
+    def finish_writes(self) -> None: ...
+
+    def abandon_writes(self) -> None: ...
 
 
 @dataclass
@@ -127,9 +138,10 @@ class RunOutput:
     Small files (YOLO and VOC write one per image) go out on ``writer_threads`` threads,
     ``SMALL_FILES_PER_BATCH`` at a time, so a million PUTs to a bucket do not wait for each other.
     :meth:`flush` waits for them and raises the first failure; :meth:`verify` flushes first. With
-    ``writer_threads=0`` they are written inline: right for a local directory, where creating a
-    file is kernel CPU and every ``os`` call takes the GIL back, so threads only add contention
-    (measured: twice the kernel time per file on tmpfs).
+    ``writer_threads=0`` a target that offers :class:`DeferredWrites` (a local directory) writes
+    them in its own way, any other inline: on a local disk creating a file is kernel CPU and every
+    ``os`` call takes the GIL back, so threads only add contention (measured: twice the kernel time
+    per file on tmpfs).
     """
 
     def __init__(self, target: ExportTarget, run_prefix: str, *, writer_threads: int = WRITER_THREADS) -> None:
@@ -144,10 +156,13 @@ class RunOutput:
         self._writers: ThreadPoolExecutor | None = None
         self._batch: list[tuple[str, bytes, str | None]] = []
         self._in_flight: deque[Future[None]] = deque()
+        self._deferred = target if writer_threads == 0 and isinstance(target, DeferredWrites) else None
 
     def close(self) -> None:
         if self._writers is not None:
             self._writers.shutdown(wait=True, cancel_futures=True)
+        if self._deferred is not None:
+            self._deferred.abandon_writes()  # a no-op after a flush
         self._spool.close()
 
     def key(self, name: str) -> str:
@@ -176,7 +191,9 @@ class RunOutput:
     def write_bytes(self, name: str, data: bytes, tally: Tally, *, content_type: str | None = None) -> None:
         """Write one small file, or hand it to the writer threads (written by the next :meth:`flush`)."""
         key = self.run_prefix + name
-        if self._writer_threads == 0:
+        if self._deferred is not None:
+            self._deferred.write_later(key, data)
+        elif self._writer_threads == 0:
             self._write_one(key, data, content_type)
         else:
             self._batch.append((key, data, content_type))
@@ -186,6 +203,8 @@ class RunOutput:
 
     def flush(self) -> None:
         """Wait until every small file handed over is written; raise the first failure."""
+        if self._deferred is not None:
+            self._deferred.finish_writes()
         if self._batch:
             self._send_batch()
         while self._in_flight:
@@ -267,6 +286,7 @@ class DirectoryTarget:
         self._root = os.path.abspath(root)
         self._root_slash = self._root.rstrip("/") + "/"
         self._folders: dict[str, str] = {}  # a key's folder -> its checked absolute path
+        self._later = FileWriterProcess()
 
     def _path(self, key: str) -> str:
         # A file per image: its folder is checked once (normpath is pure Python here), the name each time.
@@ -285,20 +305,10 @@ class DirectoryTarget:
 
     def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None:
         path = self._path(key)
-        try:
-            fd = os.open(path, _CREATE, 0o666)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, _CREATE, 0o666)
         if isinstance(data, bytes):
-            try:
-                written = os.write(fd, data)
-                while written < len(data):  # a short write is rare, but allowed
-                    written += os.write(fd, memoryview(data)[written:])
-            finally:
-                os.close(fd)
+            write_file(path, data)
             return
-        with open(fd, "wb") as out:
+        with open(create(path), "wb") as out:
             while chunk := data.read(COALESCE_BYTES):
                 out.write(chunk)
 
@@ -327,6 +337,20 @@ class DirectoryTarget:
             finally:
                 os.close(fd)
             pending.extend(reversed(subfolders))  # depth first, in name order
+
+    def write_later(self, key: str, data: bytes) -> None:
+        """Hand a small file to the writer process (see :mod:`labelbridge.export.filewriter`)."""
+        self._later.write(self._path(key), data)
+
+    def finish_writes(self) -> None:
+        try:
+            self._later.finish()
+        except WriteFailed as failed:
+            key = failed.path[len(self._root_slash) :] if failed.path.startswith(self._root_slash) else failed.path
+            raise StorageError(f"{key or self.root}: upload failed: {failed.why}") from None
+
+    def abandon_writes(self) -> None:
+        self._later.abandon()
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
