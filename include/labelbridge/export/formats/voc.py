@@ -18,7 +18,10 @@ from labelbridge.export.writer import RunOutput, Tally
 # xml.sax.saxutils.escape's three replacements in one C call (it runs three times per file).
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
-_HEAD = """<?xml version="1.0" encoding="utf-8"?>
+
+# Templates as f-strings in functions: str.format parses its template on every call (twice per file).
+def _head(filename: str, annotator: str, width: int, height: int) -> str:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
 <annotation>
 <folder>images</folder>
 <filename>{filename}</filename>
@@ -40,7 +43,10 @@ _HEAD = """<?xml version="1.0" encoding="utf-8"?>
 </size>
 <segmented>0</segmented>
 """
-_OBJECT = """<object>
+
+
+def _object(name: str, xmin: int, ymin: int, xmax: int, ymax: int) -> str:
+    return f"""<object>
 <name>{name}</name>
 <pose>Unspecified</pose>
 <truncated>0</truncated>
@@ -88,13 +94,12 @@ class VocFormat(FormatWriter):
     def _xml(self, name: str, size: tuple[int, int], boxes: list[Box], who: object) -> str:
         # One template per file and per object (the converter's layout); only text from task data is escaped.
         width, height = size
-        parts = [_HEAD.format(filename=name.rpartition("/")[2].translate(_ESCAPES),
-                              annotator=(str(who) if who else "").translate(_ESCAPES),
-                              width=width, height=height)]
+        parts = [_head(name.rpartition("/")[2].translate(_ESCAPES), (str(who) if who else "").translate(_ESCAPES),
+                       width, height)]
         for box in boxes:
             x, y = int(box.x / 100 * width), int(box.y / 100 * height)
             w, h = int(box.w / 100 * width), int(box.h / 100 * height)
             self.category(box.label)
-            parts.append(_OBJECT.format(name=box.label.translate(_ESCAPES), xmin=x, ymin=y, xmax=x + w, ymax=y + h))
+            parts.append(_object(box.label.translate(_ESCAPES), x, y, x + w, y + h))
         parts.append("</annotation>\n")
         return "".join(parts)
