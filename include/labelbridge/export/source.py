@@ -38,7 +38,9 @@ def image_relpath(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     # Each pattern needs a character it can be ruled out by; most URIs skip one of the two.
-    path = _SCHEME_AND_BUCKET.sub("", value) if "://" in value else value
+    # A match and a slice: sub() builds its result through the template machinery, once per image.
+    scheme_and_bucket = _SCHEME_AND_BUCKET.match(value) if "://" in value else None
+    path = value[scheme_and_bucket.end() :] if scheme_and_bucket else value
     if "?" in path or "#" in path:
         path = _QUERY.sub("", path)
     return path.lstrip("/") or None
