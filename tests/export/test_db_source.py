@@ -13,8 +13,9 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from labelbridge.export.formats import FORMATS, FormatContext
+from labelbridge.export.records import TaskRecord
 from labelbridge.export.run import write_export
-from labelbridge.export.source import DatabaseSource, FileSource, Window, open_snapshot
+from labelbridge.export.source import DatabaseSource, FileSource, Window, image_relpath, open_snapshot
 from labelbridge.export.writer import DirectoryTarget
 from tests.export.conftest import seed
 from tests.export.fixtures import LABELS, TASKS
@@ -101,3 +102,24 @@ def test_every_format_from_the_db_matches_the_same_tasks_from_a_file(
     assert db_manifest["skipped"]["tasks"].pop("malformed") == 1
     assert db_manifest["skipped"]["annotations"].pop("malformed_task") == 1
     assert db_manifest["files"] == file_manifest["files"] and db_manifest["skipped"] == file_manifest["skipped"]
+
+
+ODD_IMAGES = ["s3://bkt/images/a.jpg", "gs://bkt/x/y.png?X-Goog-Signature=abc#frag", "/abs/path.jpg", "rel.jpg",
+              "https://host.example/p/q.jpg?sig=1", "s3://bucket-only", "", 5, None, ["s3://b/l.jpg"],
+              "a.jpg?x\ny", "://no-scheme/z.jpg", "file:///x/y.jpg", "Se+c.ret-1://h/p.jpg", "azure-blob://c/d/ü é.jpg",
+              "s3://b//double/slash.jpg", "#only-fragment", "9s3://b/k.jpg", "s3://other/x/y.jpg"]
+
+
+def test_image_paths_computed_in_sql_match_pythons_for_every_odd_uri(labeling_dsn: str) -> None:
+    """YOLO/VOC/COCO take each task's image path from SQL, a file's from Python: they must agree."""
+    seeded = seed(labeling_dsn, [{"data": {"image": value, "n": n}, "annotations": []}
+                                 for n, value in enumerate(ODD_IMAGES)])
+    with open_snapshot(labeling_dsn) as conn:
+        source = DatabaseSource(conn, 1, Window(datetime.now(UTC), full=True), batch_size=4)
+        tasks = [t for t in source.iter_tasks(image_field="image") if isinstance(t, TaskRecord)]
+        duplicates = source.duplicate_image_paths("image")
+    assert [t.id for t in tasks] == seeded
+    assert [t.image for t in tasks] == [("image", image_relpath(v)) for v in ODD_IMAGES]
+    assert [path for _, path in filter(None, (t.image for t in tasks))][:6] == [
+        "images/a.jpg", "x/y.png", "abs/path.jpg", "rel.jpg", "p/q.jpg", "s3://bucket-only"]
+    assert duplicates == {"x/y.jpg"}  # file:///x/y.jpg and s3://other/x/y.jpg

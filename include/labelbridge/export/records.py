@@ -144,12 +144,14 @@ class TaskRecord:
     """One task with its annotations (all, cancelled included) and predictions.
 
     :param data_json: ``data`` as JSON text when the source left it undecoded (decoded on first use).
+    :param image: ``(field, path)``: the image path the source computed already for that ``data`` field.
     """
 
     id: int
     ls: Mapping[str, Any]
     annotations: tuple[AnnotationRecord, ...]
     data_json: str | None = None
+    image: tuple[str, str | None] | None = None
 
     @property
     def data(self) -> Mapping[str, Any]:

@@ -182,7 +182,8 @@ def write_export(
     out = RunOutput(target, prefix, writer_threads=writer_threads)
     try:
         out.clear()
-        writer.write(source.iter_tasks(decode_results=writer_class.reads_results), out)
+        image_field = context.image_field if writer_class.needs_image_paths else None
+        writer.write(source.iter_tasks(decode_results=writer_class.reads_results, image_field=image_field), out)
         out.flush()
         deleted = _write_deleted(source.iter_deleted(), out)
         _check_counts(writer.stats, source.annotation_count(), prefix)

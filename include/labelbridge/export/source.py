@@ -25,15 +25,16 @@ from psycopg import sql
 from labelbridge.export.records import MalformedTask, TaskRecord, task_from_export_item
 from labelbridge.export.stored import ByTask, stored_task
 
+# The same two patterns as IMAGE_PATH_SQL, with PostgreSQL's semantics: "." takes newlines, "$" is the end.
 _SCHEME_AND_BUCKET = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/")
-_QUERY = re.compile(r"[?#].*$")
+_QUERY = re.compile(r"[?#].*\Z", re.DOTALL)
 
 
 def image_relpath(value: Any) -> str | None:
     """The image's path without scheme and bucket (``s3://b/images/a.jpg`` -> ``images/a.jpg``).
 
     Per-image files mirror it (``labels/images/a.txt``), which is also how YOLO trainers pair
-    label files with images. The DB source computes the same in SQL to find duplicates.
+    label files with images. The DB source computes the same in SQL (:data:`IMAGE_PATH_SQL`).
     """
     if not isinstance(value, str) or not value:
         return None
@@ -46,9 +47,22 @@ def image_relpath(value: Any) -> str | None:
     return path.lstrip("/") or None
 
 
+# image_relpath of task data's ``%(image_field)s`` in SQL: the DB source hands image formats the path
+# with each task (PostgreSQL runs on another core than the format) and finds duplicates with it.
+IMAGE_PATH_SQL = r"""CASE WHEN jsonb_typeof(t.data -> %(image_field)s) = 'string' THEN nullif(ltrim(regexp_replace(
+    regexp_replace(t.data ->> %(image_field)s, '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/', ''), '[?#].*$', ''), '/'), '')
+    END"""
+
+
 class TaskSource(Protocol):
-    def iter_tasks(self, *, decode_results: bool = False) -> Iterator[TaskRecord | MalformedTask]:
-        """Tasks in id order; ``decode_results``: the format reads every annotation's result."""
+    def iter_tasks(
+        self, *, decode_results: bool = False, image_field: str | None = None
+    ) -> Iterator[TaskRecord | MalformedTask]:
+        """Tasks in id order.
+
+        :param decode_results: the format reads every annotation's result.
+        :param image_field: the format reads this ``data`` field's image path (a source may compute it ahead).
+        """
         ...
 
     def iter_deleted(self) -> Iterator[tuple[int, str]]: ...
@@ -103,9 +117,11 @@ _ANNOTATION_KEYS = "'{id,completed_by,result,was_cancelled,ground_truth,created_
 # of an aggregate sub-query per task. Row layouts: labelbridge.export.stored.
 _TASKS = sql.SQL(
     """SELECT t.id, t.data::text, jsonb_typeof(t.data),
-       CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{{}}' END, {created}, {updated}
+       CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{{}}' END, {created}, {updated},
+       {image_path}
     FROM task t WHERE {where} ORDER BY t.id"""
-).format(created=_ts("t.created_at"), updated=_ts("t.updated_at"), where=_IN_WINDOW)
+).format(created=_ts("t.created_at"), updated=_ts("t.updated_at"), image_path=sql.SQL(IMAGE_PATH_SQL),
+         where=_IN_WINDOW)
 
 
 def _annotations_query(result_ok: str) -> sql.Composed:
@@ -157,11 +173,14 @@ class DatabaseSource:
             "full": window.full,
         }
 
-    def iter_tasks(self, *, decode_results: bool = False) -> Iterator[TaskRecord | MalformedTask]:
+    def iter_tasks(
+        self, *, decode_results: bool = False, image_field: str | None = None
+    ) -> Iterator[TaskRecord | MalformedTask]:
         """Tasks in id order; a reader thread fetches the next batches while the format writes these.
 
         With ``decode_results`` every annotation result is decoded (and checked) here rather than
-        checked in SQL: the formats that read results take that work off PostgreSQL.
+        checked in SQL: the formats that read results take that work off PostgreSQL. With
+        ``image_field``, each task comes with that field's image path, computed in SQL.
 
         PostgreSQL works on a fetch while the thread waits for it, so the server's share (scans,
         rendering jsonb as text) runs on another core beside the formats' Python. The queue holds
@@ -170,15 +189,15 @@ class DatabaseSource:
         batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=self.read_ahead)
         stop = threading.Event()
         annotations = _ANNOTATIONS_UNCHECKED if decode_results else _ANNOTATIONS
-        reader = threading.Thread(target=self._read, args=(batches, stop, annotations), name="labelbridge-export-read",
-                                  daemon=True)
+        reader = threading.Thread(target=self._read, args=(batches, stop, annotations, image_field),
+                                  name="labelbridge-export-read", daemon=True)
         reader.start()
         try:
             while (batch := batches.get()) is not None:
                 if isinstance(batch, BaseException):
                     raise batch
                 for row, annotations, predictions in batch:
-                    yield stored_task(row, annotations, predictions)
+                    yield stored_task(row, annotations, predictions, image_field)
         finally:
             # The reader is the connection's only user until it ends; the caller uses it next.
             stop.set()
@@ -189,6 +208,7 @@ class DatabaseSource:
         batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None],
         stop: threading.Event,
         annotations_query: sql.Composed,
+        image_field: str | None,
     ) -> None:
         def hand_over(item: list[tuple[Any, ...]] | BaseException | None) -> bool:
             while not stop.is_set():
@@ -201,7 +221,7 @@ class DatabaseSource:
 
         try:
             with (
-                self._cursor("labelbridge_export_tasks", _TASKS) as tasks,
+                self._cursor("labelbridge_export_tasks", _TASKS, {"image_field": image_field}) as tasks,
                 self._cursor("labelbridge_export_annotations", annotations_query) as annotation_rows,
                 self._cursor("labelbridge_export_predictions", _PREDICTIONS) as prediction_rows,
             ):
@@ -220,11 +240,13 @@ class DatabaseSource:
             hand_over(exc)
 
     @contextmanager
-    def _cursor(self, name: str, query: sql.Composed) -> Iterator[Iterator[tuple[Any, ...]]]:
+    def _cursor(
+        self, name: str, query: sql.Composed, params: dict[str, Any] | None = None
+    ) -> Iterator[Iterator[tuple[Any, ...]]]:
         # Named cursors are server-side: each fetch brings batch_size rows; several can be open at once.
         with self.conn.cursor(name=name) as cur:
             cur.itersize = self.batch_size
-            cur.execute(query, self.params)
+            cur.execute(query, {**self.params, **(params or {})})
             yield iter(cur)
 
     def iter_deleted(self) -> Iterator[tuple[int, str]]:
@@ -256,13 +278,10 @@ class DatabaseSource:
     def duplicate_image_paths(self, image_field: str) -> set[str]:
         # OFFSET 0 keeps the sub-query whole: flattened, the path was computed three times per task.
         query = sql.SQL(
-            r"""SELECT p FROM (
-                  SELECT ltrim(regexp_replace(regexp_replace(t.data ->> %(field)s,
-                         '^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/', ''), '[?#].*$', ''), '/') AS p
-                  FROM task t WHERE {where} OFFSET 0) s
-                WHERE p IS NOT NULL AND p <> '' GROUP BY p HAVING count(*) > 1"""
-        ).format(where=_IN_WINDOW)
-        return {str(row[0]) for row in self.conn.execute(query, {**self.params, "field": image_field})}
+            """SELECT p FROM (SELECT {image_path} AS p FROM task t WHERE {where} OFFSET 0) s
+                WHERE p IS NOT NULL GROUP BY p HAVING count(*) > 1"""
+        ).format(image_path=sql.SQL(IMAGE_PATH_SQL), where=_IN_WINDOW)
+        return {str(row[0]) for row in self.conn.execute(query, {**self.params, "image_field": image_field})}
 
     def annotation_count(self) -> int:
         query = sql.SQL(
@@ -308,8 +327,11 @@ class FileSource:
             prefix = "item" if head.startswith(b"[") else ""
             yield from ijson.items(stream, prefix, use_float=True)
 
-    def iter_tasks(self, *, decode_results: bool = False) -> Iterator[TaskRecord | MalformedTask]:
-        # A file's results are decoded (and checked) as it is read, whatever the format.
+    def iter_tasks(
+        self, *, decode_results: bool = False, image_field: str | None = None
+    ) -> Iterator[TaskRecord | MalformedTask]:
+        # A file's results are decoded (and checked) as it is read, whatever the format; image paths
+        # are computed when a format asks (formats.base.FormatWriter.image_name).
         for index, item in enumerate(self._items()):
             yield task_from_export_item(item, index)
 

@@ -32,7 +32,7 @@ from labelbridge.export.records import (
 AnnotationRow = tuple[Any, ...]
 # (task_id, id, model_version, score, result_json, result_ok, created_at, updated_at)
 PredictionRow = tuple[Any, ...]
-# (id, data_json, data_type, meta_json, created_at, updated_at)
+# (id, data_json, data_type, meta_json, created_at, updated_at, image_path)
 TaskRow = tuple[Any, ...]
 
 
@@ -63,7 +63,7 @@ class StoredTask(TaskRecord):
     rows: tuple[TaskRow, list[AnnotationRow], list[PredictionRow]] = field(kw_only=True)
 
     def export_json(self) -> str:
-        (task_id, data_json, _, meta_json, created_at, updated_at), annotations, predictions = self.rows
+        (task_id, data_json, _, meta_json, created_at, updated_at, _), annotations, predictions = self.rows
         cancelled = sum(1 for a in self.annotations if a.was_cancelled)
         return (
             f'{{"id": {task_id}, "data": {data_json}, "meta": {meta_json}, '
@@ -76,9 +76,12 @@ class StoredTask(TaskRecord):
 
 
 def stored_task(
-    row: TaskRow, annotations: list[AnnotationRow], predictions: list[PredictionRow]
+    row: TaskRow, annotations: list[AnnotationRow], predictions: list[PredictionRow], image_field: str | None = None
 ) -> TaskRecord | MalformedTask:
-    """One task from its rows; a malformed ``data`` or result names the task and why."""
+    """One task from its rows; a malformed ``data`` or result names the task and why.
+
+    :param image_field: the ``data`` field whose image path the row carries (it is NULL without one).
+    """
     task_id, data_json, data_type = row[0], row[1], row[2]
     # Label Studio's order: oldest first; ties by our id, so reruns keep the order.
     if len(annotations) > 1:
@@ -103,7 +106,8 @@ def stored_task(
     for p in predictions:
         if not p[5] and (problem := result_problem(json.loads(p[4]))):
             return MalformedTask(task_id, f"prediction {p[1]}: {problem}", len(annotations))
-    return StoredTask(task_id, {"id": task_id}, tuple(records), data_json=data_json,
+    image = None if image_field is None else (image_field, row[6])
+    return StoredTask(task_id, {"id": task_id}, tuple(records), data_json=data_json, image=image,
                       rows=(row, annotations, predictions))
 
 

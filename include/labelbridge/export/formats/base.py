@@ -132,7 +132,9 @@ class FormatWriter(ABC):
 
     def image_name(self, task: TaskRecord) -> str | None:
         """The task's image path, unique within the run."""
-        path = image_relpath(task.data.get(self.context.image_field))
+        field = self.context.image_field
+        image = task.image
+        path = image[1] if image is not None and image[0] == field else image_relpath(task.data.get(field))
         if path is None:
             return None
         if path in self.context.duplicate_paths:
