@@ -14,6 +14,7 @@ Nothing is lost silently: the export verifies the directory's listing afterwards
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import struct
 import subprocess
@@ -21,7 +22,11 @@ import sys
 from typing import BinaryIO
 
 _HEADER = struct.Struct("<II")  # path length, data length
-_SEND_BYTES = 1 << 20
+# Hand-overs of 256 KiB into a pipe of 1 MiB (Linux's default cap for it; 64 KiB otherwise): the
+# export blocks only when the child is a whole pipe behind, not for every hand-over, as it did with
+# 1 MiB hand-overs into 64 KiB (measured: a YOLO export waited for the child a sixth of its time).
+_SEND_BYTES = 1 << 18
+_PIPE_BYTES = 1 << 20
 _FS_ENCODING = sys.getfilesystemencoding()
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
@@ -101,6 +106,9 @@ class FileWriterProcess:
             # -I -S: the child imports nothing but this file's standard library, whatever the environment.
             self._child = subprocess.Popen([sys.executable, "-I", "-S", __file__], stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE)
+            assert self._child.stdin is not None
+            with contextlib.suppress(OSError, AttributeError):  # not Linux, or a lower cap: a smaller pipe
+                fcntl.fcntl(self._child.stdin.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         assert self._child.stdin is not None
         try:
             self._child.stdin.write(self._pending)
