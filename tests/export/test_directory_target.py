@@ -82,3 +82,15 @@ def test_a_convert_run_whose_file_fails_writes_no_manifest(tmp_path: Path) -> No
     with pytest.raises(StorageError, match=r"^labels/images/dog2\.txt: upload failed"):
         convert_file(tasks_file, out, fmt="yolo")
     assert not (out / "manifest.json").exists()
+
+
+def test_a_failure_found_while_handing_over_more_files_fails_with_the_first_key(tmp_path: Path) -> None:
+    """The child stops at its first failure; files handed over after that must raise it, not hang or recurse."""
+    target = DirectoryTarget(tmp_path)
+    (tmp_path / "labels/0.txt").mkdir(parents=True)
+    with pytest.raises(StorageError, match=r"^labels/0\.txt: upload failed: IsADirectoryError"):
+        for i in range(4000):  # about 4 MiB: more than the pipe holds once the child has stopped
+            target.write_later(f"labels/{i}.txt", b"x" * 1000)
+        target.finish_writes()
+    target.abandon_writes()
+    assert not (tmp_path / "labels/3999.txt").exists()

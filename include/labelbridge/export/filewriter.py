@@ -113,6 +113,7 @@ class FileWriterProcess:
         try:
             self._child.stdin.write(self._pending)
         except BrokenPipeError:
+            self._pending.clear()  # the child is gone: finish() must not send this again
             self.finish()  # the child stopped at a failure: raise it
             raise WriteFailed("", "the writer process ended early") from None
         self._pending.clear()

@@ -340,14 +340,20 @@ class DirectoryTarget:
 
     def write_later(self, key: str, data: bytes) -> None:
         """Hand a small file to the writer process (see :mod:`labelbridge.export.filewriter`)."""
-        self._later.write(self._path(key), data)
+        try:
+            self._later.write(self._path(key), data)
+        except WriteFailed as failed:  # the child stopped at an earlier file while this one was handed over
+            raise self._upload_failed(failed) from None
 
     def finish_writes(self) -> None:
         try:
             self._later.finish()
         except WriteFailed as failed:
-            key = failed.path[len(self._root_slash) :] if failed.path.startswith(self._root_slash) else failed.path
-            raise StorageError(f"{key or self.root}: upload failed: {failed.why}") from None
+            raise self._upload_failed(failed) from None
+
+    def _upload_failed(self, failed: WriteFailed) -> StorageError:
+        key = failed.path[len(self._root_slash) :] if failed.path.startswith(self._root_slash) else failed.path
+        return StorageError(f"{key or self.root}: upload failed: {failed.why}")
 
     def abandon_writes(self) -> None:
         self._later.abandon()
