@@ -98,17 +98,23 @@ def decode_regions(text: str) -> tuple[list[Region], str | None]:
     return regions, None
 
 
-@dataclass(frozen=True)
 class AnnotationRecord:
     """One annotation in Label Studio's export shape (``ls`` is the dict written to JSON).
 
-    :param result_json: the ``result`` as JSON text when the source left it undecoded; ``ls`` then
-        holds the fields the converter formats read (id, completed_by, timestamps, lead_time,
-        was_cancelled, ground_truth) but not the result or extra keys.
+    A plain class with slots rather than a frozen dataclass: one is built for every annotation
+    read, and a frozen dataclass's ``__init__`` costs several times more. The DB source's subclass
+    (:class:`labelbridge.export.stored.StoredAnnotation`) reads its row instead of ``ls``.
     """
 
-    ls: Mapping[str, Any]
-    result_json: str | None = None
+    __slots__ = ("_ls", "_result")
+
+    def __init__(self, ls: Mapping[str, Any]) -> None:
+        self._ls: Mapping[str, Any] | None = ls
+        self._result: list[Region] | None = None
+
+    @property
+    def ls(self) -> Mapping[str, Any]:
+        return self._ls or {}
 
     @property
     def was_cancelled(self) -> bool:
@@ -120,28 +126,22 @@ class AnnotationRecord:
 
     @property
     def result(self) -> list[Region]:
-        # Cached by hand: functools.cached_property takes a lock per read on Python 3.11.
-        cached: list[Region] | None = self.__dict__.get("_result")
-        if cached is None:
-            if self.result_json is not None:
-                cached = decode_regions(self.result_json)[0]
-            else:  # a file's result, checked by ls_task
-                cached = msgspec.convert(self.ls.get("result") or [], list[Region])
-            self.__dict__["_result"] = cached
-        return cached
-
-    def keep_result(self, result: list[Region]) -> None:
-        """Hand over the ``result`` the source decoded from ``result_json`` (and checked)."""
-        self.__dict__["_result"] = result
+        """The regions, decoded on first use (a file's result was checked by :func:`ls_task`)."""
+        if self._result is None:
+            self._result = msgspec.convert(self.ls.get("result") or [], list[Region])
+        return self._result
 
     @property
     def created_at(self) -> str:
         return str(self.ls.get("created_at") or "")
 
 
-@dataclass(frozen=True)
+@dataclass
 class TaskRecord:
     """One task with its annotations (all, cancelled included) and predictions.
+
+    Not frozen: one is built per task read, and a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``. Nothing changes a record after it is built.
 
     :param data_json: ``data`` as JSON text when the source left it undecoded (decoded on first use).
     :param image: ``(field, path)``: the image path the source computed already for that ``data`` field.

@@ -13,7 +13,7 @@ Row layouts are fixed by the queries in :mod:`labelbridge.export.source`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ class ByTask:
         return taken
 
 
-@dataclass(frozen=True)
+@dataclass
 class StoredTask(TaskRecord):
     """A task read from the DB; its Label Studio JSON is rendered from the rows only if a format asks."""
 
@@ -102,7 +102,7 @@ def stored_task(
             problem = None if ok else result_problem(json.loads(a[4]))
         if problem:
             return MalformedTask(task_id, f"annotation {_ls_id(a)}: {problem}", len(annotations))
-        records.append(_annotation(a, result))
+        records.append(StoredAnnotation(a, result))
     for p in predictions:
         if not p[5] and (problem := result_problem(json.loads(p[4]))):
             return MalformedTask(task_id, f"prediction {p[1]}: {problem}", len(annotations))
@@ -117,24 +117,55 @@ def _ls_id(row: AnnotationRow) -> Any:
     return int(text) if text.isdigit() and text.isascii() else json.loads(text)
 
 
-def _annotation(row: AnnotationRow, result: list[Region] | None) -> AnnotationRecord:
-    """The annotation as the converter formats read it (``result`` when decoded already, else ``None``)."""
-    _, _, _, completed_by, result_json, _, cancelled, skipped, truth, lead_time, _, created_at, updated_at = row
-    ls: dict[str, Any] = {
-        "id": _ls_id(row),
-        "completed_by": _user(completed_by),
-        "was_cancelled": cancelled,
-        "ground_truth": truth,
-        "created_at": created_at,
-        "updated_at": updated_at,
-        "lead_time": lead_time,
-    }
-    if skipped:
-        ls["skipped"] = skipped
-    record = AnnotationRecord(ls, result_json=result_json)
-    if result is not None:
-        record.keep_result(result)
-    return record
+class StoredAnnotation(AnnotationRecord):
+    """An annotation from its DB row: what image formats test (cancelled, ground truth, age) is read
+    from the row, ``result`` is decoded from its stored text unless the source did so already, and
+    ``ls`` (the fields ``json_min`` and ``csv`` write) is built on first use.
+    """
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: AnnotationRow, result: list[Region] | None = None) -> None:
+        self.row = row
+        self._ls = None
+        self._result = result
+
+    @property
+    def ls(self) -> Mapping[str, Any]:
+        ls = self._ls
+        if ls is None:
+            _, _, _, completed_by, _, _, cancelled, skipped, truth, lead_time, _, created_at, updated_at = self.row
+            built: dict[str, Any] = {
+                "id": _ls_id(self.row),
+                "completed_by": _user(completed_by),
+                "was_cancelled": cancelled,
+                "ground_truth": truth,
+                "created_at": created_at,
+                "updated_at": updated_at,
+                "lead_time": lead_time,
+            }
+            if skipped:
+                built["skipped"] = skipped
+            self._ls = ls = built
+        return ls
+
+    @property
+    def was_cancelled(self) -> bool:
+        return bool(self.row[6] or self.row[7])
+
+    @property
+    def ground_truth(self) -> bool:
+        return bool(self.row[8])
+
+    @property
+    def created_at(self) -> str:
+        return str(self.row[11] or "")
+
+    @property
+    def result(self) -> list[Region]:
+        if self._result is None:
+            self._result = decode_regions(self.row[4])[0]
+        return self._result
 
 
 def _annotation_json(row: AnnotationRow) -> str:
