@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from labelbridge.errors import StorageError
+from labelbridge.errors import ExportError, StorageError
 from labelbridge.export import convert_file
-from labelbridge.export.writer import DirectoryTarget
+from labelbridge.export.writer import DirectoryTarget, RunOutput, Tally
 from tests.export.fixtures import export_file_tasks
 
 KEYS = ["run/manifest.json", "run/labels/a/1.txt", "run/labels/a/2.txt", "run/labels/b.txt", "run/labelsx/c.txt",
@@ -33,6 +33,30 @@ def test_a_prefix_lists_what_a_bucket_would_in_key_order_with_sizes(target: Dire
     # Within a folder, names come in order; deeper folders after the files beside them.
     in_a = [key for key, _ in listed if key.startswith("run/labels/a/")]
     assert in_a == sorted(in_a)
+    # Verification's cheaper listing holds the same files, in any order.
+    assert sorted(target.iter_sizes(prefix)) == expected
+
+
+@pytest.mark.parametrize("damage", ["truncate", "remove", "rename", "add"])
+def test_verification_of_a_directory_catches_a_file_changed_after_it_was_written(tmp_path: Path, damage: str) -> None:
+    target = DirectoryTarget(tmp_path)
+    out = RunOutput(target, "run/", writer_threads=0)
+    for i in range(50):
+        out.write_bytes(f"labels/{i % 3}/{i}.txt", b"0 0.5 0.5 0.1 0.1\n" * (i % 4), Tally(tasks=1))
+    out.flush()
+    out.verify()  # as written: passes
+    victim = tmp_path / "run/labels/1/10.txt"
+    if damage == "truncate":
+        victim.write_bytes(b"0 0.5")
+    elif damage == "remove":
+        victim.unlink()
+    elif damage == "rename":
+        victim.rename(tmp_path / "run/labels/1/11x.txt")
+    else:
+        (tmp_path / "run/labels/2/extra.txt").write_bytes(b"")
+    with pytest.raises(ExportError, match=r"^run/: verification failed"):
+        out.verify()
+    out.close()
 
 
 def test_keys_that_leave_the_directory_are_refused_even_beside_a_folder_already_written(

@@ -57,6 +57,13 @@ class DeferredWrites(Protocol):
     def abandon_writes(self) -> None: ...
 
 
+@runtime_checkable
+class SizeListing(Protocol):
+    """A target that can list ``(key, size)`` pairs more cheaply than :class:`ObjectInfo` records, in any order."""
+
+    def iter_sizes(self, prefix: str) -> Iterator[tuple[str, int]]: ...
+
+
 @dataclass
 class Tally:
     """What one file holds; formats count as they encode."""
@@ -255,13 +262,19 @@ class RunOutput:
         """
         self.flush()
         files = total = fingerprint = 0
-        for obj in self.target.iter_objects(self.run_prefix):
-            name = obj.key[len(self.run_prefix) :]
+        start = len(self.run_prefix)
+        listing = (
+            self.target.iter_sizes(self.run_prefix) if isinstance(self.target, SizeListing)
+            else ((obj.key, obj.size_bytes) for obj in self.target.iter_objects(self.run_prefix))
+        )
+        for key, size in listing:
+            name = key[start:]
             if name == MANIFEST_NAME:
                 continue
             files += 1
-            total += obj.size_bytes
-            fingerprint = (fingerprint + _fingerprint(name, obj.size_bytes)) & _MASK64
+            total += size
+            fingerprint += _fingerprint(name, size)
+        fingerprint &= _MASK64
         if (files, total) != (self.files, self.total_bytes):
             raise ExportError(
                 f"{self.run_prefix}: verification failed: wrote {self.files} files ({self.total_bytes} bytes), "
@@ -313,10 +326,21 @@ class DirectoryTarget:
                 out.write(chunk)
 
     def iter_objects(self, prefix: str | None = None) -> Iterator[ObjectInfo]:
-        # A prefix, as in a bucket: walk from its folder part, into folders that can hold such keys.
-        # Streams (one directory listed at a time): a YOLO export of a million images verifies in
-        # flat memory. Sizes come from fstatat on the folder's descriptor, not a walk of the path.
-        prefix = prefix or ""
+        """Files under ``prefix`` (as in a bucket: a key prefix, not only a folder), in name order."""
+        for key, size in self._walk(prefix or "", ordered=True):
+            yield ObjectInfo(key, size, None, None)
+
+    def iter_sizes(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """``(key, size)`` of the files under ``prefix``, in no set order: what verification reads.
+
+        About half the cost of :meth:`iter_objects` a file: no record to build, no sort.
+        """
+        return self._walk(prefix, ordered=False)
+
+    def _walk(self, prefix: str, *, ordered: bool) -> Iterator[tuple[str, int]]:
+        # From the prefix's folder part, into folders that can hold such keys. Streams (one
+        # directory listed at a time): a YOLO export of a million images verifies in flat memory.
+        # Sizes come from fstatat on the folder's descriptor, not a walk of the path.
         start = prefix.rpartition("/")[0]
         base = self._path(start) if start else self._root
         pending = [(base, f"{start}/" if start else "")] if os.path.isdir(base) else []
@@ -325,7 +349,7 @@ class DirectoryTarget:
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
             try:
                 with os.scandir(fd) as listing:
-                    entries = sorted(listing, key=lambda entry: entry.name)
+                    entries = sorted(listing, key=lambda entry: entry.name) if ordered else list(listing)
                 subfolders = []
                 for entry in entries:
                     key = folder_key + entry.name
@@ -333,10 +357,10 @@ class DirectoryTarget:
                         if key.startswith(prefix) or prefix.startswith(f"{key}/"):
                             subfolders.append((f"{folder}/{entry.name}", f"{key}/"))
                     elif entry.is_file(follow_symlinks=False) and key.startswith(prefix):
-                        yield ObjectInfo(key, entry.stat(follow_symlinks=False).st_size, None, None)
+                        yield key, entry.stat(follow_symlinks=False).st_size
             finally:
                 os.close(fd)
-            pending.extend(reversed(subfolders))  # depth first, in name order
+            pending.extend(reversed(subfolders) if ordered else subfolders)  # ordered: depth first, by name
 
     def write_later(self, key: str, data: bytes) -> None:
         """Hand a small file to the writer process (see :mod:`labelbridge.export.filewriter`)."""
