@@ -123,3 +123,26 @@ def test_image_paths_computed_in_sql_match_pythons_for_every_odd_uri(labeling_ds
     assert [path for _, path in filter(None, (t.image for t in tasks))][:6] == [
         "images/a.jpg", "x/y.png", "abs/path.jpg", "rel.jpg", "p/q.jpg", "s3://bucket-only"]
     assert duplicates == {"x/y.jpg"}  # file:///x/y.jpg and s3://other/x/y.jpg
+
+
+def test_image_formats_read_less_but_see_the_same_annotations(project: list[int], labeling_dsn: str) -> None:
+    """YOLO and VOC read tasks without details: same tasks, same state and result of every annotation."""
+
+    def read(details: bool) -> list[TaskRecord]:
+        with open_snapshot(labeling_dsn) as conn:
+            source = DatabaseSource(conn, 1, Window(datetime.now(UTC), full=True), batch_size=2)
+            return [t for t in source.iter_tasks(decode_results=True, image_field="image", details=details)
+                    if isinstance(t, TaskRecord)]
+
+    full, lean = read(True), read(False)
+    assert [(t.id, t.image) for t in lean] == [(t.id, t.image) for t in full]
+    assert len(lean) == len(project) - 1  # the malformed sixth task is reported, not yielded
+
+    def seen(task: TaskRecord) -> list[tuple[object, ...]]:
+        return [(a.was_cancelled, a.ground_truth, a.created_at, a.completed_by, a.result) for a in task.annotations]
+
+    assert [seen(t) for t in lean] == [seen(t) for t in full]
+    assert any(a.was_cancelled for t in lean for a in t.annotations)
+    assert full[0].export_json().startswith('{"id": ')
+    with pytest.raises(ValueError, match="without its details"):
+        lean[0].export_json()

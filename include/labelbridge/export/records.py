@@ -135,6 +135,10 @@ class AnnotationRecord:
     def created_at(self) -> str:
         return str(self.ls.get("created_at") or "")
 
+    @property
+    def completed_by(self) -> Any:
+        return self.ls.get("completed_by")
+
 
 @dataclass
 class TaskRecord:

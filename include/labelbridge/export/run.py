@@ -183,7 +183,9 @@ def write_export(
     try:
         out.clear()
         image_field = context.image_field if writer_class.needs_image_paths else None
-        writer.write(source.iter_tasks(decode_results=writer_class.reads_results, image_field=image_field), out)
+        tasks = source.iter_tasks(decode_results=writer_class.reads_results, image_field=image_field,
+                                  details=writer_class.reads_details)
+        writer.write(tasks, out)
         out.flush()
         deleted = _write_deleted(source.iter_deleted(), out)
         _check_counts(writer.stats, source.annotation_count(), prefix)

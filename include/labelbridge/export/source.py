@@ -56,12 +56,15 @@ IMAGE_PATH_SQL = r"""CASE WHEN jsonb_typeof(t.data -> %(image_field)s) = 'string
 
 class TaskSource(Protocol):
     def iter_tasks(
-        self, *, decode_results: bool = False, image_field: str | None = None
+        self, *, decode_results: bool = False, image_field: str | None = None, details: bool = True
     ) -> Iterator[TaskRecord | MalformedTask]:
         """Tasks in id order.
 
         :param decode_results: the format reads every annotation's result.
         :param image_field: the format reads this ``data`` field's image path (a source may compute it ahead).
+        :param details: ``False`` when the format reads no more than the image path and, of each
+            annotation, its result, annotator and whether it is cancelled, a ground truth and how
+            old (the image formats): a source may then leave out ``data``, ``meta``, timestamps.
         """
         ...
 
@@ -115,33 +118,49 @@ _ANNOTATION_KEYS = "'{id,completed_by,result,was_cancelled,ground_truth,created_
 
 # Three streams in task id order, merged in Python (stored.ByTask): one pass over each table instead
 # of an aggregate sub-query per task. Row layouts: labelbridge.export.stored.
-_TASKS = sql.SQL(
-    """SELECT t.id, t.data::text, jsonb_typeof(t.data),
-       CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{{}}' END, {created}, {updated},
-       {image_path}
-    FROM task t WHERE {where} ORDER BY t.id"""
-).format(created=_ts("t.created_at"), updated=_ts("t.updated_at"), image_path=sql.SQL(IMAGE_PATH_SQL),
-         where=_IN_WINDOW)
+_NULL = sql.SQL("NULL::text")
 
 
-def _annotations_query(result_ok: str) -> sql.Composed:
+def _tasks_query(*, details: bool) -> sql.Composed:
+    # Without details (image formats), the columns no such format reads come back NULL: PostgreSQL
+    # renders less and the reader thread, which holds the GIL while it builds rows, parses less.
+    return sql.SQL(
+        """SELECT t.id, {data}, jsonb_typeof(t.data), {meta}, {created}, {updated}, {image_path}
+        FROM task t WHERE {where} ORDER BY t.id"""
+    ).format(
+        data=sql.SQL("t.data::text" if details else "NULL::text"),
+        meta=sql.SQL("CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{{}}' END" if details
+                     else "NULL::text"),
+        created=_ts("t.created_at") if details else _NULL, updated=_ts("t.updated_at") if details else _NULL,
+        image_path=sql.SQL(IMAGE_PATH_SQL), where=_IN_WINDOW,
+    )
+
+
+def _annotations_query(result_ok: str, *, details: bool = True) -> sql.Composed:
     return sql.SQL(
         """SELECT a.task_id, a.id,
            coalesce(CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'id' END, to_jsonb(a.id))::text,
            a.completed_by, a.result::text, {ok}, a.was_cancelled,
            CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'skipped' END,
-           a.ground_truth, a.lead_time,
-           CASE WHEN jsonb_typeof(a.extra) = 'object' THEN (a.extra - {keys}::text[])::text ELSE '{{}}' END,
-           {created}, {updated}
+           a.ground_truth, {lead_time}, {extra}, {created}, {updated}
         FROM annotation a JOIN task t ON t.id = a.task_id WHERE {where} ORDER BY a.task_id"""
-    ).format(ok=sql.SQL(result_ok), keys=sql.SQL(_ANNOTATION_KEYS), created=_ts("a.created_at"),
-             updated=_ts("a.updated_at"), where=_IN_WINDOW)
+    ).format(
+        ok=sql.SQL(result_ok),
+        lead_time=sql.SQL("a.lead_time" if details else "NULL::float8"),
+        extra=sql.SQL(
+            "CASE WHEN jsonb_typeof(a.extra) = 'object' THEN (a.extra - {keys}::text[])::text ELSE '{{}}' END"
+        ).format(keys=sql.SQL(_ANNOTATION_KEYS)) if details else _NULL,
+        created=_ts("a.created_at"), updated=_ts("a.updated_at") if details else _NULL, where=_IN_WINDOW,
+    )
 
 
+_TASKS = _tasks_query(details=True)
+_TASKS_WITHOUT_DETAILS = _tasks_query(details=False)
 _ANNOTATIONS = _annotations_query(_RESULT_OK.format(col="a.result"))
 # The check costs PostgreSQL about as much as rendering the result as text. A format that decodes
 # every result anyway checks it in Python (stored.stored_task); result_ok then comes back NULL.
 _ANNOTATIONS_UNCHECKED = _annotations_query("NULL::boolean")
+_ANNOTATIONS_UNCHECKED_WITHOUT_DETAILS = _annotations_query("NULL::boolean", details=False)
 
 _PREDICTIONS = sql.SQL(
     """SELECT p.task_id, p.id, p.model_version, p.score, p.result::text, {ok}, {created}, {updated}
@@ -174,13 +193,14 @@ class DatabaseSource:
         }
 
     def iter_tasks(
-        self, *, decode_results: bool = False, image_field: str | None = None
+        self, *, decode_results: bool = False, image_field: str | None = None, details: bool = True
     ) -> Iterator[TaskRecord | MalformedTask]:
         """Tasks in id order; a reader thread fetches the next batches while the format writes these.
 
         With ``decode_results`` every annotation result is decoded (and checked) here rather than
         checked in SQL: the formats that read results take that work off PostgreSQL. With
-        ``image_field``, each task comes with that field's image path, computed in SQL.
+        ``image_field``, each task comes with that field's image path, computed in SQL. Without
+        ``details`` (and with ``decode_results``), the columns image formats do not read come back NULL.
 
         PostgreSQL works on a fetch while the thread waits for it, so the server's share (scans,
         rendering jsonb as text) runs on another core beside the formats' Python. The queue holds
@@ -188,8 +208,11 @@ class DatabaseSource:
         """
         batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=self.read_ahead)
         stop = threading.Event()
-        annotations = _ANNOTATIONS_UNCHECKED if decode_results else _ANNOTATIONS
-        reader = threading.Thread(target=self._read, args=(batches, stop, annotations, image_field),
+        lean = decode_results and not details
+        tasks = _TASKS_WITHOUT_DETAILS if lean else _TASKS
+        annotations = (_ANNOTATIONS_UNCHECKED_WITHOUT_DETAILS if lean else _ANNOTATIONS_UNCHECKED) if decode_results \
+            else _ANNOTATIONS
+        reader = threading.Thread(target=self._read, args=(batches, stop, tasks, annotations, image_field),
                                   name="labelbridge-export-read", daemon=True)
         reader.start()
         try:
@@ -207,6 +230,7 @@ class DatabaseSource:
         self,
         batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None],
         stop: threading.Event,
+        tasks_query: sql.Composed,
         annotations_query: sql.Composed,
         image_field: str | None,
     ) -> None:
@@ -221,7 +245,7 @@ class DatabaseSource:
 
         try:
             with (
-                self._cursor("labelbridge_export_tasks", _TASKS, {"image_field": image_field}) as tasks,
+                self._cursor("labelbridge_export_tasks", tasks_query, {"image_field": image_field}) as tasks,
                 self._cursor("labelbridge_export_annotations", annotations_query) as annotation_rows,
                 self._cursor("labelbridge_export_predictions", _PREDICTIONS) as prediction_rows,
             ):
@@ -328,7 +352,7 @@ class FileSource:
             yield from ijson.items(stream, prefix, use_float=True)
 
     def iter_tasks(
-        self, *, decode_results: bool = False, image_field: str | None = None
+        self, *, decode_results: bool = False, image_field: str | None = None, details: bool = True
     ) -> Iterator[TaskRecord | MalformedTask]:
         # A file's results are decoded (and checked) as it is read, whatever the format; image paths
         # are computed when a format asks (formats.base.FormatWriter.image_name).

@@ -64,6 +64,8 @@ class StoredTask(TaskRecord):
 
     def export_json(self) -> str:
         (task_id, data_json, _, meta_json, created_at, updated_at, _), annotations, predictions = self.rows
+        if data_json is None:  # read for an image format (iter_tasks(details=False)): no JSON to splice
+            raise ValueError(f"task {task_id} was read without its details; its JSON cannot be rendered")
         cancelled = sum(1 for a in self.annotations if a.was_cancelled)
         return (
             f'{{"id": {task_id}, "data": {data_json}, "meta": {meta_json}, '
@@ -160,6 +162,10 @@ class StoredAnnotation(AnnotationRecord):
     @property
     def created_at(self) -> str:
         return str(self.row[11] or "")
+
+    @property
+    def completed_by(self) -> int | str | None:
+        return _user(self.row[3])
 
     @property
     def result(self) -> list[Region]:

@@ -82,6 +82,9 @@ class FormatWriter(ABC):
     needs_image_paths: ClassVar[bool] = False
     #: Whether the format decodes every annotation's result (``json`` splices the stored text instead).
     reads_results: ClassVar[bool] = True
+    #: Whether the format reads more of a task than its image path and its annotations' results,
+    #: annotators and state (see ``TaskSource.iter_tasks``'s ``details``).
+    reads_details: ClassVar[bool] = True
 
     def __init__(self, context: FormatContext, *, csv_keys: Iterable[str] = ()) -> None:
         self.context = context

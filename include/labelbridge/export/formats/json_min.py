@@ -57,7 +57,7 @@ def outputs(annotation: AnnotationRecord | None) -> dict[str, Any]:
 
 
 def annotator(annotation: AnnotationRecord | None, *, int_id: bool) -> Any:
-    user = annotation.ls.get("completed_by") if annotation else {}
+    user = annotation.completed_by if annotation else {}
     if isinstance(user, dict):
         return user.get("email")
     if isinstance(user, int) and int_id:
