@@ -182,7 +182,7 @@ def write_export(
     out = RunOutput(target, prefix, writer_threads=writer_threads)
     try:
         out.clear()
-        image_field = context.image_field if writer_class.needs_image_paths else None
+        image_field = context.image_field if writer_class.reads_image_paths else None
         tasks = source.iter_tasks(decode_results=writer_class.reads_results, image_field=image_field,
                                   details=writer_class.reads_details)
         writer.write(tasks, out)

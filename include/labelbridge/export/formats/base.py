@@ -82,6 +82,8 @@ class FormatWriter(ABC):
     needs_image_paths: ClassVar[bool] = False
     #: Whether the format decodes every annotation's result (``json`` splices the stored text instead).
     reads_results: ClassVar[bool] = True
+    #: Whether the format names files or images after each task's image path (the source may compute it).
+    reads_image_paths: ClassVar[bool] = False
     #: Whether the format reads more of a task than its image path and its annotations' results,
     #: annotators and state (see ``TaskSource.iter_tasks``'s ``details``).
     reads_details: ClassVar[bool] = True

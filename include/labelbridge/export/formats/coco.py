@@ -23,6 +23,8 @@ from labelbridge.export.writer import RunOutput, Tally
 
 class CocoFormat(FormatWriter):
     name = "coco"
+    reads_image_paths = True
+    reads_details = False
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         tally = Tally()

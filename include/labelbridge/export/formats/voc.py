@@ -64,6 +64,7 @@ def _object(name: str, xmin: int, ymin: int, xmax: int, ymax: int) -> str:
 class VocFormat(FormatWriter):
     name = "voc"
     needs_image_paths = True
+    reads_image_paths = True
     reads_details = False
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:

@@ -26,6 +26,7 @@ def stem(path: str) -> str:
 class YoloFormat(FormatWriter):
     name = "yolo"
     needs_image_paths = True
+    reads_image_paths = True
     reads_details = False
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
