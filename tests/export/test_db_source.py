@@ -40,6 +40,7 @@ def project(labeling_dsn: str) -> list[int]:
             (Jsonb({"draft_id": 0, "note": 'tab\there "quoted" \\ ünïcode \u2028 \x01', "task": 99}), seeded[0]),
         )
         conn.execute("UPDATE task SET meta = %s WHERE id = %s", (Jsonb({"source": "résumé"}), seeded[0]))
+        conn.execute("UPDATE task SET meta = '[1, 2]' WHERE id = %s", (seeded[1],))  # exported as {}
         conn.execute(
             "INSERT INTO prediction (task_id, origin_key, model_version, score, result) VALUES"
             " (%s, 'p1', 'yolo-v8 \"x\"', 0.25, %s), (%s, 'p2', NULL, NULL, '[]')",

@@ -129,8 +129,8 @@ def _tasks_query(*, details: bool) -> sql.Composed:
         FROM task t WHERE {where} ORDER BY t.id"""
     ).format(
         data=sql.SQL("t.data::text" if details else "NULL::text"),
-        meta=sql.SQL("CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{{}}' END" if details
-                     else "NULL::text"),
+        meta=sql.SQL("CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{}' END" if details
+                     else "NULL::text"),  # not a template: its braces are literal
         created=_ts("t.created_at") if details else _NULL, updated=_ts("t.updated_at") if details else _NULL,
         image_path=sql.SQL(IMAGE_PATH_SQL), where=_IN_WINDOW,
     )
@@ -208,10 +208,12 @@ class DatabaseSource:
         """
         batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=self.read_ahead)
         stop = threading.Event()
-        lean = decode_results and not details
-        tasks = _TASKS_WITHOUT_DETAILS if lean else _TASKS
-        annotations = (_ANNOTATIONS_UNCHECKED_WITHOUT_DETAILS if lean else _ANNOTATIONS_UNCHECKED) if decode_results \
-            else _ANNOTATIONS
+        if not decode_results:
+            tasks, annotations = _TASKS, _ANNOTATIONS
+        elif details:
+            tasks, annotations = _TASKS, _ANNOTATIONS_UNCHECKED
+        else:
+            tasks, annotations = _TASKS_WITHOUT_DETAILS, _ANNOTATIONS_UNCHECKED_WITHOUT_DETAILS
         reader = threading.Thread(target=self._read, args=(batches, stop, tasks, annotations, image_field),
                                   name="labelbridge-export-read", daemon=True)
         reader.start()
