@@ -66,7 +66,6 @@ class FileWriterProcess:
     def __init__(self) -> None:
         self._child: subprocess.Popen[bytes] | None = None
         self._pending = bytearray()
-        self.failure: str | None = None  # "<path>\0<why>" once the child reported one
 
     def write(self, path: str, data: bytes) -> None:
         encoded = path.encode(_FS_ENCODING, "surrogateescape")  # os.fsencode, without its checks per call

@@ -128,9 +128,9 @@ def _tasks_query(*, details: bool) -> sql.Composed:
         """SELECT t.id, {data}, jsonb_typeof(t.data), {meta}, {created}, {updated}, {image_path}
         FROM task t WHERE {where} ORDER BY t.id"""
     ).format(
-        data=sql.SQL("t.data::text" if details else "NULL::text"),
-        meta=sql.SQL("CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{}' END" if details
-                     else "NULL::text"),  # not a template: its braces are literal
+        data=sql.SQL("t.data::text") if details else _NULL,
+        # Not a template: its braces are literal.
+        meta=sql.SQL("CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{}' END") if details else _NULL,
         created=_ts("t.created_at") if details else _NULL, updated=_ts("t.updated_at") if details else _NULL,
         image_path=sql.SQL(IMAGE_PATH_SQL), where=_IN_WINDOW,
     )
