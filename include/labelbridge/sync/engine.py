@@ -671,7 +671,7 @@ class StorageSync:
             key = self.store.key_from_uri(uri)
         except ValueError:
             return False
-        return self.store._wanted(key) and not self._excluded(key)
+        return self.store.wants(key) and not self._excluded(key)
 
     def _excluded(self, key: str) -> bool:
         return key.startswith(self.exclude_prefixes) if self.exclude_prefixes else False
