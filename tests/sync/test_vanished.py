@@ -14,9 +14,9 @@ import pytest
 import devservices
 from labelbridge import db
 from labelbridge.config import Cloud, ProjectConfig
+from labelbridge.db.projects import register_storage
 from labelbridge.storage import ObjectInfo, ObjectStore
-from labelbridge.sync import StorageSync, engine
-from labelbridge.sync.engine import register_storage
+from labelbridge.sync import StorageSync, objects
 from tests.conftest import StoreFactory
 from tests.sync.helpers import configured, counts, live_tasks, rows, storage_for, sync
 
@@ -48,7 +48,7 @@ def test_vanished_before_between_within_and_after_batches(
     gone = [keys[0], keys[2], *keys[4:9], keys[11]]
     for key in gone:
         store.delete(key)
-    monkeypatch.setattr(engine, "RANGE_FETCH", 2)  # the long gap is read in several rounds
+    monkeypatch.setattr(objects, "RANGE_FETCH", 2)  # the long gap is read in several rounds
 
     result = sync(labeling_dsn, store, storage, write_batch=2)
 
@@ -126,7 +126,7 @@ def test_task_another_sync_writes_meanwhile_is_not_duplicated(
     store.write("a.jpg", b"x")
     storage = storage_for(store)
     with psycopg.connect(labeling_dsn) as conn:
-        register_storage(conn, ProjectConfig(name=storage.project), storage)
+        register_storage(conn, storage, project=ProjectConfig(name=storage.project))
     etag = next(store.iter_objects()).etag
     result: dict[str, int] = {}
 

@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator, Context
 
 from labelbridge.config import Cloud, load_config
-from labelbridge.db import connect
 from labelbridge.operators.connections import (
     DEFAULT_LABELING_DB_CONN_ID,
     labeling_db_dsn,
@@ -21,7 +20,7 @@ from labelbridge.operators.connections import (
     require_cloud,
 )
 from labelbridge.operators.links import BucketConsoleLink
-from labelbridge.sync import Shard, StorageSync, sync_storage
+from labelbridge.sync import Shard, soft_delete_outside_shards, sync_storage
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +69,16 @@ class BaseSyncOperator(BaseOperator):
         prefix = self.prefix if self.prefix is not None else storage.prefix
         where = f"shard {shard.to_xcom()}" if shard else repr(prefix)
         log.info("Syncing storage %s (%s://%s) %s", storage.name, storage.cloud.value, storage.bucket, where)
-        with connect(labeling_db_dsn(self.labeling_db_conn_id)) as conn:
-            counts = sync_storage(
-                conn,
-                make_store(storage),
-                storage,
-                project=config.projects.get(storage.project),
-                exclude_prefixes=config.excluded_prefixes(storage),
-                prefix=self.prefix,
-                shard=shard,
-                run_id=str(context.get("run_id") or "manual"),
-            )
+        counts = sync_storage(
+            labeling_db_dsn(self.labeling_db_conn_id),
+            make_store(storage),
+            storage=storage,
+            project=config.projects.get(storage.project),
+            exclude_prefixes=config.excluded_prefixes(storage),
+            prefix=self.prefix,
+            shard=shard,
+            run_id=str(context.get("run_id") or "manual"),
+        )
         log.info("Sync of %s done: %s", storage.name, counts.summary())
         return counts.as_dict()
 
@@ -128,9 +126,9 @@ def finish_sharded_sync(
     config = load_config(config_path)
     storage = config.storage(storage_name)
     covered = [prefix for shard in shards for prefix in shard.get("prefixes", [])]
-    with connect(labeling_db_dsn(labeling_db_conn_id)) as conn:
-        job = StorageSync(conn, make_store(storage), storage, project=config.projects.get(storage.project),
-                          exclude_prefixes=config.excluded_prefixes(storage))
-        counts = job.soft_delete_outside(covered, root=prefix)
+    counts = soft_delete_outside_shards(
+        labeling_db_dsn(labeling_db_conn_id), make_store(storage), storage=storage, covered=covered, root=prefix,
+        project=config.projects.get(storage.project), exclude_prefixes=config.excluded_prefixes(storage),
+    )
     log.info("Sharded sync of %s finished: %d tasks in vanished folders soft-deleted", storage_name, counts.deleted)
     return counts.as_dict()

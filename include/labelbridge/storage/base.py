@@ -126,7 +126,7 @@ class ObjectStore(ABC):
         """
         delimiter = None if recursive else "/"
         for page in self._list_pages(self.prefix if prefix is None else prefix, delimiter):
-            kept = [obj for obj in page if self._wanted(obj.key)]
+            kept = [obj for obj in page if self.wants(obj.key)]
             if kept:
                 yield kept
 
@@ -138,7 +138,8 @@ class ObjectStore(ABC):
         """The "folders" one level below ``prefix``, for sharding a listing over mapped tasks."""
         return self._list_prefixes(self.prefix if prefix is None else prefix, delimiter)
 
-    def _wanted(self, key: str) -> bool:
+    def wants(self, key: str) -> bool:
+        """Whether the listing keeps ``key``: not a folder marker, and matching the key pattern."""
         # Filter once, here; subclasses only page through the raw listing.
         if key.endswith("/"):
             return False

@@ -40,18 +40,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     def show(action: str, uri: str, index: int) -> None:
         print(f"would {action:<6} {uri}" + (f" #{index}" if storage.mode.value == "task_files" else ""))
 
-    with connect(labeling_dsn(args)) as conn:
-        counts = sync_storage(
-            conn,
-            make_store(storage, prefix=prefix),
-            storage,
-            project=config.projects.get(storage.project),
-            exclude_prefixes=config.excluded_prefixes(storage),
-            prefix=prefix,
-            run_id="cli-dry-run" if args.dry_run else "cli",
-            dry_run=args.dry_run,
-            on_change=show if args.dry_run else None,
-        )
+    counts = sync_storage(
+        labeling_dsn(args),
+        make_store(storage, prefix=prefix),
+        storage=storage,
+        project=config.projects.get(storage.project),
+        exclude_prefixes=config.excluded_prefixes(storage),
+        prefix=prefix,
+        run_id="cli-dry-run" if args.dry_run else "cli",
+        dry_run=args.dry_run,
+        on_change=show if args.dry_run else None,
+    )
     label = "dry run (nothing written)" if args.dry_run else "synced"
     print(f"{storage.name}: {label}: {counts.summary()}", file=sys.stderr)
     if args.json:

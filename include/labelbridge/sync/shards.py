@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from labelbridge.storage import ObjectStore
-from labelbridge.sync.engine import Scope
+from labelbridge.sync.scope import Scope
 
 #: Airflow's scheduler degrades past about a thousand mapped task instances.
 DEFAULT_MAX_SHARDS = 64

@@ -1,0 +1,145 @@
+"""Objects mode: every listed object is one task, ``{media_field: uri}`` at index 0.
+
+While the listing comes in byte order (as S3, GCS and Azure list), a batch is compared with the
+project's tasks in its key range, read from the unique index: new objects' tasks are COPYed in,
+changed ones upserted, unchanged ones not touched, and tasks in the range the batch lacks are
+remembered in ``_lb_gone`` as vanished. A batch out of order is staged and upserted whole.
+
+The task row itself holds the object's version, so this mode keeps no ``source_object`` rows
+(that table serves files holding many tasks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from labelbridge.db.bulk import copy_into
+from labelbridge.storage import ObjectInfo
+from labelbridge.sync.scope import SyncCounts
+from labelbridge.sync.writer import ModeWriter
+
+#: Existing tasks read per round trip when comparing a batch with its key range (bounds memory
+#: when a large part of the range vanished).
+RANGE_FETCH = 20000
+
+# (uri, version, soft-deleted, data and meta as this storage writes them) of tasks in a key range.
+_TASKS_IN_RANGE = sql.SQL(
+    "SELECT uri, object_version, deleted_at IS NOT NULL,"
+    " data = jsonb_build_object(%(field)s::text, uri) AND meta = '{{}}'::jsonb"
+    " FROM task WHERE project_id = %(project)s AND item_index = 0"
+    " AND uri {op} %(low)s AND uri <= %(high)s ORDER BY uri LIMIT %(limit)s"
+)
+_RANGE_START = {True: sql.SQL(">="), False: sql.SQL(">")}
+_REMEMBER_GONE = "INSERT INTO _lb_gone SELECT unnest(%s::text[])"
+# One task per object staged in _lb_listed, made in SQL: no per-object Python, no second stage.
+_LISTED_AS_TASKS = sql.SQL(
+    "SELECT {project}::integer AS project_id, uri, 0 AS item_index,"
+    " jsonb_build_object({field}::text, uri) AS data,"
+    " '{{}}'::jsonb AS meta, coalesce(version_id, etag) AS object_version, NULL::timestamptz AS deleted_at"
+    " FROM _lb_listed"
+)
+_NEW_TASK_COLUMNS = ("project_id", "uri", "data", "object_version")
+
+_KnownTask = tuple[str | None, bool, bool]
+"""(version, soft-deleted, same data) of a task, as read from its range."""
+
+
+class ObjectsWriter(ModeWriter):
+    objects_table = "task"
+    compares_ranges = True
+
+    def write_range(
+        self,
+        cur: psycopg.Cursor[Any],
+        page: list[ObjectInfo],
+        uris: list[str],
+        *,
+        after: str | None,
+        head: str,
+        counts: SyncCounts,
+    ) -> None:
+        """Write only what differs from the tasks in the batch's range.
+
+        The range runs from ``after`` (the previous batch's last URI, excluded; ``head`` included
+        for the first batch) to the batch's last URI.
+        """
+        known = self._known_tasks(cur, uris, after=after, head=head)
+        new: list[tuple[ObjectInfo, str, str | None]] = []
+        changed: list[tuple[ObjectInfo, str]] = []
+        for obj, uri in zip(page, uris, strict=True):
+            version = obj.etag if obj.version_id is None else obj.version_id
+            task = known.get(uri)
+            if task is None:
+                new.append((obj, uri, version))
+            elif task != (version, False, True):  # another version, soft-deleted, or other data
+                changed.append((obj, uri))
+        counts.unchanged += len(page) - len(new) - len(changed)
+        if new:
+            self._insert_new_tasks(cur, new, counts)
+        if changed:
+            self.stage_listing(cur, [obj for obj, _ in changed], [uri for _, uri in changed])
+            self.write_staged(cur, page, counts)
+
+    def write_staged(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+        """Upsert one task per object staged in ``_lb_listed``, keyed by its URI."""
+        tasks = _LISTED_AS_TASKS.format(
+            project=sql.Literal(self.ctx.project_id), field=sql.Literal(self.ctx.storage.media_field)
+        )
+        counts.add(self.upsert_tasks(cur, counts, stage="_lb_listed", tasks=tasks, compare_version=True))
+
+    def _known_tasks(
+        self, cur: psycopg.Cursor[Any], uris: list[str], *, after: str | None, head: str
+    ) -> dict[str, _KnownTask]:
+        """The range's tasks of listed URIs; live ones in scope but not listed go to ``_lb_gone``."""
+        listed = set(uris)
+        known: dict[str, _KnownTask] = {}
+        for tasks in self._tasks_in_range(cur, after or head, uris[-1], inclusive=after is None):
+            gone = []
+            for uri, version, deleted, same_data in tasks:
+                if uri in listed:
+                    known[uri] = (version, deleted, same_data)
+                elif not deleted and self.ctx.in_scope(uri):
+                    gone.append(uri)
+            if gone:
+                cur.execute(_REMEMBER_GONE, (gone,))
+        return known
+
+    def _tasks_in_range(
+        self, cur: psycopg.Cursor[Any], low: str, high: str, *, inclusive: bool
+    ) -> Iterator[list[tuple[str, str | None, bool, bool]]]:
+        """The project's tasks at index 0 from ``low`` to ``high``: (uri, version, deleted, same data).
+
+        Read from the unique index in rounds of RANGE_FETCH, each starting after the last.
+        """
+        while True:
+            params = {"field": self.ctx.storage.media_field, "project": self.ctx.project_id, "low": low,
+                      "high": high, "limit": RANGE_FETCH}
+            tasks = cur.execute(_TASKS_IN_RANGE.format(op=_RANGE_START[inclusive]), params).fetchall()
+            yield tasks
+            if len(tasks) < RANGE_FETCH:
+                return
+            low, inclusive = tasks[-1][0], False
+
+    def _insert_new_tasks(
+        self, cur: psycopg.Cursor[Any], new: list[tuple[ObjectInfo, str, str | None]], counts: SyncCounts
+    ) -> None:
+        """COPY the tasks of objects the index had none for: no conflict check to pay per row."""
+        field = json.dumps(self.ctx.storage.media_field)
+        rows = ((self.ctx.project_id, uri, f"{{{field}: {json.dumps(uri)}}}", version) for _, uri, version in new)
+        try:
+            with self.ctx.conn.transaction():  # a savepoint: the batch's transaction is open
+                copy_into(cur, "task", _NEW_TASK_COLUMNS, rows)
+        except psycopg.errors.UniqueViolation:
+            # A sync of another storage on the same bucket wrote some since the range was read.
+            self.stage_listing(cur, [obj for obj, _, _ in new], [uri for _, uri, _ in new])
+            self.write_staged(cur, [obj for obj, _, _ in new], counts)
+            return
+        counts.inserted += len(new)
+        if self.ctx.on_change is not None:
+            for _, uri, _ in new:
+                self.ctx.on_change("insert", uri, 0)
