@@ -1,5 +1,7 @@
 """Task files that Python parses but PostgreSQL refuses, or whose meaning is ambiguous: each is refused
-with where (task, field path) and why, never quoting content. The parser is pure: no services."""
+with where (task, field path) and why, never quoting content.
+
+The parser tests are pure; the last test syncs a hostile bucket on each cloud's emulator."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ import io
 
 import pytest
 
+from labelbridge.config import Cloud
 from labelbridge.db.jsonb import MAX_DEPTH
 from labelbridge.errors import TaskFileError
 from labelbridge.sync.taskfile import parse_task_file
+from tests.conftest import StoreFactory
+from tests.sync.helpers import counts, live_tasks, rows, storage_for, sync, task_file
 
 SECRET = "s3cr3t-content"
 
@@ -36,6 +41,10 @@ HOSTILE = {
                                 "annotations[1] has the same id as annotations[0]"),
     "duplicate-prediction-id": ('{"data": {"t": "@"}, "predictions": [{"id": "a"}, {"result": []}, {"id": "a"}]}',
                                 "predictions[2] has the same id as predictions[0]"),
+    "lead-time-overflow": ('{"data": {"t": "@"}, "annotations": [{"result": [], "lead_time": 1%s}]}' % ("0" * 400),
+                           "annotations[0].lead_time: a number beyond the 64-bit float range"),
+    "score-overflow": ('{"data": {"t": "@"}, "predictions": [{"result": [], "score": -1%s}]}' % ("0" * 400),
+                       "predictions[0].score: a number beyond the 64-bit float range"),
     # The path to the container past the limit: data, tree, then MAX_DEPTH - 2 array steps.
     "too-deep": ('{"data": {"t": "@", "tree": ' + DEEP + "}}",
                  f"field data.tree{'[0]' * 9}...({MAX_DEPTH} steps): "
@@ -104,3 +113,36 @@ def test_what_postgresql_stores_is_not_refused() -> None:
     assert tasks[0].data["emoji"] == "\U0001f600"
     assert tasks[0].data["literal"] == "\\u0000"
     assert [len(t.annotations) for t in tasks] == [3, 1]
+
+
+def test_a_hostile_bucket_stores_every_good_task_and_quarantines_each_bad_file(
+    cloud: Cloud, new_store: StoreFactory, labeling_dsn: str
+) -> None:
+    store = new_store(cloud)
+    good_tasks = 0
+    for number in range(4):
+        store.write(f"tasks/good-{number}.json", task_file(*({"text": f"good {number}.{i}"} for i in range(50))))
+        store.write(f"tasks/good-{number}.jsonl", b'{"text": "line"}\n' * 25)
+        good_tasks += 75
+    expected = []
+    for case in sorted(HOSTILE):
+        text, why = hostile(case)
+        store.write(f"tasks/bad-{case}.json", f'[{{"text": "fine"}}, {text}]'.encode())
+        store.write(f"tasks/bad-{case}.jsonl", f'{{"text": "fine"}}\n{text}\n'.encode())
+        expected += [f"tasks/bad-{case}.json: task 1: {why}", f"tasks/bad-{case}.jsonl: line 2 (task 1): {why}"]
+    storage = storage_for(store, mode="task_files", prefix="tasks/")
+
+    first = sync(labeling_dsn, store, storage)
+
+    assert counts(first) == {"listed": 8 + len(expected), "inserted": good_tasks, "quarantined": len(expected)}
+    assert len(live_tasks(labeling_dsn)) == good_tasks
+    reasons = [r for (r,) in rows(labeling_dsn, "SELECT reason FROM quarantine WHERE resolved_at IS NULL")]
+    assert sorted(reasons) == sorted(expected)
+    stored = rows(labeling_dsn, "SELECT reason FROM quarantine UNION ALL SELECT row_to_json(s)::text FROM sync_run s")
+    assert not [text for (text,) in stored if SECRET in text]
+
+    before = rows(labeling_dsn, "SELECT id, xmin::text FROM task ORDER BY id")
+    again = sync(labeling_dsn, store, storage)
+
+    assert counts(again) == {"listed": 8 + len(expected), "unchanged": good_tasks, "quarantined": len(expected)}
+    assert rows(labeling_dsn, "SELECT id, xmin::text FROM task ORDER BY id") == before

@@ -116,6 +116,8 @@ def _task(item: Any, index: int, *, where: str, strings: bool) -> ParsedTask:
     predictions = _list_of_objects(item.get("predictions"), f"{where}: 'predictions'")
     _refuse_repeated_ids(annotations, f"{where}: annotations")
     _refuse_repeated_ids(predictions, f"{where}: predictions")
+    _refuse_unstorable_numbers(annotations, "lead_time", f"{where}: annotations")
+    _refuse_unstorable_numbers(predictions, "score", f"{where}: predictions")
     return ParsedTask(index, data, meta, annotations, predictions)
 
 
@@ -146,6 +148,18 @@ def _list_of_objects(value: Any, where: str) -> tuple[dict[str, Any], ...]:
         if not isinstance(result, list):
             raise TaskFileError(f"{where}[{position}].result must be a list, got {_type(result)}")
     return tuple(value)
+
+
+def _refuse_unstorable_numbers(items: tuple[dict[str, Any], ...], key: str, where: str) -> None:
+    # These land in double precision columns: an integer past the float range cannot (and the
+    # jsonb check has already refused non-finite floats).
+    for position, element in enumerate(items):
+        value = element.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+            raise TaskFileError(f"{where}[{position}].{key}: a number beyond the 64-bit float range")
+
+
+_FLOAT_MAX = int(sys.float_info.max)
 
 
 def _type(value: Any) -> str:
