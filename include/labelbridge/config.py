@@ -208,6 +208,24 @@ class ExportTargetConfig(_BucketEntry):
     schedule: str | None = None
     sources: tuple[str, ...] = ()
 
+    @field_validator("prefix")
+    @classmethod
+    def _confined(cls, value: str) -> str:
+        # Whoever copies an export to disk with a sync tool resolves these segments as paths.
+        if value.startswith("/"):
+            raise ValueError(f"{value!r} must be relative to the bucket: drop the leading '/'")
+        segments = value.split("/")
+        if any(segment in {".", ".."} for segment in segments):
+            raise ValueError(f"{value!r} holds a '.' or '..' segment; name the folder itself")
+        if "" in segments[:-1]:
+            raise ValueError(f"{value!r} holds an empty segment ('//')")
+        if _CONTROL_CHARACTERS.search(value):
+            raise ValueError(f"{value!r} holds a control character")
+        return value
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class AccessLogConfig(_Entry):
     """An S3 bucket that receives server access logs for some of the storages."""
@@ -377,6 +395,13 @@ class _Loader:
             if missing:
                 self.problem(where, f"field 'sources': unknown storage(s) {', '.join(map(repr, missing))}")
                 del targets[where]
+                continue
+            covered = _sources_covered_by(target, storages.values())
+            if covered:
+                self.problem(where, f"field 'prefix': {target.prefix!r} on {target.cloud.value} bucket "
+                             f"{target.bucket!r} covers source storage(s) {', '.join(map(repr, covered))}; "
+                             "an export there would land among their tasks: choose a prefix outside them")
+                del targets[where]
         compliance = ComplianceConfig()
         if raw.get("compliance") is not None:
             try:
@@ -418,6 +443,19 @@ class _Loader:
             seen.add(entry.name)
             valid[where] = entry
         return valid
+
+
+def _sources_covered_by(target: ExportTargetConfig, storages: Iterable[StorageConfig]) -> list[str]:
+    """Source storages on the target's bucket whose prefix lies inside the target's prefix.
+
+    A target inside a source's prefix is fine: that source's sync skips it (``excluded_prefixes``).
+    """
+    return [
+        s.name for s in storages
+        if s.cloud == target.cloud and s.bucket == target.bucket
+        # A templated prefix ("scans/{{ ds }}/") covers what its literal start covers.
+        and s.prefix.split("{{", 1)[0].startswith(target.prefix)
+    ]
 
 
 def _field_messages(exc: ValidationError) -> Iterable[str]:
