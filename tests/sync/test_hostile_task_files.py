@@ -12,7 +12,7 @@ import pytest
 from labelbridge.config import Cloud
 from labelbridge.db.jsonb import MAX_DEPTH
 from labelbridge.errors import TaskFileError
-from labelbridge.sync.taskfile import parse_task_file
+from labelbridge.sync.taskfile_parser import parse_task_file
 from tests.conftest import StoreFactory
 from tests.sync.helpers import counts, live_tasks, rows, storage_for, sync, task_file
 

@@ -23,7 +23,7 @@ from labelbridge.db.bulk import copy_rows, upsert_from_stage
 from labelbridge.errors import ObjectNotFound, TaskFileError
 from labelbridge.storage import ObjectInfo
 from labelbridge.sync.scope import SyncCounts
-from labelbridge.sync.taskfile_parser import ParsedTask, parse_task_file
+from labelbridge.sync.taskfile_parser import ParsedTask, origin_key, parse_task_file
 from labelbridge.sync.writer import TASK_COLUMNS, ModeWriter
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class TaskFilesWriter(ModeWriter):
                 if isinstance(completed_by, dict):  # Label Studio exports the user object
                     completed_by = completed_by.get("email") or completed_by.get("id")
                 rows.append((
-                    uri, task.index, _origin_key(ann, position), json.dumps(ann.get("result", [])),
+                    uri, task.index, origin_key(ann, position), json.dumps(ann.get("result", [])),
                     None if completed_by is None else str(completed_by), bool(ann.get("was_cancelled", False)),
                     bool(ann.get("ground_truth", False)), _float(ann.get("lead_time")),
                     json.dumps({k: v for k, v in ann.items() if k not in _ANNOTATION_KEYS_WITH_COLUMNS}),
@@ -211,7 +211,7 @@ class TaskFilesWriter(ModeWriter):
 
     def _upsert_predictions(self, cur: psycopg.Cursor[Any], tasks: list[tuple[str, ParsedTask]]) -> None:
         rows = [
-            (uri, task.index, _origin_key(pred, position), None if pred.get("model_version") is None
+            (uri, task.index, origin_key(pred, position), None if pred.get("model_version") is None
              else str(pred["model_version"]), _float(pred.get("score")), json.dumps(pred.get("result", [])))
             for uri, task in tasks
             for position, pred in enumerate(task.predictions)
@@ -243,11 +243,6 @@ class TaskFilesWriter(ModeWriter):
             stage=sql.Identifier(stage),
             project=sql.Literal(self.ctx.project_id),
         )
-
-
-def _origin_key(item: dict[str, Any], position: int) -> str:
-    # Label Studio ids survive reordering inside the file; positions are the fallback.
-    return f"id:{item['id']}" if item.get("id") is not None else f"pos:{position}"
 
 
 def _float(value: Any) -> float | None:
