@@ -33,9 +33,9 @@ import psycopg
 
 from labelbridge import db
 from labelbridge.config import StorageConfig
+from labelbridge.rotate import rotate_storage
+from labelbridge.rotate.rotation import _UPSERT
 from labelbridge.storage import AzureBlobStore, GCSStore, ObjectStore, S3Store
-from labelbridge.urls import rotate_storage
-from labelbridge.urls.rotation import _UPSERT
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 TTL = timedelta(hours=12)
@@ -47,7 +47,7 @@ def make_stores() -> dict[str, ObjectStore]:
     from botocore.config import Config
     from google.cloud import storage
 
-    from tests.urls.verify import service_account_credentials
+    from tests.rotate.verify import service_account_credentials
 
     s3 = boto3.client(
         "s3",

@@ -15,7 +15,7 @@ from labelbridge.errors import SigningError
 from labelbridge.operators.connections import make_client
 from labelbridge.storage import AzureBlobStore, ObjectStore, S3Store
 from tests.conftest import StoreFactory
-from tests.urls.verify import (
+from tests.rotate.verify import (
     amz_date,
     gcs_expected_url,
     http_get,

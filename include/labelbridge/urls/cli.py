@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from labelbridge.config import load_config
-from labelbridge.urls.rotation import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, plan_rotation, rotate_storage
+from labelbridge.rotate import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, plan_rotation, rotate_storage
 
 
 def register(subparsers: Any) -> None:

@@ -12,11 +12,11 @@ import pytest
 
 from labelbridge.config import Cloud
 from labelbridge.errors import SigningError
+from labelbridge.rotate import plan_id_shards, plan_rotation, rotate_storage
 from labelbridge.storage import ObjectStore
-from labelbridge.urls import plan_id_shards, plan_rotation, rotate_storage
 from tests.conftest import StoreFactory
-from tests.urls.helpers import add_tasks, rows, storage_for
-from tests.urls.verify import SECRET_MARKERS, http_get, service_account_credentials
+from tests.rotate.helpers import add_tasks, rows, storage_for
+from tests.rotate.verify import SECRET_MARKERS, http_get, service_account_credentials
 
 
 @pytest.fixture(scope="module")

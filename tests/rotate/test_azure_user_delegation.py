@@ -26,10 +26,10 @@ from cryptography.x509.oid import NameOID
 
 import devservices
 from labelbridge.config import Cloud
+from labelbridge.rotate import rotate_storage
 from labelbridge.storage import AzureBlobStore
-from labelbridge.urls import rotate_storage
-from tests.urls.helpers import add_tasks, rows, storage_for
-from tests.urls.verify import http_get, query
+from tests.rotate.helpers import add_tasks, rows, storage_for
+from tests.rotate.verify import http_get, query
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OID = "3d5c3ef2-59d6-4f5c-8d36-3d3f2f8b5b11"

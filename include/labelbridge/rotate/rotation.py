@@ -31,9 +31,9 @@ from psycopg import sql
 from labelbridge.config import StorageConfig
 from labelbridge.db import connect
 from labelbridge.errors import SigningError
+from labelbridge.rotate.canary import check_urls
 from labelbridge.storage import store_class
 from labelbridge.storage.base import ObjectStore, SignedUrl
-from labelbridge.urls.canary import check_urls
 
 log = logging.getLogger(__name__)
 
@@ -388,16 +388,3 @@ def plan_id_shards(dsn: str, storage: StorageConfig, *, tasks_per_shard: int = 5
     bounds: list[int | None] = [None, *starts[1:], None]
     return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
-
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_CANARY_SIZE",
-    "IdRange",
-    "RotationCounts",
-    "RotationPlan",
-    "RotationResult",
-    "UrlRotation",
-    "plan_id_shards",
-    "plan_rotation",
-    "rotate_storage",
-]
