@@ -93,7 +93,7 @@ def storage(name: str, store: ObjectStore) -> StorageConfig:
 def ours(dsn: str, name: str, store: ObjectStore, id_range: tuple[int, int]) -> tuple[int, float]:
     started = time.perf_counter()
     result = rotate_storage(
-        dsn, store, storage(name, store), id_range=id_range, batch_size=1000, canary_size=0
+        dsn, store, storage=storage(name, store), id_range=id_range, batch_size=1000, canary_size=0
     )
     return result.counts.signed, time.perf_counter() - started
 

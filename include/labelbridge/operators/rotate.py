@@ -71,7 +71,7 @@ class RotateUrlsOperator(BaseOperator):
         result = rotate_storage(
             labeling_db_dsn(self.labeling_db_conn_id),
             make_store(storage),
-            storage,
+            storage=storage,
             id_range=id_range,
             batch_size=self.batch_size,
             canary_size=self.canary_size,
