@@ -22,8 +22,8 @@ import psycopg
 from msgspec import UNSET
 from psycopg import sql
 
+from labelbridge.export._db_records import ByTask, stored_task
 from labelbridge.export.records import MalformedTask, TaskRecord, task_from_export_item
-from labelbridge.export.stored import ByTask, stored_task
 
 # The same two patterns as IMAGE_PATH_SQL, with PostgreSQL's semantics: "." takes newlines, "$" is the end.
 _SCHEME_AND_BUCKET = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/")
@@ -116,8 +116,8 @@ _RESULT_OK = """CASE jsonb_typeof({col}) WHEN 'null' THEN true
 # (``task`` is always the annotation's own task).
 _ANNOTATION_KEYS = "'{id,completed_by,result,was_cancelled,ground_truth,created_at,updated_at,lead_time,task}'"
 
-# Three streams in task id order, merged in Python (stored.ByTask): one pass over each table instead
-# of an aggregate sub-query per task. Row layouts: labelbridge.export.stored.
+# Three streams in task id order, merged in Python (_db_records.ByTask): one pass over each table instead
+# of an aggregate sub-query per task. Row layouts: labelbridge.export._db_records.
 _NULL = sql.SQL("NULL::text")
 
 
@@ -158,7 +158,7 @@ _TASKS = _tasks_query(details=True)
 _TASKS_WITHOUT_DETAILS = _tasks_query(details=False)
 _ANNOTATIONS = _annotations_query(_RESULT_OK.format(col="a.result"))
 # The check costs PostgreSQL about as much as rendering the result as text. A format that decodes
-# every result anyway checks it in Python (stored.stored_task); result_ok then comes back NULL.
+# every result anyway checks it in Python (_db_records.stored_task); result_ok then comes back NULL.
 _ANNOTATIONS_UNCHECKED = _annotations_query("NULL::boolean")
 _ANNOTATIONS_UNCHECKED_WITHOUT_DETAILS = _annotations_query("NULL::boolean", details=False)
 
@@ -178,7 +178,7 @@ class DatabaseSource:
     """
 
     def __init__(
-        self, conn: psycopg.Connection[Any], project_id: int, window: Window, *, batch_size: int = 2000,
+        self, conn: psycopg.Connection[Any], project_id: int, *, window: Window, batch_size: int = 2000,
         read_ahead: int = 2,
     ) -> None:
         self.conn = conn
