@@ -80,14 +80,14 @@ def seed(dsn: str, start: int, stop: int) -> None:
 def run_export(dsn: str, fmt: str, out_dir: Path) -> dict[str, Any]:
     from datetime import UTC, datetime
 
+    from labelbridge.export.directory import DirectoryTarget
     from labelbridge.export.formats import FormatContext
     from labelbridge.export.run import write_export
     from labelbridge.export.source import DatabaseSource, Window, open_snapshot
-    from labelbridge.export.writer import DirectoryTarget
 
     started = time.perf_counter()
     with open_snapshot(dsn) as conn:
-        source = DatabaseSource(conn, 1, Window(datetime.now(UTC), full=True), batch_size=2000)
+        source = DatabaseSource(conn, 1, window=Window(datetime.now(UTC), full=True), batch_size=2000)
         # Small files inline, as convert writes to a local directory (threads pay off for buckets).
         result = write_export(source, DirectoryTarget(out_dir), prefix="", fmt=fmt,
                               context=FormatContext(labels=("cat", "dog")), header={"format": fmt}, writer_threads=0)
@@ -101,7 +101,7 @@ def run_baseline(dsn: str, out_dir: Path) -> dict[str, Any]:
     import pandas as pd
     import psycopg
 
-    from labelbridge.export.writer import DirectoryTarget
+    from labelbridge.export.directory import DirectoryTarget
 
     started = time.perf_counter()
     with psycopg.connect(dsn) as conn, warnings.catch_warnings():

@@ -33,9 +33,9 @@ import psycopg
 
 from labelbridge import db
 from labelbridge.config import StorageConfig
+from labelbridge.rotate import rotate_storage
+from labelbridge.rotate.rotation import _UPSERT
 from labelbridge.storage import AzureBlobStore, GCSStore, ObjectStore, S3Store
-from labelbridge.urls import rotate_storage
-from labelbridge.urls.rotation import _UPSERT
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 TTL = timedelta(hours=12)
@@ -47,7 +47,7 @@ def make_stores() -> dict[str, ObjectStore]:
     from botocore.config import Config
     from google.cloud import storage
 
-    from tests.urls.verify import service_account_credentials
+    from tests.rotate.verify import service_account_credentials
 
     s3 = boto3.client(
         "s3",
@@ -93,7 +93,7 @@ def storage(name: str, store: ObjectStore) -> StorageConfig:
 def ours(dsn: str, name: str, store: ObjectStore, id_range: tuple[int, int]) -> tuple[int, float]:
     started = time.perf_counter()
     result = rotate_storage(
-        dsn, store, storage(name, store), id_range=id_range, batch_size=1000, canary_size=0
+        dsn, store, storage=storage(name, store), id_range=id_range, batch_size=1000, canary_size=0
     )
     return result.counts.signed, time.perf_counter() - started
 

@@ -136,3 +136,23 @@ def airflow_db() -> None:
 def cloud(request: pytest.FixtureRequest) -> Cloud:
     """Parametrizes a behaviour test over S3, GCS and Azure: the subclasses must agree."""
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def gcs_signer() -> object:
+    """Service-account credentials that sign GCS URLs offline (fake-gcs-server has no signer of its own)."""
+    from tests.rotate.verify import service_account_credentials
+
+    return service_account_credentials()
+
+
+@pytest.fixture
+def signing_store(new_store: StoreFactory, gcs_signer: object) -> StoreFactory:
+    """Like ``new_store``, but a GCS store signs with ``gcs_signer``."""
+
+    def factory(cloud: Cloud, **kwargs: object) -> ObjectStore:
+        if cloud is Cloud.GCS:
+            kwargs.setdefault("signing_credentials", gcs_signer)
+        return new_store(cloud, **kwargs)
+
+    return factory

@@ -12,11 +12,11 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from labelbridge.export.directory import DirectoryTarget
 from labelbridge.export.formats import FORMATS, FormatContext
 from labelbridge.export.records import TaskRecord
 from labelbridge.export.run import write_export
 from labelbridge.export.source import DatabaseSource, FileSource, Window, image_relpath, open_snapshot
-from labelbridge.export.writer import DirectoryTarget
 from tests.export.conftest import seed
 from tests.export.fixtures import LABELS, TASKS
 
@@ -52,7 +52,7 @@ def project(labeling_dsn: str) -> list[int]:
 def export_from_db(dsn: str, fmt: str, out: Path) -> None:
     with open_snapshot(dsn) as conn:
         # Small batches: tasks and annotations cross batch boundaries in the reader thread.
-        source = DatabaseSource(conn, 1, Window(datetime.now(UTC), full=True), batch_size=2)
+        source = DatabaseSource(conn, 1, window=Window(datetime.now(UTC), full=True), batch_size=2)
         write_export(source, DirectoryTarget(out), prefix="", fmt=fmt, context=CONTEXT, header={"format": fmt})
 
 
@@ -116,7 +116,7 @@ def test_image_paths_computed_in_sql_match_pythons_for_every_odd_uri(labeling_ds
     seeded = seed(labeling_dsn, [{"data": {"image": value, "n": n}, "annotations": []}
                                  for n, value in enumerate(ODD_IMAGES)])
     with open_snapshot(labeling_dsn) as conn:
-        source = DatabaseSource(conn, 1, Window(datetime.now(UTC), full=True), batch_size=4)
+        source = DatabaseSource(conn, 1, window=Window(datetime.now(UTC), full=True), batch_size=4)
         tasks = [t for t in source.iter_tasks(image_field="image") if isinstance(t, TaskRecord)]
         duplicates = source.duplicate_image_paths("image")
     assert [t.id for t in tasks] == seeded
@@ -131,7 +131,7 @@ def test_image_formats_read_less_but_see_the_same_annotations(project: list[int]
 
     def read(details: bool) -> list[TaskRecord]:
         with open_snapshot(labeling_dsn) as conn:
-            source = DatabaseSource(conn, 1, Window(datetime.now(UTC), full=True), batch_size=2)
+            source = DatabaseSource(conn, 1, window=Window(datetime.now(UTC), full=True), batch_size=2)
             return [t for t in source.iter_tasks(decode_results=True, image_field="image", details=details)
                     if isinstance(t, TaskRecord)]
 

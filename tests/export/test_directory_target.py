@@ -9,7 +9,8 @@ import pytest
 
 from labelbridge.errors import ExportError, StorageError
 from labelbridge.export import convert_file
-from labelbridge.export.writer import DirectoryTarget, RunOutput, Tally
+from labelbridge.export.directory import DirectoryTarget
+from labelbridge.export.output import RunOutput, Tally
 from tests.export.fixtures import export_file_tasks
 
 KEYS = ["run/manifest.json", "run/labels/a/1.txt", "run/labels/a/2.txt", "run/labels/b.txt", "run/labelsx/c.txt",
@@ -42,7 +43,7 @@ def test_verification_of_a_directory_catches_a_file_changed_after_it_was_written
     target = DirectoryTarget(tmp_path)
     out = RunOutput(target, "run/", writer_threads=0)
     for i in range(50):
-        out.write_bytes(f"labels/{i % 3}/{i}.txt", b"0 0.5 0.5 0.1 0.1\n" * (i % 4), Tally(tasks=1))
+        out.write_bytes(f"labels/{i % 3}/{i}.txt", b"0 0.5 0.5 0.1 0.1\n" * (i % 4), tally=Tally(tasks=1))
     out.flush()
     out.verify()  # as written: passes
     victim = tmp_path / "run/labels/1/10.txt"

@@ -10,7 +10,7 @@ import pytest
 
 from labelbridge.config import Cloud
 from labelbridge.errors import ExportError, StorageError
-from labelbridge.export import export_project
+from labelbridge.export import export_target
 from labelbridge.export.watermark import watermark
 from labelbridge.storage import ObjectStore
 from tests.conftest import StoreFactory
@@ -36,7 +36,9 @@ def test_every_format_lands_with_a_manifest_listing_its_files(
     target = target_config(cloud, store.bucket, formats=ALL_FORMATS)
 
     for fmt in ALL_FORMATS:
-        result = export_project(labeling_dsn, store, target, fmt=fmt, run_key="scheduled__2025-01-01T00:00:00+00:00")
+        result = export_target(
+            labeling_dsn, store, target=target, fmt=fmt, run_key="scheduled__2025-01-01T00:00:00+00:00"
+        )
 
         prefix = f"exports/demo/{fmt}/scheduled__2025-01-01T00_00_00_00_00/"
         assert result.run_prefix == prefix
@@ -56,7 +58,7 @@ def test_large_export_streams_in_multipart_or_blocks(
     seed(labeling_dsn, big)
     store = new_store(cloud)
 
-    result = export_project(labeling_dsn, store, target_config(cloud, store.bucket), fmt="json", run_key="r1",
+    result = export_target(labeling_dsn, store, target=target_config(cloud, store.bucket), fmt="json", run_key="r1",
                             batch_size=500)
 
     body = store.read_bytes("exports/demo/json/r1/result.json")
@@ -69,12 +71,12 @@ def test_incremental_run_exports_only_the_changed_task(
 ) -> None:
     store = new_store(Cloud.S3)
     target = target_config(Cloud.S3, store.bucket)
-    first = export_project(labeling_dsn, store, target, fmt="json", run_key="r1")
+    first = export_target(labeling_dsn, store, target=target, fmt="json", run_key="r1")
     with psycopg.connect(labeling_dsn) as conn:
         conn.execute("UPDATE annotation SET lead_time = 99, updated_at = now() WHERE task_id = %s", (seeded[3],))
         conn.execute("UPDATE task SET deleted_at = now() WHERE id = %s", (seeded[2],))
 
-    second = export_project(labeling_dsn, store, target, fmt="json", run_key="r2")
+    second = export_target(labeling_dsn, store, target=target, fmt="json", run_key="r2")
 
     tasks = json.loads(store.read_bytes("exports/demo/json/r2/result.json"))
     assert [t["id"] for t in tasks] == [seeded[3]]
@@ -86,7 +88,7 @@ def test_incremental_run_exports_only_the_changed_task(
         store.read_bytes("exports/demo/json/r1/manifest.json"))["watermark"]["to"]
     assert (first.stats.tasks_exported, second.stats.tasks_exported, second.deleted_tasks) == (5, 1, 1)
 
-    full = export_project(labeling_dsn, store, target, fmt="json", run_key="r3", full=True)
+    full = export_target(labeling_dsn, store, target=target, fmt="json", run_key="r3", full=True)
     assert full.stats.tasks_exported == 4 and full.deleted_tasks == 0
 
 
@@ -96,14 +98,14 @@ def test_rerun_of_the_same_run_rewrites_identical_bytes(
     store = new_store(cloud)
     target = target_config(cloud, store.bucket, formats=("coco", "yolo"))
     for fmt in ("coco", "yolo"):
-        export_project(labeling_dsn, store, target, fmt=fmt, run_key="r1")
+        export_target(labeling_dsn, store, target=target, fmt=fmt, run_key="r1")
     before = objects(store, "exports/demo/")
     # Later changes move on to the next run; they must not leak into a rerun of r1.
     with psycopg.connect(labeling_dsn) as conn:
         conn.execute("UPDATE annotation SET updated_at = now(), lead_time = 1 WHERE task_id = %s", (seeded[0],))
 
     for fmt in ("coco", "yolo"):
-        export_project(labeling_dsn, store, target, fmt=fmt, run_key="r1")
+        export_target(labeling_dsn, store, target=target, fmt=fmt, run_key="r1")
 
     assert objects(store, "exports/demo/") == before
 
@@ -132,13 +134,13 @@ def test_a_failed_upload_writes_no_manifest_and_keeps_the_watermark(
 ) -> None:
     store = new_store(cloud)
     target = target_config(cloud, store.bucket, formats=("yolo",))
-    export_project(labeling_dsn, store, target, fmt="yolo", run_key="r1")
+    export_target(labeling_dsn, store, target=target, fmt="yolo", run_key="r1")
     mark = current_watermark(labeling_dsn, "yolo")
     with psycopg.connect(labeling_dsn) as conn:
         conn.execute("UPDATE annotation SET updated_at = now() WHERE task_id = %s", (seeded[1],))
 
     with pytest.raises(StorageError, match=r"dog2\.txt: upload failed: connection reset"):
-        export_project(labeling_dsn, FailingStore(store, "dog2"), target, fmt="yolo", run_key="r2")  # type: ignore[arg-type]
+        export_target(labeling_dsn, FailingStore(store, "dog2"), target=target, fmt="yolo", run_key="r2")  # type: ignore[arg-type]
 
     assert list(store.iter_objects("exports/demo/yolo/r2/manifest.json")) == []
     assert current_watermark(labeling_dsn, "yolo") == mark
@@ -147,7 +149,7 @@ def test_a_failed_upload_writes_no_manifest_and_keeps_the_watermark(
     assert row == ("failed", "exports/demo/yolo/r2/labels/images/dog2.txt: upload failed: connection reset")
 
     # The retry of r2 covers the same window and publishes.
-    export_project(labeling_dsn, store, target, fmt="yolo", run_key="r2")
+    export_target(labeling_dsn, store, target=target, fmt="yolo", run_key="r2")
     assert store.read_bytes("exports/demo/yolo/r2/labels/images/dog2.txt") == b"0 0.625 0.55 0.25 0.1\n"
     assert current_watermark(labeling_dsn, "yolo") != mark
 
@@ -158,7 +160,7 @@ def test_a_lost_write_fails_verification(new_store: StoreFactory, labeling_dsn: 
 
     with pytest.raises(ExportError, match=r"exports/demo/yolo/r1/: verification failed: wrote 7 files \(\d+ bytes\), "
                                           r"the target lists 6 files"):
-        export_project(labeling_dsn, FailingStore(store, "cat1", silently=True), target, fmt="yolo",  # type: ignore[arg-type]
+        export_target(labeling_dsn, FailingStore(store, "cat1", silently=True), target=target, fmt="yolo",  # type: ignore[arg-type]
                        run_key="r1")
 
     assert list(store.iter_objects("exports/demo/yolo/r1/manifest.json")) == []
@@ -173,7 +175,9 @@ def test_malformed_annotation_in_the_db_is_reported_by_task_id(
                      (seeded[0],))
     store = new_store(Cloud.AZURE)
 
-    result = export_project(labeling_dsn, store, target_config(Cloud.AZURE, store.bucket), fmt="json", run_key="r1")
+    result = export_target(
+        labeling_dsn, store, target=target_config(Cloud.AZURE, store.bucket), fmt="json", run_key="r1"
+    )
 
     manifest = json.loads(store.read_bytes("exports/demo/json/r1/manifest.json"))
     assert manifest["problems"] == [
@@ -187,6 +191,6 @@ def test_unknown_project_and_format_are_clear_errors(new_store: StoreFactory, la
     target = target_config(Cloud.S3, store.bucket)
 
     with pytest.raises(ExportError, match="format 'coco' is not among the target's formats \\(json\\)"):
-        export_project(labeling_dsn, store, target, fmt="coco", run_key="r1")
+        export_target(labeling_dsn, store, target=target, fmt="coco", run_key="r1")
     with pytest.raises(ExportError, match="project 'demo' is not in the labeling database; sync one of its"):
-        export_project(labeling_dsn, store, target, fmt="json", run_key="r1")
+        export_target(labeling_dsn, store, target=target, fmt="json", run_key="r1")

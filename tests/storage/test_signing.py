@@ -13,9 +13,9 @@ import pytest
 from labelbridge.config import Cloud
 from labelbridge.errors import SigningError
 from labelbridge.operators.connections import make_client
-from labelbridge.storage import AzureBlobStore, ObjectStore, S3Store
+from labelbridge.storage import AzureBlobStore, S3Store
 from tests.conftest import StoreFactory
-from tests.urls.verify import (
+from tests.rotate.verify import (
     amz_date,
     gcs_expected_url,
     http_get,
@@ -26,21 +26,6 @@ from tests.urls.verify import (
 
 KEY = "shift 1/cat+dog~é.jpg"  # space, plus, tilde, non-ASCII: every encoding rule at once
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def gcs_signer() -> object:
-    return service_account_credentials()
-
-
-@pytest.fixture
-def signing_store(new_store: StoreFactory, gcs_signer: object) -> object:
-    def factory(cloud: Cloud, **kwargs: object) -> ObjectStore:
-        if cloud is Cloud.GCS:
-            kwargs.setdefault("signing_credentials", gcs_signer)
-        return new_store(cloud, **kwargs)
-
-    return factory
 
 
 def test_signed_url_fetches_the_object(cloud: Cloud, signing_store: StoreFactory) -> None:

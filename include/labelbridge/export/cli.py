@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from labelbridge.cli import labeling_dsn, print_json
     from labelbridge.config import load_config
-    from labelbridge.export.run import export_project, image_field_of
+    from labelbridge.export.run import export_target, image_field_of
     from labelbridge.operators.connections import make_store
 
     config = load_config(args.config)
@@ -47,7 +47,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     image_field = image_field_of(config, target)
     dsn = labeling_dsn(args)
     for fmt in [args.format] if args.format else list(target.formats):
-        result = export_project(dsn, store, target, fmt=fmt, run_key=run_key, full=args.full, image_field=image_field)
+        result = export_target(
+            dsn, store, target=target, fmt=fmt, run_key=run_key, full=args.full, image_field=image_field
+        )
         print_json({"format": fmt, "prefix": result.run_prefix, **result.counts()})
     return 0
 

@@ -12,14 +12,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from labelbridge.export.formats.base import ExportStats
-from labelbridge.export.writer import RunOutput
+from labelbridge.export.output import RunOutput
 
 #: Bump when a field changes meaning or goes away; adding fields keeps the version.
 SCHEMA_VERSION = 1
 
 
 def manifest_header(
-    header: dict[str, Any], stats: ExportStats, out: RunOutput, *, deleted_tasks: int
+    header: dict[str, Any], stats: ExportStats, *, out: RunOutput, deleted_tasks: int
 ) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,

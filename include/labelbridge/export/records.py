@@ -5,7 +5,7 @@ task id and why; writers skip it and the run reports it, so one bad row never st
 
 The DB source hands over stored JSON as text (``data_json``, ``result_json``), decoded only when a
 format looks inside, and renders a task's Label Studio JSON from PostgreSQL's own text
-(:class:`labelbridge.export.stored.StoredTask`). So ``json``/``jsonl`` never decode and re-encode a
+(:class:`labelbridge.export._db_records.StoredTask`). So ``json``/``jsonl`` never decode and re-encode a
 result, and the converter formats decode just what they read.
 """
 
@@ -103,7 +103,7 @@ class AnnotationRecord:
 
     A plain class with slots rather than a frozen dataclass: one is built for every annotation
     read, and a frozen dataclass's ``__init__`` costs several times more. The DB source's subclass
-    (:class:`labelbridge.export.stored.StoredAnnotation`) reads its row instead of ``ls``.
+    (:class:`labelbridge.export._db_records.StoredAnnotation`) reads its row instead of ``ls``.
     """
 
     __slots__ = ("_ls", "_result")

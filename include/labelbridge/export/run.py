@@ -27,18 +27,12 @@ from typing import Any
 from labelbridge.config import ExportTargetConfig, LabelbridgeConfig
 from labelbridge.db import connect
 from labelbridge.errors import ExportError, LabelbridgeError
+from labelbridge.export.directory import DirectoryTarget
 from labelbridge.export.formats import FORMATS, ExportStats, FormatContext
 from labelbridge.export.manifest import manifest_header, render
+from labelbridge.export.output import MANIFEST_NAME, WRITER_THREADS, ExportTarget, RunOutput, Tally
 from labelbridge.export.source import DatabaseSource, FileSource, TaskSource, open_snapshot
 from labelbridge.export.watermark import begin_run, fail_run, finish_run
-from labelbridge.export.writer import (
-    MANIFEST_NAME,
-    WRITER_THREADS,
-    DirectoryTarget,
-    ExportTarget,
-    RunOutput,
-    Tally,
-)
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +75,17 @@ def run_key_part(run_key: str) -> str:
     return _UNSAFE_KEY_CHARS.sub("_", run_key).strip("_") or "run"
 
 
-def run_prefix(target_prefix: str, project: str, fmt: str, run_key: str) -> str:
+def run_prefix(target_prefix: str, project: str, *, fmt: str, run_key: str) -> str:
     """``<prefix>/<project>/<format>/<run key>/``."""
     base = target_prefix if not target_prefix or target_prefix.endswith("/") else target_prefix + "/"
     return f"{base}{project}/{fmt}/{run_key_part(run_key)}/"
 
 
-def export_project(
+def export_target(
     dsn: str,
     store: ExportTarget,
-    target: ExportTargetConfig,
     *,
+    target: ExportTargetConfig,
     fmt: str,
     run_key: str,
     full: bool = False,
@@ -101,12 +95,13 @@ def export_project(
     """Export ``target.project`` in ``fmt`` to ``store``; the watermark moves only after verification.
 
     :param store: the target's store, already narrowed to nothing (keys are built here from ``target.prefix``).
+    :param target: the export target's config: project, bucket prefix, formats.
     :param run_key: the Airflow run id or logical date; a rerun with the same key rewrites the same files.
     :param full: export every live task instead of what changed since the last successful run.
     :raises ExportError: counts or the upload did not check out; nothing was published.
     """
     _check_format(fmt, target.formats)
-    prefix = run_prefix(target.prefix, target.project, fmt, run_key)
+    prefix = run_prefix(target.prefix, target.project, fmt=fmt, run_key=run_key)
     with connect(dsn, autocommit=True) as book:
         run = begin_run(book, target=target.name, project=target.project, fmt=fmt, run_key=run_key, full=full)
         window = run.window
@@ -130,11 +125,11 @@ def export_project(
         context = FormatContext(labels=run.labels, image_field=image_field, created=_iso(window.until))
         try:
             with open_snapshot(dsn) as snapshot:
-                source = DatabaseSource(snapshot, run.project_id, window, batch_size=batch_size)
+                source = DatabaseSource(snapshot, run.project_id, window=window, batch_size=batch_size)
                 result = write_export(source, store, prefix=prefix, fmt=fmt, context=context, header=header)
         except BaseException as exc:
             # Record the failure whatever its cause (SDK errors, a killed task too), then let it go on.
-            fail_run(book, run, str(exc) if isinstance(exc, LabelbridgeError) else f"{type(exc).__name__}: {exc}")
+            fail_run(book, run, error=str(exc) if isinstance(exc, LabelbridgeError) else f"{type(exc).__name__}: {exc}")
             raise
         finish_run(book, run, target=target.name, fmt=fmt, counts=result.counts())
     log.info("export %s verified, watermark at %s: %s", prefix, _iso(window.until), result.counts())
@@ -173,26 +168,26 @@ def write_export(
     """Steps 1-5 of the module docstring, for any source and target.
 
     :param writer_threads: threads writing small files (one per image); 0 writes them inline, which
-        suits a local directory (see :class:`~labelbridge.export.writer.RunOutput`).
+        suits a local directory (see :class:`~labelbridge.export.output.RunOutput`).
     """
     writer_class = FORMATS[fmt]
-    if writer_class.needs_image_paths:
+    plan = writer_class.read_plan
+    if plan.duplicate_image_paths:
         context = replace(context, duplicate_paths=frozenset(source.duplicate_image_paths(context.image_field)))
-    writer = writer_class(context, csv_keys=source.csv_keys() if writer_class.needs_csv_keys else ())
+    writer = writer_class(context, csv_keys=source.csv_keys() if plan.csv_keys else ())
     out = RunOutput(target, prefix, writer_threads=writer_threads)
     try:
         out.clear()
-        image_field = context.image_field if writer_class.reads_image_paths else None
-        tasks = source.iter_tasks(decode_results=writer_class.reads_results, image_field=image_field,
-                                  details=writer_class.reads_details)
+        tasks = source.iter_tasks(decode_results=plan.decode_results, details=plan.details,
+                                  image_field=context.image_field if plan.image_paths else None)
         writer.write(tasks, out)
         out.flush()
         deleted = _write_deleted(source.iter_deleted(), out)
         _check_counts(writer.stats, source.annotation_count(), prefix)
         out.verify()
-        head = manifest_header(header, writer.stats, out, deleted_tasks=deleted)
+        head = manifest_header(header, writer.stats, out=out, deleted_tasks=deleted)
         files, total = out.files, out.total_bytes
-        manifest = out.write_stream(MANIFEST_NAME, render(head, out), Tally(), content_type="application/json")
+        manifest = out.write_stream(MANIFEST_NAME, render(head, out), tally=Tally(), content_type="application/json")
         listed = [o.size_bytes for o in target.iter_objects(out.key(MANIFEST_NAME)) if o.key == out.key(MANIFEST_NAME)]
         if listed != [manifest.size_bytes]:
             raise ExportError(f"{out.key(MANIFEST_NAME)}: verification failed: the manifest did not land whole")
@@ -213,7 +208,7 @@ def _write_deleted(deleted: Iterator[tuple[int, str]], out: RunOutput) -> int:
             tally.tasks += 1
             yield json.dumps({"id": task_id, "deleted_at": deleted_at}).encode() + b"\n"
 
-    out.write_stream("deleted_tasks.jsonl", lines(), tally, content_type="application/x-ndjson")
+    out.write_stream("deleted_tasks.jsonl", lines(), tally=tally, content_type="application/x-ndjson")
     return tally.tasks
 
 

@@ -22,8 +22,14 @@ import psycopg
 from msgspec import UNSET
 from psycopg import sql
 
+from labelbridge.export._db_records import (
+    ANNOTATION_COLUMNS,
+    PREDICTION_COLUMNS,
+    TASK_COLUMNS,
+    ByTask,
+    stored_task,
+)
 from labelbridge.export.records import MalformedTask, TaskRecord, task_from_export_item
-from labelbridge.export.stored import ByTask, stored_task
 
 # The same two patterns as IMAGE_PATH_SQL, with PostgreSQL's semantics: "." takes newlines, "$" is the end.
 _SCHEME_AND_BUCKET = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*/")
@@ -116,57 +122,83 @@ _RESULT_OK = """CASE jsonb_typeof({col}) WHEN 'null' THEN true
 # (``task`` is always the annotation's own task).
 _ANNOTATION_KEYS = "'{id,completed_by,result,was_cancelled,ground_truth,created_at,updated_at,lead_time,task}'"
 
-# Three streams in task id order, merged in Python (stored.ByTask): one pass over each table instead
-# of an aggregate sub-query per task. Row layouts: labelbridge.export.stored.
+# Three streams in task id order, merged in Python (_db_records.ByTask): one pass over each table instead
+# of an aggregate sub-query per task. Each SELECT lists its stream's layout (_db_records.*_COLUMNS).
 _NULL = sql.SQL("NULL::text")
+
+
+def _select(columns: tuple[str, ...], expressions: dict[str, sql.Composable]) -> sql.Composed:
+    """A row layout's SELECT list, in its order, from each column's expression."""
+    if set(expressions) != set(columns):
+        raise ValueError(f"the expressions {sorted(expressions)} do not match the row layout {columns}")
+    return sql.SQL(", ").join(expressions[name] for name in columns)
 
 
 def _tasks_query(*, details: bool) -> sql.Composed:
     # Without details (image formats), the columns no such format reads come back NULL: PostgreSQL
     # renders less and the reader thread, which holds the GIL while it builds rows, parses less.
-    return sql.SQL(
-        """SELECT t.id, {data}, jsonb_typeof(t.data), {meta}, {created}, {updated}, {image_path}
-        FROM task t WHERE {where} ORDER BY t.id"""
-    ).format(
-        data=sql.SQL("t.data::text") if details else _NULL,
+    columns = _select(TASK_COLUMNS, {
+        "id": sql.SQL("t.id"),
+        "data_json": sql.SQL("t.data::text") if details else _NULL,
+        "data_type": sql.SQL("jsonb_typeof(t.data)"),
         # Not a template: its braces are literal.
-        meta=sql.SQL("CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{}' END") if details else _NULL,
-        created=_ts("t.created_at") if details else _NULL, updated=_ts("t.updated_at") if details else _NULL,
-        image_path=sql.SQL(IMAGE_PATH_SQL), where=_IN_WINDOW,
-    )
+        "meta_json": sql.SQL("CASE WHEN jsonb_typeof(t.meta) = 'object' THEN t.meta::text ELSE '{}' END")
+        if details else _NULL,
+        "created_at": _ts("t.created_at") if details else _NULL,
+        "updated_at": _ts("t.updated_at") if details else _NULL,
+        "image_path": sql.SQL(IMAGE_PATH_SQL),
+    })
+    return sql.SQL("SELECT {columns} FROM task t WHERE {where} ORDER BY t.id").format(columns=columns, where=_IN_WINDOW)
 
 
 def _annotations_query(result_ok: str, *, details: bool = True) -> sql.Composed:
-    return sql.SQL(
-        """SELECT a.task_id, a.id,
-           coalesce(CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'id' END, to_jsonb(a.id))::text,
-           a.completed_by, a.result::text, {ok}, a.was_cancelled,
-           CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'skipped' END,
-           a.ground_truth, {lead_time}, {extra}, {created}, {updated}
-        FROM annotation a JOIN task t ON t.id = a.task_id WHERE {where} ORDER BY a.task_id"""
-    ).format(
-        ok=sql.SQL(result_ok),
-        lead_time=sql.SQL("a.lead_time" if details else "NULL::float8"),
-        extra=sql.SQL(
+    columns = _select(ANNOTATION_COLUMNS, {
+        "task_id": sql.SQL("a.task_id"),
+        "id": sql.SQL("a.id"),
+        "ls_id_json": sql.SQL(
+            "coalesce(CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'id' END, to_jsonb(a.id))::text"
+        ),
+        "completed_by": sql.SQL("a.completed_by"),
+        "result_json": sql.SQL("a.result::text"),
+        "result_ok": sql.SQL(result_ok),
+        "was_cancelled": sql.SQL("a.was_cancelled"),
+        "skipped": sql.SQL("CASE WHEN jsonb_typeof(a.extra) = 'object' THEN a.extra -> 'skipped' END"),
+        "ground_truth": sql.SQL("a.ground_truth"),
+        "lead_time": sql.SQL("a.lead_time" if details else "NULL::float8"),
+        "extra_json": sql.SQL(
             "CASE WHEN jsonb_typeof(a.extra) = 'object' THEN (a.extra - {keys}::text[])::text ELSE '{{}}' END"
         ).format(keys=sql.SQL(_ANNOTATION_KEYS)) if details else _NULL,
-        created=_ts("a.created_at"), updated=_ts("a.updated_at") if details else _NULL, where=_IN_WINDOW,
-    )
+        "created_at": _ts("a.created_at"),
+        "updated_at": _ts("a.updated_at") if details else _NULL,
+    })
+    return sql.SQL(
+        "SELECT {columns} FROM annotation a JOIN task t ON t.id = a.task_id WHERE {where} ORDER BY a.task_id"
+    ).format(columns=columns, where=_IN_WINDOW)
 
 
 _TASKS = _tasks_query(details=True)
 _TASKS_WITHOUT_DETAILS = _tasks_query(details=False)
 _ANNOTATIONS = _annotations_query(_RESULT_OK.format(col="a.result"))
 # The check costs PostgreSQL about as much as rendering the result as text. A format that decodes
-# every result anyway checks it in Python (stored.stored_task); result_ok then comes back NULL.
+# every result anyway checks it in Python (_db_records.stored_task); result_ok then comes back NULL.
 _ANNOTATIONS_UNCHECKED = _annotations_query("NULL::boolean")
 _ANNOTATIONS_UNCHECKED_WITHOUT_DETAILS = _annotations_query("NULL::boolean", details=False)
 
 _PREDICTIONS = sql.SQL(
-    """SELECT p.task_id, p.id, p.model_version, p.score, p.result::text, {ok}, {created}, {updated}
-    FROM prediction p JOIN task t ON t.id = p.task_id WHERE {where} ORDER BY p.task_id"""
-).format(ok=sql.SQL(_RESULT_OK.format(col="p.result")), created=_ts("p.created_at"), updated=_ts("p.updated_at"),
-         where=_IN_WINDOW)
+    "SELECT {columns} FROM prediction p JOIN task t ON t.id = p.task_id WHERE {where} ORDER BY p.task_id"
+).format(
+    columns=_select(PREDICTION_COLUMNS, {
+        "task_id": sql.SQL("p.task_id"),
+        "id": sql.SQL("p.id"),
+        "model_version": sql.SQL("p.model_version"),
+        "score": sql.SQL("p.score"),
+        "result_json": sql.SQL("p.result::text"),
+        "result_ok": sql.SQL(_RESULT_OK.format(col="p.result")),
+        "created_at": _ts("p.created_at"),
+        "updated_at": _ts("p.updated_at"),
+    }),
+    where=_IN_WINDOW,
+)
 
 
 class DatabaseSource:
@@ -178,7 +210,7 @@ class DatabaseSource:
     """
 
     def __init__(
-        self, conn: psycopg.Connection[Any], project_id: int, window: Window, *, batch_size: int = 2000,
+        self, conn: psycopg.Connection[Any], project_id: int, *, window: Window, batch_size: int = 2000,
         read_ahead: int = 2,
     ) -> None:
         self.conn = conn

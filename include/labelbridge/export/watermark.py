@@ -94,7 +94,7 @@ def finish_run(conn: psycopg.Connection[Any], run: ExportRun, *, target: str, fm
         )
 
 
-def fail_run(conn: psycopg.Connection[Any], run: ExportRun, error: str) -> None:
+def fail_run(conn: psycopg.Connection[Any], run: ExportRun, *, error: str) -> None:
     with conn.transaction():
         conn.execute(
             "UPDATE export_run SET status = 'failed', error = %s, finished_at = now() WHERE id = %s",

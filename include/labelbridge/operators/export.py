@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator, Context
 
 from labelbridge.config import Cloud, load_config
-from labelbridge.export.run import export_project, image_field_of
+from labelbridge.export.run import export_target, image_field_of
 from labelbridge.operators.connections import (
     DEFAULT_LABELING_DB_CONN_ID,
     labeling_db_dsn,
@@ -68,10 +68,10 @@ class BaseExportOperator(BaseOperator):
         full = self.full if isinstance(self.full, bool) else str(self.full).strip().lower() in ("true", "1", "yes")
         log.info("Exporting %s as %s to %s://%s (%s)", target.project, self.fmt, target.cloud.value, target.bucket,
                  "full" if full else "incremental")
-        result = export_project(
+        result = export_target(
             labeling_db_dsn(self.labeling_db_conn_id),
             make_store(target, prefix=""),
-            target,
+            target=target,
             fmt=self.fmt,
             run_key=str(self.run_key),
             full=full,

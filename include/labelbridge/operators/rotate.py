@@ -15,8 +15,7 @@ from airflow.sdk import BaseOperator, Context
 
 from labelbridge.config import load_config
 from labelbridge.operators.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
-from labelbridge.urls import plan_id_shards, rotate_storage
-from labelbridge.urls.rotation import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, IdRange
+from labelbridge.rotate import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, IdRange, plan_id_shards, rotate_storage
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class RotateUrlsOperator(BaseOperator):
         result = rotate_storage(
             labeling_db_dsn(self.labeling_db_conn_id),
             make_store(storage),
-            storage,
+            storage=storage,
             id_range=id_range,
             batch_size=self.batch_size,
             canary_size=self.canary_size,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -93,6 +93,15 @@ class AzureBlobStore(ObjectStore):
 
     # Signing ------------------------------------------------------------------------------
 
+    #: What signs (``SignedUrl.signer``): an account key, or Entra ID through a user delegation key.
+    SIGNER_ACCOUNT_KEY: ClassVar[str] = "azure-sas/account-key"
+    SIGNER_USER_DELEGATION: ClassVar[str] = "azure-sas/user-delegation"
+    #: The signer a storage's ``sas_kind`` requires ("auto" takes either), so callers need not spell them.
+    SAS_KIND_SIGNERS: ClassVar[Mapping[str, str]] = {
+        "account_key": SIGNER_ACCOUNT_KEY,
+        "user_delegation": SIGNER_USER_DELEGATION,
+    }
+
     @classmethod
     def url_ttl_cap(cls, sas_kind: str = "auto") -> timedelta | None:
         # Only an account-key SAS may outlive 7 days (up to the account's own SAS policy); with
@@ -103,7 +112,7 @@ class AzureBlobStore(ObjectStore):
         credential = self.client.credential
         account_key = getattr(credential, "account_key", None)
         if account_key:
-            return SigningIdentity("azure-sas/account-key", None, {"account_key": account_key})
+            return SigningIdentity(self.SIGNER_ACCOUNT_KEY, None, {"account_key": account_key})
         if hasattr(credential, "get_token"):
             return self._user_delegation_identity(now, ttl)
         raise SigningError(
@@ -126,7 +135,7 @@ class AzureBlobStore(ObjectStore):
             )
             self._delegation_key = key
         expires_at = _parse_time(key.signed_expiry).astimezone(UTC)
-        return SigningIdentity("azure-sas/user-delegation", expires_at, {"user_delegation_key": key})
+        return SigningIdentity(self.SIGNER_USER_DELEGATION, expires_at, {"user_delegation_key": key})
 
     def _url_signer(
         self, identity: SigningIdentity, *, signed_at: datetime, expires_at: datetime, ip_range: str | None

@@ -6,6 +6,7 @@ chunks into a file object. Subclasses hold the SDK calls and the cloud's limits,
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from abc import ABC, abstractmethod
@@ -152,7 +153,7 @@ class ObjectStore(ABC):
 
         :raises ObjectNotFound: the object does not exist (raised on the first read at the latest).
         """
-        return io.BufferedReader(_ChunkReader(self._iter_chunks(key)), buffer_size=CHUNK_BYTES)
+        return io.BufferedReader(ChunkStream(self._iter_chunks(key)), buffer_size=CHUNK_BYTES)
 
     def read_bytes(self, key: str) -> bytes:
         with self.open(key) as reader:
@@ -255,26 +256,59 @@ class ObjectStore(ABC):
         """A function signing one key's GET URL with the SDK's signer, valid until ``expires_at``."""
 
 
-class _ChunkReader(io.RawIOBase):
-    """A read-only raw stream over an iterator of byte chunks."""
+class ChunkStream(io.RawIOBase):
+    """A read-only raw stream over an iterator of byte chunks: an object being downloaded, or a
+    file an export is encoding while it uploads.
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    ``readinto`` fills the whole buffer unless the chunks end: S3's non-seekable multipart upload
+    takes a short read for the last part. ``tell`` counts the bytes read (GCS's resumable upload
+    asks for it). With ``hash=True`` the SHA-256 of what passed through is kept (:meth:`sha256`).
+    Closing the stream closes the iterator, so an abandoned download is released at once.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], *, hash: bool = False) -> None:
         self._chunks = chunks
-        self._pending = b""
+        self._pending = memoryview(b"")
+        self._hash = hashlib.sha256() if hash else None
+        #: Bytes read so far.
+        self.size = 0
 
     def readable(self) -> bool:
         return True
 
+    def tell(self) -> int:
+        return self.size
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                if self._hash is not None:
+                    self._hash.update(chunk)
+                self._pending = memoryview(chunk)
+            take = min(len(view) - filled, len(self._pending))
+            view[filled : filled + take] = self._pending[:take]
+            self._pending = self._pending[take:]
+            filled += take
+        self.size += filled
+        return filled
+
+    def drained(self) -> bool:
+        """Whether the reader took every byte; an upload may stop early without saying so.
+
+        Asks the iterator for one more chunk, which is lost if there is one: call it once, at the end.
+        """
+        return not self._pending and next(self._chunks, None) is None
+
+    def sha256(self) -> str:
+        """The hex SHA-256 of the bytes the chunks held so far (``hash=True`` only)."""
+        if self._hash is None:
+            raise ValueError("this ChunkStream was made without hash=True")
+        return self._hash.hexdigest()
 
     def close(self) -> None:
         close = getattr(self._chunks, "close", None)

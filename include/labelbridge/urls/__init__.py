@@ -1,8 +1,11 @@
-"""Signed-URL rotation: which URLs to re-sign when, per-cloud caps, credential expiry, IP locks."""
+"""The old name of :mod:`labelbridge.rotate`, kept so that existing imports keep working.
+
+New code imports from :mod:`labelbridge.rotate`.
+"""
 
 from __future__ import annotations
 
-from labelbridge.urls.rotation import (
+from labelbridge.rotate import (
     IdRange,
     RotationCounts,
     RotationPlan,

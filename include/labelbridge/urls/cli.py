@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from labelbridge.config import load_config
-from labelbridge.urls.rotation import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, plan_rotation, rotate_storage
+from labelbridge.rotate import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, plan_rotation, rotate_storage
 
 
 def register(subparsers: Any) -> None:
@@ -61,7 +61,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         from labelbridge.operators.connections import make_store
 
         result = rotate_storage(
-            dsn, make_store(storage), storage, batch_size=args.batch_size, canary_size=args.canary
+            dsn, make_store(storage), storage=storage, batch_size=args.batch_size, canary_size=args.canary
         )
         counts = result.counts.as_dict()
         if args.json:

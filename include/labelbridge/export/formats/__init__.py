@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labelbridge.export.formats.base import ExportStats, FormatContext, FormatWriter
+from labelbridge.export.formats.base import ExportStats, FormatContext, FormatWriter, ReadPlan
 from labelbridge.export.formats.coco import CocoFormat
 from labelbridge.export.formats.csv import CsvFormat
 from labelbridge.export.formats.json import JsonFormat
@@ -16,4 +16,4 @@ FORMATS: dict[str, type[FormatWriter]] = {
     for cls in (JsonFormat, JsonMinFormat, JsonLinesFormat, CsvFormat, CocoFormat, YoloFormat, VocFormat)
 }
 
-__all__ = ["FORMATS", "ExportStats", "FormatContext", "FormatWriter"]
+__all__ = ["FORMATS", "ExportStats", "FormatContext", "FormatWriter", "ReadPlan"]

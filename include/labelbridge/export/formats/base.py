@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
+from labelbridge.export.output import RunOutput
 from labelbridge.export.records import AnnotationRecord, MalformedTask, Region, TaskRecord
 from labelbridge.export.source import image_relpath
-from labelbridge.export.writer import RunOutput
 
 #: Problems listed by name in the manifest; past this many only the counts grow.
 MAX_PROBLEMS = 100
@@ -73,20 +73,35 @@ class Polygon(NamedTuple):
     points: tuple[tuple[float, float], ...]  # in percent, as Label Studio stores them
 
 
+@dataclass(frozen=True)
+class ReadPlan:
+    """What a format reads, so that the source reads that and no more (``run.write_export`` follows it).
+
+    :param csv_keys: the format needs ``TaskSource.csv_keys()`` (its columns) before the first task.
+    :param duplicate_image_paths: the format needs ``TaskSource.duplicate_image_paths()`` first.
+    :param decode_results: the format decodes every annotation's result (``json`` splices the stored text).
+    :param image_paths: the format names files or images after each task's image path (the source may
+        compute it ahead).
+    :param details: the format reads more of a task than its image path and its annotations' results,
+        annotators and state (see ``TaskSource.iter_tasks``).
+    """
+
+    csv_keys: bool = False
+    duplicate_image_paths: bool = False
+    decode_results: bool = True
+    image_paths: bool = False
+    details: bool = True
+
+
+#: What the image formats read: paths (unique within the run), results, annotators, no task details.
+IMAGE_FORMAT_PLAN = ReadPlan(duplicate_image_paths=True, image_paths=True, details=False)
+
+
 class FormatWriter(ABC):
     """Turns a stream of tasks into files in a :class:`RunOutput`."""
 
     name: ClassVar[str]
-    #: Whether this format needs ``TaskSource.csv_keys()`` / ``duplicate_image_paths()`` first.
-    needs_csv_keys: ClassVar[bool] = False
-    needs_image_paths: ClassVar[bool] = False
-    #: Whether the format decodes every annotation's result (``json`` splices the stored text instead).
-    reads_results: ClassVar[bool] = True
-    #: Whether the format names files or images after each task's image path (the source may compute it).
-    reads_image_paths: ClassVar[bool] = False
-    #: Whether the format reads more of a task than its image path and its annotations' results,
-    #: annotators and state (see ``TaskSource.iter_tasks``'s ``details``).
-    reads_details: ClassVar[bool] = True
+    read_plan: ClassVar[ReadPlan] = ReadPlan()
 
     def __init__(self, context: FormatContext, *, csv_keys: Iterable[str] = ()) -> None:
         self.context = context
@@ -158,30 +173,35 @@ class FormatWriter(ABC):
         results = annotation.result
         size = _image_size(results)
         regions: list[Box | Polygon] = []
-        # One loop, no helper calls: it runs for every result of every exported annotation.
+        skipped = self.stats.skipped_results
+        # One loop, no helper calls: it runs for every result of every exported annotation. Whatever
+        # is not a box or a polygon falls through to the count at the end.
         for result in results:
             value = result.value
-            if isinstance(value, dict):  # a relation's value may be anything; it is no region
-                labels = value.get("rectanglelabels") or value.get("polygonlabels") or value.get("labels")
-                if labels and isinstance(labels, list):
-                    x, y, w, h = value.get("x"), value.get("y"), value.get("width"), value.get("height")
-                    try:
-                        if (isinstance(x, _NUMBER) and isinstance(y, _NUMBER) and isinstance(w, _NUMBER)
-                                and isinstance(h, _NUMBER)):
-                            if value.get("rotation"):
-                                _, x, y, w, h = _rotated(Box("", x, y, w, h), float(value["rotation"]), size)
-                            for label in labels:
-                                regions.append(Box(str(label), x, y, w, h))
-                            continue
-                        points = value.get("points")
-                        if polygons and isinstance(points, list) and len(points) >= 3:
-                            shape = tuple([(float(p[0]), float(p[1])) for p in points])
-                            for label in labels:
-                                regions.append(Polygon(str(label), shape))
-                            continue
-                    except (TypeError, ValueError, IndexError, KeyError):
-                        pass  # a rotation or a point that is no number: skipped below
-            self.stats.skipped_results[result.type.lower() or "unknown"] += 1
+            # A relation's value may be anything; it is no region.
+            labels = (value.get("rectanglelabels") or value.get("polygonlabels") or value.get("labels")
+                      if isinstance(value, dict) else None)
+            if not labels or not isinstance(labels, list):
+                skipped[result.type.lower() or "unknown"] += 1
+                continue
+            x, y, w, h = value.get("x"), value.get("y"), value.get("width"), value.get("height")
+            try:
+                if (isinstance(x, _NUMBER) and isinstance(y, _NUMBER) and isinstance(w, _NUMBER)
+                        and isinstance(h, _NUMBER)):
+                    if value.get("rotation"):
+                        _, x, y, w, h = _rotated(Box("", x, y, w, h), float(value["rotation"]), size)
+                    for label in labels:
+                        regions.append(Box(str(label), x, y, w, h))
+                    continue
+                points = value.get("points")
+                if polygons and isinstance(points, list) and len(points) >= 3:
+                    shape = tuple([(float(p[0]), float(p[1])) for p in points])
+                    for label in labels:
+                        regions.append(Polygon(str(label), shape))
+                    continue
+            except (TypeError, ValueError, IndexError, KeyError):
+                pass  # a rotation or a point that is no number: counted below
+            skipped[result.type.lower() or "unknown"] += 1
         if need_size and size is None and regions:
             return [], None
         return regions, size
@@ -210,10 +230,3 @@ def _rotated(box: Box, degrees: float, size: tuple[int, int] | None) -> Box:
     left, top = min(xs), min(ys)
     return Box(box.label, left / sx, top / sy, (max(xs) - left) / sx, (max(ys) - top) / sy)
 
-
-def polygon_area(points: Sequence[tuple[float, float]]) -> float:
-    """Shoelace formula, in the points' units."""
-    total = 0.0
-    for (x1, y1), (x2, y2) in zip(points, [*points[1:], points[0]], strict=True):
-        total += x1 * y2 - x2 * y1
-    return abs(total) / 2

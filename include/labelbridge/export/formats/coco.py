@@ -16,19 +16,19 @@ import json
 import tempfile
 from collections.abc import Iterator
 
-from labelbridge.export.formats.base import Box, FormatWriter, Polygon
+from labelbridge.export.formats.base import Box, FormatWriter, Polygon, ReadPlan
+from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import MalformedTask, TaskRecord, dumps_json, json_number
-from labelbridge.export.writer import RunOutput, Tally
 
 
 class CocoFormat(FormatWriter):
     name = "coco"
-    reads_image_paths = True
-    reads_details = False
+    # Images are keyed by id in the one file, so a path two tasks share needs no unique name (no scan).
+    read_plan = ReadPlan(image_paths=True, details=False)
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         tally = Tally()
-        out.write_stream("result.json", self._document(tasks, tally), tally, content_type="application/json")
+        out.write_stream("result.json", self._document(tasks, tally), tally=tally, content_type="application/json")
 
     def _document(self, tasks: Iterator[TaskRecord | MalformedTask], tally: Tally) -> Iterator[bytes]:
         with tempfile.TemporaryFile() as spool:

@@ -11,21 +11,21 @@ import csv
 import io
 from collections.abc import Iterator
 
-from labelbridge.export.formats.base import FormatWriter
+from labelbridge.export.formats.base import FormatWriter, ReadPlan
 from labelbridge.export.formats.json_min import annotation_fields, annotator, records
+from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import MalformedTask, TaskRecord, dumps_json
-from labelbridge.export.writer import RunOutput, Tally
 
 FIXED_COLUMNS = ("annotator", "annotation_id", "created_at", "updated_at", "lead_time", "id")
 
 
 class CsvFormat(FormatWriter):
     name = "csv"
-    needs_csv_keys = True
+    read_plan = ReadPlan(csv_keys=True)
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         tally = Tally()
-        out.write_stream("result.csv", self._rows(tasks, tally), tally, content_type="text/csv")
+        out.write_stream("result.csv", self._rows(tasks, tally), tally=tally, content_type="text/csv")
 
     def _rows(self, tasks: Iterator[TaskRecord | MalformedTask], tally: Tally) -> Iterator[bytes]:
         columns = sorted(set(self.csv_keys) | set(FIXED_COLUMNS))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from labelbridge.export.formats.base import FormatWriter
+from labelbridge.export.formats.base import FormatWriter, ReadPlan
+from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import MalformedTask, TaskRecord
-from labelbridge.export.writer import RunOutput, Tally
 
 
 def json_array(lines: Iterable[bytes]) -> Iterator[bytes]:
@@ -25,11 +25,12 @@ def json_array(lines: Iterable[bytes]) -> Iterator[bytes]:
 class JsonFormat(FormatWriter):
     name = "json"
     file_name = "result.json"
-    reads_results = False
+    read_plan = ReadPlan(decode_results=False)
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         tally = Tally()
-        out.write_stream(self.file_name, json_array(self._lines(tasks, tally)), tally, content_type="application/json")
+        out.write_stream(self.file_name, json_array(self._lines(tasks, tally)), tally=tally,
+                         content_type="application/json")
 
     def _lines(self, tasks: Iterator[TaskRecord | MalformedTask], tally: Tally) -> Iterator[bytes]:
         for task in self.good_tasks(tasks):

@@ -15,8 +15,8 @@ from msgspec import UNSET
 
 from labelbridge.export.formats.base import FormatWriter
 from labelbridge.export.formats.json import json_array
+from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import TAG_NAMES, AnnotationRecord, MalformedTask, TaskRecord, dumps_json
-from labelbridge.export.writer import RunOutput, Tally
 
 
 def outputs(annotation: AnnotationRecord | None) -> dict[str, Any]:
@@ -89,7 +89,8 @@ class JsonMinFormat(FormatWriter):
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         tally = Tally()
-        out.write_stream("result.json", json_array(self._lines(tasks, tally)), tally, content_type="application/json")
+        out.write_stream("result.json", json_array(self._lines(tasks, tally)), tally=tally,
+                         content_type="application/json")
 
     def _lines(self, tasks: Iterator[TaskRecord | MalformedTask], tally: Tally) -> Iterator[bytes]:
         for task in self.good_tasks(tasks):

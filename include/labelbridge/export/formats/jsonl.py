@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from labelbridge.export.formats.json import JsonFormat
+from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import MalformedTask, TaskRecord
-from labelbridge.export.writer import RunOutput, Tally
 
 
 class JsonLinesFormat(JsonFormat):
@@ -16,4 +16,4 @@ class JsonLinesFormat(JsonFormat):
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         tally = Tally()
         lines = (line + b"\n" for line in self._lines(tasks, tally))
-        out.write_stream(self.file_name, lines, tally, content_type="application/x-ndjson")
+        out.write_stream(self.file_name, lines, tally=tally, content_type="application/x-ndjson")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from labelbridge.export.formats.base import Box, FormatWriter
+from labelbridge.export.formats.base import IMAGE_FORMAT_PLAN, Box, FormatWriter
 from labelbridge.export.formats.json_min import annotator
 from labelbridge.export.formats.yolo import stem
+from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import MalformedTask, TaskRecord
-from labelbridge.export.writer import RunOutput, Tally
 
 # xml.sax.saxutils.escape's three replacements in one C call (it runs three times per file).
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -63,9 +63,7 @@ def _object(name: str, xmin: int, ymin: int, xmax: int, ymax: int) -> str:
 
 class VocFormat(FormatWriter):
     name = "voc"
-    needs_image_paths = True
-    reads_image_paths = True
-    reads_details = False
+    read_plan = IMAGE_FORMAT_PLAN
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         for task in self.good_tasks(tasks):
@@ -86,7 +84,7 @@ class VocFormat(FormatWriter):
             out.write_bytes(
                 f"Annotations/{stem(name)}.xml",
                 self._xml(name, size, boxes, annotator(chosen, int_id=False)).encode(),
-                Tally(1, 1, len(boxes)),
+                tally=Tally(1, 1, len(boxes)),
                 content_type="application/xml",
             )
             self.stats.tasks_exported += 1

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from labelbridge.export.formats.base import Box, FormatWriter
+from labelbridge.export.formats.base import IMAGE_FORMAT_PLAN, Box, FormatWriter
+from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import MalformedTask, TaskRecord
-from labelbridge.export.writer import RunOutput, Tally
 
 
 def stem(path: str) -> str:
@@ -25,9 +25,7 @@ def stem(path: str) -> str:
 
 class YoloFormat(FormatWriter):
     name = "yolo"
-    needs_image_paths = True
-    reads_image_paths = True
-    reads_details = False
+    read_plan = IMAGE_FORMAT_PLAN
 
     def write(self, tasks: Iterator[TaskRecord | MalformedTask], out: RunOutput) -> None:
         stats = self.stats
@@ -58,17 +56,18 @@ class YoloFormat(FormatWriter):
                         points = " ".join([f"{x / 100} {y / 100}" for x, y in region.points])
                         lines.append(f"{self.category(region.label)} {points}\n")
             tally = Tally(1, 0 if chosen is None else 1, len(lines))
-            out.write_bytes(f"labels/{stem(name)}.txt", "".join(lines).encode(), tally, content_type="text/plain")
+            out.write_bytes(f"labels/{stem(name)}.txt", "".join(lines).encode(), tally=tally, content_type="text/plain")
             stats.tasks_exported += 1
             stats.annotations_exported += tally.annotations
             stats.regions_exported += tally.regions
         names = [c["name"] for c in self.categories()]
-        out.write_bytes("classes.txt", "".join(f"{n}\n" for n in names).encode(), Tally(), content_type="text/plain")
+        out.write_bytes("classes.txt", "".join(f"{n}\n" for n in names).encode(), tally=Tally(),
+                        content_type="text/plain")
         notes = {"categories": self.categories(), "info": {"year": self.year(), "version": "1.0",
                                                            "contributor": "Label Studio"}}
-        out.write_bytes("notes.json", json.dumps(notes, indent=2, ensure_ascii=False).encode(), Tally(),
+        out.write_bytes("notes.json", json.dumps(notes, indent=2, ensure_ascii=False).encode(), tally=Tally(),
                         content_type="application/json")
         data_yaml = "path: .\ntrain: images\nval: images\nnc: {}\nnames:\n{}".format(
             len(names), "".join(f"  {i}: {json.dumps(n, ensure_ascii=False)}\n" for i, n in enumerate(names))
         )
-        out.write_bytes("data.yaml", data_yaml.encode(), Tally(), content_type="application/yaml")
+        out.write_bytes("data.yaml", data_yaml.encode(), tally=Tally(), content_type="application/yaml")

@@ -7,7 +7,9 @@ strings as ``json.dumps(..., ensure_ascii=False)`` does, so the text is what dec
 re-encoding would give (numbers keep their stored spelling). Only what a converter format reads is
 decoded, and only when it reads it (:class:`~labelbridge.export.records.AnnotationRecord`).
 
-Row layouts are fixed by the queries in :mod:`labelbridge.export.source`.
+Each stream's row layout is defined once, below (``*_COLUMNS``): the queries in
+:mod:`labelbridge.export.source` select those columns in that order, and the positions used here
+are derived from them.
 """
 
 from __future__ import annotations
@@ -27,13 +29,26 @@ from labelbridge.export.records import (
     result_problem,
 )
 
-# (task_id, id, ls_id_json, completed_by, result_json, result_ok, was_cancelled, skipped,
-#  ground_truth, lead_time, extra_json, created_at, updated_at)
-AnnotationRow = tuple[Any, ...]
-# (task_id, id, model_version, score, result_json, result_ok, created_at, updated_at)
-PredictionRow = tuple[Any, ...]
-# (id, data_json, data_type, meta_json, created_at, updated_at, image_path)
-TaskRow = tuple[Any, ...]
+# Rows stay plain tuples read by position: the reader thread builds one per row, and a NamedTuple
+# costs more (see formats.base.Box). Every layout starts with the task id, which ByTask merges on.
+TASK_COLUMNS = ("id", "data_json", "data_type", "meta_json", "created_at", "updated_at", "image_path")
+ANNOTATION_COLUMNS = (
+    "task_id", "id", "ls_id_json", "completed_by", "result_json", "result_ok", "was_cancelled", "skipped",
+    "ground_truth", "lead_time", "extra_json", "created_at", "updated_at",
+)
+PREDICTION_COLUMNS = ("task_id", "id", "model_version", "score", "result_json", "result_ok", "created_at", "updated_at")
+assert TASK_COLUMNS[0] == "id" and ANNOTATION_COLUMNS[0] == PREDICTION_COLUMNS[0] == "task_id"
+
+_T_DATA, _T_DATA_TYPE, _T_IMAGE_PATH = map(TASK_COLUMNS.index, ("data_json", "data_type", "image_path"))
+(_A_ID, _A_LS_ID, _A_COMPLETED_BY, _A_RESULT, _A_RESULT_OK, _A_CANCELLED, _A_SKIPPED, _A_TRUTH,
+ _A_CREATED) = map(ANNOTATION_COLUMNS.index, ("id", "ls_id_json", "completed_by", "result_json", "result_ok",
+                                             "was_cancelled", "skipped", "ground_truth", "created_at"))
+_P_ID, _P_RESULT, _P_RESULT_OK, _P_CREATED = map(PREDICTION_COLUMNS.index, ("id", "result_json", "result_ok",
+                                                                             "created_at"))
+
+AnnotationRow = tuple[Any, ...]  # ANNOTATION_COLUMNS
+PredictionRow = tuple[Any, ...]  # PREDICTION_COLUMNS
+TaskRow = tuple[Any, ...]  # TASK_COLUMNS
 
 
 class ByTask:
@@ -63,6 +78,7 @@ class StoredTask(TaskRecord):
     rows: tuple[TaskRow, list[AnnotationRow], list[PredictionRow]] = field(kw_only=True)
 
     def export_json(self) -> str:
+        # Unpacked whole, in TASK_COLUMNS order: one step rather than an index per column.
         (task_id, data_json, _, meta_json, created_at, updated_at, _), annotations, predictions = self.rows
         if data_json is None:  # read for an image format (iter_tasks(details=False)): no JSON to splice
             raise ValueError(f"task {task_id} was read without its details; its JSON cannot be rendered")
@@ -84,12 +100,12 @@ def stored_task(
 
     :param image_field: the ``data`` field whose image path the row carries (it is NULL without one).
     """
-    task_id, data_json, data_type = row[0], row[1], row[2]
+    task_id, data_json, data_type = row[0], row[_T_DATA], row[_T_DATA_TYPE]
     # Label Studio's order: oldest first; ties by our id, so reruns keep the order.
     if len(annotations) > 1:
-        annotations.sort(key=lambda a: (a[11], a[1]))
+        annotations.sort(key=lambda a: (a[_A_CREATED], a[_A_ID]))
     if len(predictions) > 1:
-        predictions.sort(key=lambda p: (p[6], p[1]))
+        predictions.sort(key=lambda p: (p[_P_CREATED], p[_P_ID]))
     if data_type != "object":
         return MalformedTask(task_id, f"'data' must be an object, got {data_type}", len(annotations))
     records = []
@@ -97,25 +113,25 @@ def stored_task(
         # result_ok: true passed SQL's check, false is a suspect SQL flagged (decoded only to word the
         # problem), NULL was left unchecked (the format reads every result): decoded and checked
         # here, once, and kept decoded in its record.
-        ok, result = a[5], None
+        ok, result = a[_A_RESULT_OK], None
         if ok is None:
-            result, problem = decode_regions(a[4])
+            result, problem = decode_regions(a[_A_RESULT])
         else:
-            problem = None if ok else result_problem(json.loads(a[4]))
+            problem = None if ok else result_problem(json.loads(a[_A_RESULT]))
         if problem:
             return MalformedTask(task_id, f"annotation {_ls_id(a)}: {problem}", len(annotations))
         records.append(StoredAnnotation(a, result))
     for p in predictions:
-        if not p[5] and (problem := result_problem(json.loads(p[4]))):
-            return MalformedTask(task_id, f"prediction {p[1]}: {problem}", len(annotations))
-    image = None if image_field is None else (image_field, row[6])
+        if not p[_P_RESULT_OK] and (problem := result_problem(json.loads(p[_P_RESULT]))):
+            return MalformedTask(task_id, f"prediction {p[_P_ID]}: {problem}", len(annotations))
+    image = None if image_field is None else (image_field, row[_T_IMAGE_PATH])
     return StoredTask(task_id, {"id": task_id}, tuple(records), data_json=data_json, image=image,
                       rows=(row, annotations, predictions))
 
 
 def _ls_id(row: AnnotationRow) -> Any:
     # Label Studio's own id when the annotation came with one (SQL picked it); else ours.
-    text = row[2]
+    text = row[_A_LS_ID]
     return int(text) if text.isdigit() and text.isascii() else json.loads(text)
 
 
@@ -136,6 +152,7 @@ class StoredAnnotation(AnnotationRecord):
     def ls(self) -> Mapping[str, Any]:
         ls = self._ls
         if ls is None:
+            # Unpacked whole, in ANNOTATION_COLUMNS order.
             _, _, _, completed_by, _, _, cancelled, skipped, truth, lead_time, _, created_at, updated_at = self.row
             built: dict[str, Any] = {
                 "id": _ls_id(self.row),
@@ -153,28 +170,29 @@ class StoredAnnotation(AnnotationRecord):
 
     @property
     def was_cancelled(self) -> bool:
-        return bool(self.row[6] or self.row[7])
+        return bool(self.row[_A_CANCELLED] or self.row[_A_SKIPPED])
 
     @property
     def ground_truth(self) -> bool:
-        return bool(self.row[8])
+        return bool(self.row[_A_TRUTH])
 
     @property
     def created_at(self) -> str:
-        return str(self.row[11] or "")
+        return str(self.row[_A_CREATED] or "")
 
     @property
     def completed_by(self) -> int | str | None:
-        return _user(self.row[3])
+        return _user(self.row[_A_COMPLETED_BY])
 
     @property
     def result(self) -> list[Region]:
         if self._result is None:
-            self._result = decode_regions(self.row[4])[0]
+            self._result = decode_regions(self.row[_A_RESULT])[0]
         return self._result
 
 
 def _annotation_json(row: AnnotationRow) -> str:
+    # Unpacked whole, in ANNOTATION_COLUMNS order.
     task_id, _, ls_id, completed_by, result_json, _, cancelled, _, truth, lead_time, extra_json, created_at, \
         updated_at = row
     # Extra keys (what Label Studio sent that has no column) follow the columns, as dict.update put them.
@@ -188,6 +206,7 @@ def _annotation_json(row: AnnotationRow) -> str:
 
 
 def _prediction_json(row: PredictionRow) -> str:
+    # Unpacked whole, in PREDICTION_COLUMNS order.
     task_id, db_id, model_version, score, result_json, _, created_at, updated_at = row
     return (
         f'{{"id": {db_id}, "model_version": {_json(model_version)}, "score": {_number(score)}, '

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import psycopg
 
-from labelbridge.config import StorageConfig
-from labelbridge.storage import ObjectStore
+from tests.sync.helpers import storage_for as sync_storage_for
 
-
-def storage_for(store: ObjectStore, **overrides: Any) -> StorageConfig:
-    values: dict[str, Any] = {
-        "name": "imgs",
-        "project": "proj",
-        "cloud": store.cloud,
-        "bucket": store.bucket,
-        "url_ttl": "1d",
-    }
-    values.update(overrides)
-    return StorageConfig.model_validate(values)
+#: The sync tests' storage config, under the name these tests' log lines and messages expect.
+storage_for = partial(sync_storage_for, name="imgs")
 
 
 def add_tasks(dsn: str, project: str, datas: list[dict[str, Any]]) -> list[int]:

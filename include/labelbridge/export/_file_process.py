@@ -31,8 +31,12 @@ _FS_ENCODING = sys.getfilesystemencoding()
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
-class WriteFailed(Exception):
-    """A file the writer process could not write, and why."""
+class _WriteFailed(Exception):
+    """A file the writer process could not write, and why.
+
+    Private to the export: :class:`~labelbridge.export.directory.DirectoryTarget` converts it to
+    :class:`~labelbridge.errors.StorageError` (``DirectoryTarget._upload_failed``) before it leaves.
+    """
 
     def __init__(self, path: str, why: str) -> None:
         super().__init__(f"{path}: {why}")
@@ -74,7 +78,7 @@ class FileWriterProcess:
             self._send()
 
     def finish(self) -> None:
-        """Wait until every file handed over is written; raise :class:`WriteFailed` for the first that failed."""
+        """Wait until every file handed over is written; raise :class:`_WriteFailed` for the first that failed."""
         if self._pending:
             self._send()
         child, self._child = self._child, None
@@ -87,7 +91,7 @@ class FileWriterProcess:
         child.wait()
         if child.returncode:
             path, _, why = report.decode(errors="replace").partition("\0")
-            raise WriteFailed(path, why or f"the writer process ended with code {child.returncode}")
+            raise _WriteFailed(path, why or f"the writer process ended with code {child.returncode}")
 
     def abandon(self) -> None:
         """Stop the child without waiting for what it has not written (the run failed anyway)."""
@@ -114,7 +118,7 @@ class FileWriterProcess:
         except BrokenPipeError:
             self._pending.clear()  # the child is gone: finish() must not send this again
             self.finish()  # the child stopped at a failure: raise it
-            raise WriteFailed("", "the writer process ended early") from None
+            raise _WriteFailed("", "the writer process ended early") from None
         self._pending.clear()
 
 

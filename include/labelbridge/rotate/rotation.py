@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import psycopg
 from psycopg import sql
@@ -31,9 +31,9 @@ from psycopg import sql
 from labelbridge.config import StorageConfig
 from labelbridge.db import connect
 from labelbridge.errors import SigningError
-from labelbridge.storage import store_class
+from labelbridge.rotate.canary import check_urls
+from labelbridge.storage import AzureBlobStore, store_class
 from labelbridge.storage.base import ObjectStore, SignedUrl
-from labelbridge.urls.canary import check_urls
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ DEFAULT_CANARY_SIZE = 3
 
 #: Half-open task-id range ``[lo, hi)``; ``None`` leaves that end open.
 IdRange = tuple[int | None, int | None]
-
-_SAS_KIND_SIGNER = {"account_key": "azure-sas/account-key", "user_delegation": "azure-sas/user-delegation"}
 
 # Candidate (task id, field, uri) rows; {scope} narrows to a project and id range, or to ids.
 _DUE = """
@@ -162,60 +160,70 @@ def _due_query(scope: str) -> sql.Composed:
     return sql.SQL(_DUE).format(scope=sql.SQL(scope))
 
 
-class UrlRotation:
-    """One rotation of one storage (or one task-id shard of it).
+class RotationOptions(TypedDict, total=False):
+    """How one rotation runs; :func:`rotate_storage` passes them on to :class:`UrlRotation` as they are."""
 
-    :param dsn: the labeling database.
+    #: Only tasks with ids in ``[lo, hi)`` (see :func:`plan_id_shards`); default every task.
+    id_range: IdRange
+    #: URLs signed and written per transaction; default :data:`DEFAULT_BATCH_SIZE`.
+    batch_size: int
+    #: URLs of the first batch fetched over HTTP before anything is written (default
+    #: :data:`DEFAULT_CANARY_SIZE`); 0 turns the canary off (e.g. a worker outside an IP-locked range).
+    canary_size: int
+
+
+class UrlRotation:
+    """One rotation of one storage (or one task-id shard of it), on the job's two connections.
+
+    :param conn: where each batch is locked, re-read, signed, written and committed.
     :param store: the storage's bucket, with a client whose credentials can sign.
     :param storage: the storage's config: project, ``url_ttl``, ``lead_time``, ``ip_range``.
-    :param id_range: only tasks with ids in ``[lo, hi)``; see :func:`plan_id_shards`.
-    :param canary_size: URLs of the first batch fetched over HTTP before anything is written;
-        0 turns the canary off (e.g. a worker outside an IP-locked range).
+    :param listing: a second connection, on which the candidates stream from one snapshot: a
+        server-side cursor lives only as long as its transaction, and ``conn`` commits every batch.
+    :param options: see :class:`RotationOptions`.
     """
 
     def __init__(
         self,
-        dsn: str,
+        conn: psycopg.Connection[Any],
         store: ObjectStore,
-        storage: StorageConfig,
         *,
-        id_range: IdRange = (None, None),
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        canary_size: int = DEFAULT_CANARY_SIZE,
+        storage: StorageConfig,
+        listing: psycopg.Connection[Any],
+        **options: Unpack[RotationOptions],
     ) -> None:
-        self.dsn = dsn
+        self.conn = conn
+        self.listing = listing
         self.store = store
         self.storage = storage
-        self.id_range = id_range
-        self.batch_size = batch_size
-        self.canary_size = canary_size
+        self.id_range = options.get("id_range", (None, None))
+        self.batch_size = options.get("batch_size", DEFAULT_BATCH_SIZE)
+        self.canary_size = options.get("canary_size", DEFAULT_CANARY_SIZE)
 
     def run(self, now: datetime | None = None) -> RotationResult:
         started = time.monotonic()
         run_at = (now or datetime.now(UTC)).astimezone(UTC)
         due_before = run_at + self.storage.lead_time
         result = RotationResult(self.storage.name)
-        with connect(self.dsn) as read_conn, connect(self.dsn) as write_conn:
-            project_id = _project_id(read_conn, self.storage)
-            if project_id is None:
-                log.info(
-                    "storage %s: project %r has no tasks yet (sync has not run)",
-                    self.storage.name,
-                    self.storage.project,
-                )
-                return result
-            params = _params(self.storage, project_id, due_before, self.id_range)
-            with read_conn.transaction():
-                # Server-side: the candidates stream in batches, never all in memory.
-                cursor = read_conn.cursor(name="labelbridge_rotate_due")
-                cursor.itersize = self.batch_size
-                cursor.execute(_due_query(_PROJECT_SCOPE), params)
-                while rows := cursor.fetchmany(self.batch_size):
-                    result.counts.due += len(rows)
-                    self._batch(write_conn, rows, params, result)
-                cursor.close()
-            with write_conn.transaction():
-                result.counts.pruned = write_conn.execute(_PRUNE, params).rowcount
+        read_conn, write_conn = self.listing, self.conn
+        project_id = _project_id(read_conn, self.storage)
+        if project_id is None:
+            log.info(
+                "storage %s: project %r has no tasks yet (sync has not run)", self.storage.name, self.storage.project
+            )
+            return result
+        params = _params(self.storage, project_id, due_before, self.id_range)
+        with read_conn.transaction():
+            # Server-side: the candidates stream in batches, never all in memory.
+            cursor = read_conn.cursor(name="labelbridge_rotate_due")
+            cursor.itersize = self.batch_size
+            cursor.execute(_due_query(_PROJECT_SCOPE), params)
+            while rows := cursor.fetchmany(self.batch_size):
+                result.counts.due += len(rows)
+                self._batch(write_conn, rows, params, result)
+            cursor.close()
+        with write_conn.transaction():
+            result.counts.pruned = write_conn.execute(_PRUNE, params).rowcount
         result.counts.seconds = round(time.monotonic() - started, 3)
         self._log_summary(result, due_before)
         return result
@@ -255,7 +263,7 @@ class UrlRotation:
     def _check_first_batch(self, signed: list[SignedUrl], result: RotationResult) -> None:
         sample = signed[0]
         result.signer, result.credential_expires_at = sample.signer, sample.credential_expires_at
-        expected = _SAS_KIND_SIGNER.get(self.storage.sas_kind)
+        expected = AzureBlobStore.SAS_KIND_SIGNERS.get(self.storage.sas_kind)  # sas_kind is Azure's setting
         if expected is not None and sample.signer != expected:
             raise SigningError(
                 f"storage {self.storage.name}: sas_kind is {self.storage.sas_kind} but the connection "
@@ -317,18 +325,19 @@ def _upsert_params(rows: Sequence[tuple[int, str, str]], signed: Sequence[Signed
 def rotate_storage(
     dsn: str,
     store: ObjectStore,
-    storage: StorageConfig,
     *,
-    id_range: IdRange = (None, None),
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    canary_size: int = DEFAULT_CANARY_SIZE,
+    storage: StorageConfig,
     now: datetime | None = None,
+    **options: Unpack[RotationOptions],
 ) -> RotationResult:
-    """Re-sign the storage's due URLs; see :class:`UrlRotation`."""
-    rotation = UrlRotation(
-        dsn, store, storage, id_range=id_range, batch_size=batch_size, canary_size=canary_size
-    )
-    return rotation.run(now)
+    """Re-sign the storage's due URLs: the job, which opens its two connections for :class:`UrlRotation`.
+
+    :param storage: the storage's config: project, ``url_ttl``, ``lead_time``, ``ip_range``.
+    :param now: when the run happens (default: the clock); URLs expiring within the lead time of it are due.
+    :param options: ``id_range``, ``batch_size``, ``canary_size``; see :class:`RotationOptions`.
+    """
+    with connect(dsn) as listing, connect(dsn) as conn:
+        return UrlRotation(conn, store, storage=storage, listing=listing, **options).run(now)
 
 
 _PLAN = """
@@ -388,16 +397,3 @@ def plan_id_shards(dsn: str, storage: StorageConfig, *, tasks_per_shard: int = 5
     bounds: list[int | None] = [None, *starts[1:], None]
     return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
-
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_CANARY_SIZE",
-    "IdRange",
-    "RotationCounts",
-    "RotationPlan",
-    "RotationResult",
-    "UrlRotation",
-    "plan_id_shards",
-    "plan_rotation",
-    "rotate_storage",
-]

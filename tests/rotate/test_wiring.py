@@ -14,8 +14,8 @@ from labelbridge.cli import main
 from labelbridge.config import Cloud
 from labelbridge.operators.rotate import RotateUrlsOperator, plan_rotation_shards
 from tests.conftest import StoreFactory
-from tests.urls.helpers import add_tasks, rows
-from tests.urls.verify import SECRET_MARKERS, http_get, service_account_info
+from tests.rotate.helpers import add_tasks, rows
+from tests.rotate.verify import SECRET_MARKERS, http_get, service_account_info
 
 ROTATE_DAG = Path(__file__).resolve().parents[2] / "dags" / "rotate_urls.py"
 

@@ -26,10 +26,10 @@ from cryptography.x509.oid import NameOID
 
 import devservices
 from labelbridge.config import Cloud
+from labelbridge.rotate import rotate_storage
 from labelbridge.storage import AzureBlobStore
-from labelbridge.urls import rotate_storage
-from tests.urls.helpers import add_tasks, rows, storage_for
-from tests.urls.verify import http_get, query
+from tests.rotate.helpers import add_tasks, rows, storage_for
+from tests.rotate.verify import http_get, query
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OID = "3d5c3ef2-59d6-4f5c-8d36-3d3f2f8b5b11"
@@ -173,7 +173,7 @@ def test_rotation_with_an_entra_id_connection(delegation_store: AzureBlobStore, 
 
     # canary_size=0: see the xfail above; Azurite cannot accept these URLs yet.
     result = rotate_storage(
-        labeling_dsn, store, storage_for(store, sas_kind="user_delegation", url_ttl="6h"), canary_size=0
+        labeling_dsn, store, storage=storage_for(store, sas_kind="user_delegation", url_ttl="6h"), canary_size=0
     )
 
     assert (result.counts.signed, result.signer) == (3, "azure-sas/user-delegation")
@@ -189,7 +189,7 @@ def test_sas_kind_mismatch_fails_the_run(new_store: Any, labeling_dsn: str) -> N
     add_tasks(labeling_dsn, "proj", [{"image": store.uri("a.jpg")}])
 
     with pytest.raises(SigningError) as caught:
-        rotate_storage(labeling_dsn, store, storage_for(store, sas_kind="user_delegation"), canary_size=0)
+        rotate_storage(labeling_dsn, store, storage=storage_for(store, sas_kind="user_delegation"), canary_size=0)
 
     assert str(caught.value) == (
         "storage imgs: sas_kind is user_delegation but the connection wasb_default signs as azure-sas/account-key"

@@ -1,4 +1,4 @@
-"""The streaming writer: bytes flow from the DB cursor, through a format, into the target as they come.
+"""Where a run's files go: bytes flow from the DB cursor, through a format, into the target as they come.
 
 A format hands :class:`RunOutput` an iterator of byte chunks; the upload pulls from it (S3 multipart
 ``upload_fileobj``, GCS resumable upload, Azure staged blocks), so nothing holds a whole file. Size and
@@ -9,22 +9,18 @@ against which the upload is verified.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
 
 from labelbridge.errors import ExportError, StorageError
-from labelbridge.export.filewriter import FileWriterProcess, WriteFailed, create, write_file
 from labelbridge.export.records import dumps_json
-from labelbridge.storage.base import ObjectInfo
+from labelbridge.storage.base import ChunkStream, ObjectInfo
 
 COALESCE_BYTES = 1024 * 1024
 #: Small files are written on this many threads, a batch of files per hand-over.
@@ -81,43 +77,6 @@ class FileEntry:
     tasks: int
     annotations: int
     regions: int
-
-
-class _ChunkStream(io.RawIOBase):
-    """A read-only stream over byte chunks that hashes what passes through.
-
-    ``readinto`` fills the whole buffer unless the chunks end: S3's non-seekable multipart upload
-    takes a short read for the last part. ``tell`` works (GCS's resumable upload asks for it).
-    """
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-        self.size = 0
-        self.sha256 = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.size
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(view):
-            if not self._pending:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self.sha256.update(chunk)
-                self._pending = memoryview(chunk)
-            take = min(len(view) - filled, len(self._pending))
-            view[filled : filled + take] = self._pending[:take]
-            self._pending = self._pending[take:]
-            filled += take
-        self.size += filled
-        return filled
 
 
 def coalesce(chunks: Iterable[bytes], size: int = COALESCE_BYTES) -> Iterator[bytes]:
@@ -182,20 +141,20 @@ class RunOutput:
             self.target.delete(obj.key)
 
     def write_stream(
-        self, name: str, chunks: Iterable[bytes], tally: Tally, *, content_type: str | None = None
+        self, name: str, chunks: Iterable[bytes], *, tally: Tally, content_type: str | None = None
     ) -> FileEntry:
-        stream = _ChunkStream(coalesce(chunks))
+        stream = ChunkStream(coalesce(chunks), hash=True)
         try:
             self.target.write(self.key(name), stream, content_type=content_type)  # type: ignore[arg-type]
         except (OSError, ValueError) as exc:
             raise StorageError(f"{self.key(name)}: upload failed: {type(exc).__name__}: {exc}") from exc
-        if stream._pending or next(stream._chunks, None) is not None:
+        if not stream.drained():
             raise ExportError(f"{self.key(name)}: the upload stopped before the end of the stream")
-        sha256 = stream.sha256.hexdigest()
+        sha256 = stream.sha256()
         self._record(name, stream.size, sha256, tally)
         return FileEntry(name, stream.size, sha256, tally.tasks, tally.annotations, tally.regions)
 
-    def write_bytes(self, name: str, data: bytes, tally: Tally, *, content_type: str | None = None) -> None:
+    def write_bytes(self, name: str, data: bytes, *, tally: Tally, content_type: str | None = None) -> None:
         """Write one small file, or hand it to the writer threads (written by the next :meth:`flush`)."""
         key = self.run_prefix + name
         if self._deferred is not None:
@@ -284,107 +243,3 @@ class RunOutput:
             raise ExportError(
                 f"{self.run_prefix}: verification failed: the names or sizes listed differ from those written"
             )
-
-
-class DirectoryTarget:
-    """A local directory as an export target, for ``labelbridge convert``; keys are relative paths.
-
-    YOLO and VOC write a file per image, so the per-file path is kept to about one ``open``: the
-    directory is made only when that fails, and keys are checked lexically (``resolve()`` costs a
-    syscall per path component; the export never makes symlinks, keys come from task data).
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._root = os.path.abspath(root)
-        self._root_slash = self._root.rstrip("/") + "/"
-        self._folders: dict[str, str] = {}  # a key's folder -> its checked absolute path
-        self._later = FileWriterProcess()
-
-    def _path(self, key: str) -> str:
-        # A file per image: its folder is checked once (normpath is pure Python here), the name each time.
-        folder, _, name = key.rpartition("/")
-        checked = self._folders.get(folder)
-        if checked is not None and name not in ("", ".", ".."):
-            return f"{checked}/{name}"
-        path = os.path.normpath(f"{self._root}/{key}")
-        if key.startswith("/") or (path != self._root and not path.startswith(self._root_slash)):
-            raise StorageError(f"{key!r} leaves {self.root}")
-        if name not in ("", ".", "..") and not folder.startswith("/"):
-            if len(self._folders) >= 4096:
-                self._folders.clear()
-            self._folders[folder] = os.path.dirname(path)
-        return path
-
-    def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None:
-        path = self._path(key)
-        if isinstance(data, bytes):
-            write_file(path, data)
-            return
-        with open(create(path), "wb") as out:
-            while chunk := data.read(COALESCE_BYTES):
-                out.write(chunk)
-
-    def iter_objects(self, prefix: str | None = None) -> Iterator[ObjectInfo]:
-        """Files under ``prefix`` (as in a bucket: a key prefix, not only a folder), in name order."""
-        for key, size in self._walk(prefix or "", ordered=True):
-            yield ObjectInfo(key, size, None, None)
-
-    def iter_sizes(self, prefix: str) -> Iterator[tuple[str, int]]:
-        """``(key, size)`` of the files under ``prefix``, in no set order: what verification reads.
-
-        About half the cost of :meth:`iter_objects` a file: no record to build, no sort.
-        """
-        return self._walk(prefix, ordered=False)
-
-    def _walk(self, prefix: str, *, ordered: bool) -> Iterator[tuple[str, int]]:
-        # From the prefix's folder part, into folders that can hold such keys. Streams (one
-        # directory listed at a time): a YOLO export of a million images verifies in flat memory.
-        # Sizes come from fstatat on the folder's descriptor, not a walk of the path.
-        start = prefix.rpartition("/")[0]
-        base = self._path(start) if start else self._root
-        pending = [(base, f"{start}/" if start else "")] if os.path.isdir(base) else []
-        while pending:
-            folder, folder_key = pending.pop()
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
-            try:
-                with os.scandir(fd) as listing:
-                    entries = sorted(listing, key=lambda entry: entry.name) if ordered else list(listing)
-                subfolders = []
-                for entry in entries:
-                    key = folder_key + entry.name
-                    if entry.is_dir(follow_symlinks=False):
-                        if key.startswith(prefix) or prefix.startswith(f"{key}/"):
-                            subfolders.append((f"{folder}/{entry.name}", f"{key}/"))
-                    elif entry.is_file(follow_symlinks=False) and key.startswith(prefix):
-                        yield key, entry.stat(follow_symlinks=False).st_size
-            finally:
-                os.close(fd)
-            pending.extend(reversed(subfolders) if ordered else subfolders)  # ordered: depth first, by name
-
-    def write_later(self, key: str, data: bytes) -> None:
-        """Hand a small file to the writer process (see :mod:`labelbridge.export.filewriter`)."""
-        try:
-            self._later.write(self._path(key), data)
-        except WriteFailed as failed:  # the child stopped at an earlier file while this one was handed over
-            raise self._upload_failed(failed) from None
-
-    def finish_writes(self) -> None:
-        try:
-            self._later.finish()
-        except WriteFailed as failed:
-            raise self._upload_failed(failed) from None
-
-    def _upload_failed(self, failed: WriteFailed) -> StorageError:
-        key = failed.path[len(self._root_slash) :] if failed.path.startswith(self._root_slash) else failed.path
-        return StorageError(f"{key or self.root}: upload failed: {failed.why}")
-
-    def abandon_writes(self) -> None:
-        self._later.abandon()
-
-    def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(key))
-
-    def read_bytes(self, key: str) -> bytes:
-        return Path(self._path(key)).read_bytes()

@@ -12,26 +12,11 @@ import pytest
 
 from labelbridge.config import Cloud
 from labelbridge.errors import SigningError
+from labelbridge.rotate import plan_id_shards, plan_rotation, rotate_storage
 from labelbridge.storage import ObjectStore
-from labelbridge.urls import plan_id_shards, plan_rotation, rotate_storage
 from tests.conftest import StoreFactory
-from tests.urls.helpers import add_tasks, rows, storage_for
-from tests.urls.verify import SECRET_MARKERS, http_get, service_account_credentials
-
-
-@pytest.fixture(scope="module")
-def gcs_signer() -> Any:
-    return service_account_credentials()
-
-
-@pytest.fixture
-def signing_store(new_store: StoreFactory, gcs_signer: Any) -> StoreFactory:
-    def factory(cloud: Cloud, **kwargs: Any) -> ObjectStore:
-        if cloud is Cloud.GCS:
-            kwargs.setdefault("signing_credentials", gcs_signer)
-        return new_store(cloud, **kwargs)
-
-    return factory
+from tests.rotate.helpers import add_tasks, rows, storage_for
+from tests.rotate.verify import SECRET_MARKERS, http_get
 
 
 def _images(store: ObjectStore, count: int) -> list[dict[str, str]]:
@@ -49,7 +34,7 @@ def test_new_tasks_get_urls_the_labeling_tool_can_open(
     store = signing_store(cloud)
     add_tasks(labeling_dsn, "proj", _images(store, 5))
 
-    result = rotate_storage(labeling_dsn, store, storage_for(store), batch_size=2)
+    result = rotate_storage(labeling_dsn, store, storage=storage_for(store), batch_size=2)
 
     assert (result.counts.due, result.counts.signed, result.counts.batches) == (5, 5, 3)
     assert result.counts.canary_checked == 2  # the first batch holds two
@@ -68,12 +53,12 @@ def test_only_due_urls_are_resigned(cloud: Cloud, signing_store: StoreFactory, l
     store = signing_store(cloud)
     add_tasks(labeling_dsn, "proj", _images(store, 3))
     storage = storage_for(store, url_ttl="10h", url_lead_time="2h")
-    rotate_storage(labeling_dsn, store, storage)
+    rotate_storage(labeling_dsn, store, storage=storage)
     before = rows(labeling_dsn, "SELECT task_id, url FROM task_url ORDER BY task_id")
 
-    again = rotate_storage(labeling_dsn, store, storage)
+    again = rotate_storage(labeling_dsn, store, storage=storage)
     later = rotate_storage(
-        labeling_dsn, store, storage, now=datetime.now(UTC) + timedelta(hours=8, minutes=1)
+        labeling_dsn, store, storage=storage, now=datetime.now(UTC) + timedelta(hours=8, minutes=1)
     )
 
     assert (again.counts.due, again.counts.signed) == (0, 0)
@@ -100,7 +85,7 @@ def test_every_field_holding_a_uri_of_the_bucket_is_signed(
         ],
     )
 
-    result = rotate_storage(labeling_dsn, store, storage_for(store, mode="task_files"), canary_size=0)
+    result = rotate_storage(labeling_dsn, store, storage=storage_for(store, mode="task_files"), canary_size=0)
 
     assert result.counts.signed == 2
     assert rows(labeling_dsn, "SELECT field, uri FROM task_url ORDER BY field") == [
@@ -118,7 +103,7 @@ def test_changed_uri_is_resigned_and_deleted_tasks_lose_their_urls(
     store = signing_store(Cloud.AZURE)
     first, second = add_tasks(labeling_dsn, "proj", _images(store, 2))
     storage = storage_for(store)
-    rotate_storage(labeling_dsn, store, storage)
+    rotate_storage(labeling_dsn, store, storage=storage)
     store.write("images/new.jpg", b"new")
     with psycopg.connect(labeling_dsn) as conn:
         conn.execute(
@@ -131,7 +116,7 @@ def test_changed_uri_is_resigned_and_deleted_tasks_lose_their_urls(
     assert rows(labeling_dsn, "SELECT id, data ->> 'image' FROM task_with_urls") == [
         (first, store.uri("images/new.jpg"))
     ]
-    result = rotate_storage(labeling_dsn, store, storage)
+    result = rotate_storage(labeling_dsn, store, storage=storage)
 
     assert (result.counts.signed, result.counts.pruned) == (1, 1)
     [(url,)] = rows(labeling_dsn, "SELECT data ->> 'image' FROM task_with_urls")
@@ -144,7 +129,7 @@ def test_ip_range_is_carried_by_sas_and_recorded(
     store = signing_store(cloud)
     add_tasks(labeling_dsn, "proj", _images(store, 1))
 
-    rotate_storage(labeling_dsn, store, storage_for(store, ip_range="127.0.0.0/8"))
+    rotate_storage(labeling_dsn, store, storage=storage_for(store, ip_range="127.0.0.0/8"))
 
     [(ip_range, url)] = rows(labeling_dsn, "SELECT ip_range, url FROM task_url")
     if cloud is Cloud.AZURE:
@@ -168,7 +153,7 @@ def test_canary_failure_writes_nothing(new_store: StoreFactory, labeling_dsn: st
     broken = AzureBlobStore(BlobServiceClient(account_url, credential=wrong_key), real.bucket)
 
     with pytest.raises(SigningError) as caught:
-        rotate_storage(labeling_dsn, broken, storage_for(broken))
+        rotate_storage(labeling_dsn, broken, storage=storage_for(broken))
 
     assert str(caught.value).startswith(
         f"canary: {real.uri('images/img 0.jpg')} (signed by azure-sas/account-key, expires "
@@ -185,9 +170,9 @@ def test_locked_tasks_are_left_to_the_run_holding_them(
     storage = storage_for(store)
     with psycopg.connect(labeling_dsn) as other_run:
         other_run.execute("SELECT id FROM task WHERE id = ANY(%s) FOR NO KEY UPDATE", (ids[:2],))
-        result = rotate_storage(labeling_dsn, store, storage)
+        result = rotate_storage(labeling_dsn, store, storage=storage)
         assert (result.counts.signed, result.counts.skipped_locked) == (2, 2)
-    rest = rotate_storage(labeling_dsn, store, storage)
+    rest = rotate_storage(labeling_dsn, store, storage=storage)
 
     assert (rest.counts.due, rest.counts.signed) == (2, 2)
 
@@ -199,7 +184,7 @@ def test_overlapping_runs_sign_each_url_exactly_once(signing_store: StoreFactory
     results: list[Any] = []
 
     def run() -> None:
-        results.append(rotate_storage(labeling_dsn, store, storage, batch_size=10, canary_size=0))
+        results.append(rotate_storage(labeling_dsn, store, storage=storage, batch_size=10, canary_size=0))
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for thread in threads:
@@ -218,7 +203,7 @@ def test_shards_cover_every_task_once(signing_store: StoreFactory, labeling_dsn:
 
     shards = plan_id_shards(labeling_dsn, storage, tasks_per_shard=3)
     signed = [
-        rotate_storage(labeling_dsn, store, storage, id_range=s, canary_size=0).counts.signed for s in shards
+        rotate_storage(labeling_dsn, store, storage=storage, id_range=s, canary_size=0).counts.signed for s in shards
     ]
 
     assert len(shards) == 4 and shards[0][0] is None and shards[-1][1] is None
@@ -233,7 +218,7 @@ def test_dry_run_plan_counts_and_next_expiry(signing_store: StoreFactory, labeli
     storage = storage_for(store, url_ttl="10h", url_lead_time="2h")
 
     fresh = plan_rotation(labeling_dsn, storage)
-    result = rotate_storage(labeling_dsn, store, storage)
+    result = rotate_storage(labeling_dsn, store, storage=storage)
     after = plan_rotation(labeling_dsn, storage)
 
     assert (fresh.due, fresh.unsigned, fresh.signed, fresh.next_expiry) == (3, 3, 0, None)
@@ -246,7 +231,7 @@ def test_dry_run_plan_counts_and_next_expiry(signing_store: StoreFactory, labeli
 def test_unknown_project_rotates_nothing(signing_store: StoreFactory, labeling_dsn: str) -> None:
     store = signing_store(Cloud.S3)
 
-    result = rotate_storage(labeling_dsn, store, storage_for(store, project="not-synced-yet"))
+    result = rotate_storage(labeling_dsn, store, storage=storage_for(store, project="not-synced-yet"))
 
     assert result.counts.as_dict()["signed"] == 0
 
@@ -258,7 +243,7 @@ def test_no_signed_url_reaches_logs_or_results(
     add_tasks(labeling_dsn, "proj", _images(store, 3))
     caplog.set_level(logging.DEBUG)
 
-    result = rotate_storage(labeling_dsn, store, storage_for(store))
+    result = rotate_storage(labeling_dsn, store, storage=storage_for(store))
 
     assert result.counts.signed == 3
     published = caplog.text + repr(result) + repr(result.counts.as_dict())
@@ -280,7 +265,7 @@ def test_tasks_from_sync_get_working_urls(signing_store: StoreFactory, labeling_
     sync_helpers.sync(labeling_dsn, store, objects)
     sync_helpers.sync(labeling_dsn, store, files)
 
-    result = rotate_storage(labeling_dsn, store, objects)
+    result = rotate_storage(labeling_dsn, store, storage=objects)
 
     # Both tasks reference the image: the objects-mode one and the one from the task file.
     assert result.counts.signed == 2
