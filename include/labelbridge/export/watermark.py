@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from labelbridge.db.projects import find_project
 from labelbridge.errors import ExportError
 from labelbridge.export.source import Window
 
@@ -36,11 +37,10 @@ class ExportRun:
 
 
 def project_row(conn: psycopg.Connection[Any], project: str) -> tuple[int, tuple[str, ...]]:
-    row = conn.execute("SELECT id, labels FROM project WHERE name = %s", (project,)).fetchone()
+    row = find_project(conn, project)
     if row is None:
         raise ExportError(f"project {project!r} is not in the labeling database; sync one of its storages first")
-    labels = row[1] if isinstance(row[1], list) else []
-    return int(row[0]), tuple(str(label) for label in labels)
+    return row.id, row.labels
 
 
 def begin_run(

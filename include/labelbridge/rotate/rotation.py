@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from labelbridge.config import StorageConfig
-from labelbridge.db import connect
+from labelbridge.db import connect, projects
 from labelbridge.errors import SigningError
 from labelbridge.rotate.canary import check_urls
 from labelbridge.storage import AzureBlobStore, store_class
@@ -142,11 +142,6 @@ class RotationPlan:
         }
 
 
-def _project_id(conn: psycopg.Connection[Any], storage: StorageConfig) -> int | None:
-    row = conn.execute("SELECT id FROM project WHERE name = %s", (storage.project,)).fetchone()
-    return int(row[0]) if row else None
-
-
 def _params(
     storage: StorageConfig, project_id: int, due_before: datetime, id_range: IdRange
 ) -> dict[str, Any]:
@@ -206,7 +201,7 @@ class UrlRotation:
         due_before = run_at + self.storage.lead_time
         result = RotationResult(self.storage.name)
         read_conn, write_conn = self.listing, self.conn
-        project_id = _project_id(read_conn, self.storage)
+        project_id = projects.project_id(read_conn, self.storage.project)
         if project_id is None:
             log.info(
                 "storage %s: project %r has no tasks yet (sync has not run)", self.storage.name, self.storage.project
@@ -357,7 +352,7 @@ def plan_rotation(dsn: str, storage: StorageConfig, *, now: datetime | None = No
     """How many URLs a rotation would sign now, and when the next one expires; writes nothing."""
     run_at = (now or datetime.now(UTC)).astimezone(UTC)
     with connect(dsn) as conn:
-        project_id = _project_id(conn, storage)
+        project_id = projects.project_id(conn, storage.project)
         if project_id is None:
             return RotationPlan(storage.name, 0, 0, 0, None, None)
         params = _params(storage, project_id, run_at + storage.lead_time, (None, None))
@@ -383,7 +378,7 @@ def plan_id_shards(dsn: str, storage: StorageConfig, *, tasks_per_shard: int = 5
     after planning still fall in a shard. One range when the project is small.
     """
     with connect(dsn) as conn:
-        project_id = _project_id(conn, storage)
+        project_id = projects.project_id(conn, storage.project)
         if project_id is None:
             return [(None, None)]
         row = conn.execute(
