@@ -30,11 +30,12 @@ from typing import IO, cast
 
 from labelbridge.compliance.accesslog.record import MONTHS, LogRecord, RawFields
 from labelbridge.compliance.accesslog.redact import REDACTED, redact
+from labelbridge.errors import ComplianceInputError
 
 __all__ = ["REDACTED", "LineError", "iter_records", "parse_careful", "parse_common", "parse_line", "redact"]
 
 
-class LineError(ValueError):
+class LineError(ComplianceInputError, ValueError):
     """A line that is not an S3 access-log record; the message names the field, not the text."""
 
 
