@@ -107,8 +107,8 @@ class AccessLogAudit:
 def audit_access_logs(
     store: ObjectStore,
     keys: Iterable[str],
-    settings: ComplianceConfig,
     *,
+    settings: ComplianceConfig,
     storages: Iterable[StorageConfig] = (),
 ) -> AccessLogAudit:
     """Stream each log object through the parser and the rules; one bad object or line is
@@ -233,7 +233,7 @@ _ACCOUNT_FOLDER = re.compile(r"^\d{12}/$")
 
 
 def log_keys_for_day(
-    store: ObjectStore, prefix: str, day: dt.date, *, layout: Literal["auto", "simple", "partitioned"] = "auto"
+    store: ObjectStore, prefix: str, *, day: dt.date, layout: Literal["auto", "simple", "partitioned"] = "auto"
 ) -> Iterator[str]:
     """Keys of the access-log objects S3 delivered on ``day`` (UTC) under ``prefix``.
 
