@@ -44,6 +44,18 @@ CREDENTIAL_PARAMS: Mapping[Cloud, tuple[str, ...]] = {
 SECRET_PARAMS: Mapping[Cloud, tuple[str, ...]] = {
     cloud: SIGNATURE_PARAMS[cloud] + CREDENTIAL_PARAMS[cloud] for cloud in Cloud
 }
+#: What a signed URL, signature or SAS token looks like in text: the "no secret anywhere" tests
+#: grep logs, XCom, reports and exports for each. Long names match bare; Azure's short SAS fields
+#: need their "=" ("se=" is the expiry every SAS carries, "sig=" its signature).
+SECRET_MARKERS = (
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Goog-Signature",
+    "X-Goog-Credential",
+    "Signature=",
+    "sig=",
+    "se=",
+)
 #: Connection-string keys (``AccountKey=...;``) and generic secret names.
 SECRET_KEYS = ("AccountKey", "SharedAccessSignature", "password", "secret")
 
