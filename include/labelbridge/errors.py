@@ -10,12 +10,33 @@
     ├── TaskFileError           a JSON task file (or one item in it) is malformed
     ├── QuarantineError         a sync run set bad task files aside (the rest synced)
     ├── ExportError             an export could not be written or verified
-    └── ComplianceError         a compliance gate failed (rules broke)
+    ├── ComplianceError         a compliance gate failed (rules broke)
+    └── ComplianceInputError    what a compliance check reads is not what it expects
+        ├── Unreadable          a bucket snapshot's section could not be read
+        │                       (compliance.buckets.snapshot; evaluate_snapshot makes it an ERROR finding)
+        ├── PolicyParseError    a bucket policy is not an IAM policy, also a ValueError
+        │                       (compliance.buckets.policy; facts.s3_policy makes it Unreadable)
+        ├── LineError           an access-log line is not a record, also a ValueError
+        │                       (compliance.accesslog.parser; the audit counts and lists it as unparsed)
+        └── OverlappingShards   two partial audits read the same log object, also a ValueError
+                                (compliance.accesslog.state; merge_audits raises it to the caller)
+
+The compliance leaves live beside the code that raises them; the ones that are also a
+``ValueError`` were one before they joined the tree, so ``except ValueError`` still catches them.
+
+Internal, never escapes (each is caught where named and converted there)::
+
+    _NotCollected   compliance.buckets.collectors: BucketCollector.collect records the section as
+                    unreadable in the snapshot ("not collected: why")
+    WriteFailed     export's file-writer process: DirectoryTarget turns it into a StorageError
+                    naming the file
+
+``tests/test_errors.py`` walks the package and holds every exception class to this: in the tree,
+or underscore-private and listed above.
 
 Messages name where (file, entry, key, line) and why, and never carry a signed URL,
 query string, key or password.
 """
-
 from __future__ import annotations
 
 
@@ -53,3 +74,8 @@ class ExportError(LabelbridgeError):
 
 class ComplianceError(LabelbridgeError):
     """One or more compliance rules failed; the report says which."""
+
+
+class ComplianceInputError(LabelbridgeError):
+    """What a compliance check reads (a snapshot, a policy, a log line, partial audits) is not
+    what it expects; the leaves say which, and where each is converted."""

@@ -17,8 +17,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-#: What a signed URL, signature or SAS token looks like in text; none may appear in logs or XCom.
-SECRET_MARKERS = ("X-Amz-Signature", "X-Amz-Credential", "X-Goog-Signature", "sig=", "se=", "Signature=")
+from labelbridge.secrets import SECRET_MARKERS as SECRET_MARKERS
 
 
 def query(url: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator, Context
 
+from labelbridge.compliance.accesslog.shards import audit_log_shard, merge_shards, plan_shards
 from labelbridge.compliance.buckets.collectors import (
     AzureBlobCollector,
     BucketCollector,
@@ -28,7 +29,6 @@ from labelbridge.compliance.buckets.job import check_bucket
 from labelbridge.compliance.buckets.targets import BucketTarget, bucket_targets
 from labelbridge.compliance.gate import enforce_gate
 from labelbridge.compliance.report import read_report
-from labelbridge.compliance.report.accesslog_shards import audit_shard, merge_shards, plan_shards
 from labelbridge.compliance.report.nightly import compile_report
 from labelbridge.compliance.report.sink import LocalReportSink, ReportSink, StoreReportSink
 from labelbridge.config import AccessLogConfig, Cloud, LabelbridgeConfig, load_config
@@ -156,7 +156,8 @@ class BaseBucketSettingsOperator(_ComplianceOperator):
         day = audited_day(self.day, context)
         log.info("Checking %s://%s (%s) for %s", target.cloud.value, target.bucket, target.conn_id, day)
         return check_bucket(
-            self.collector(target, config), target, config.compliance, sink=report_sinks(config)[0], day=day.isoformat()
+            self.collector(target, config), target, settings=config.compliance, sink=report_sinks(config)[0],
+            day=day.isoformat(),
         )
 
     def collector(self, target: BucketTarget, config: LabelbridgeConfig) -> BucketCollector:
@@ -206,7 +207,7 @@ class PlanAccessLogShardsOperator(_ComplianceOperator):
         plan: list[dict[str, Any]] = []
         for entry in config.compliance.access_logs:
             store = access_log_store(entry)
-            shards = plan_shards(store, entry.prefix, day)
+            shards = plan_shards(store, entry.prefix, day=day)
             uri = store.uri(entry.prefix)
             plan.extend({"log_name": entry.name, "shard": i, "shards": shards, "uri": uri} for i in range(shards))
         return plan
@@ -232,7 +233,7 @@ class AuditAccessLogShardOperator(_ComplianceOperator):
             raise ConfigError(f"{config.path}: compliance.access_logs has no entry named {self.log_name!r}")
         day = audited_day(self.day, context)
         log.info("Auditing %s shard %d of %d for %s", self.uri or self.log_name, self.shard + 1, self.shards, day)
-        return audit_shard(
+        return audit_log_shard(
             access_log_store(entry),
             log_name=entry.name,
             prefix=entry.prefix,
@@ -276,8 +277,8 @@ class ComplianceReportOperator(_ComplianceOperator):
         audit = merge_shards(
             sinks[0],
             day,
-            list(self.shard_plan or []),
-            config.compliance,
+            plan=list(self.shard_plan or []),
+            settings=config.compliance,
             expected=expected,
             storages=tuple(config.storages.values()),
         )

@@ -41,11 +41,11 @@ def test_moto_delivery_is_found_for_its_day_and_its_lines_reported_unparsed_with
     # moto stamps delivered keys with its local clock.
     today = dt.datetime.now().date()
 
-    keys = list(log_keys_for_day(logs, "access/", today))
+    keys = list(log_keys_for_day(logs, "access/", day=today))
     assert len(keys) >= 2 and all(key.startswith(f"access/{today.isoformat()}-") for key in keys)
-    assert list(log_keys_for_day(logs, "access/", today - dt.timedelta(days=1))) == []
+    assert list(log_keys_for_day(logs, "access/", day=today - dt.timedelta(days=1))) == []
 
-    result = audit_access_logs(logs, keys, SETTINGS)
+    result = audit_access_logs(logs, keys, settings=SETTINGS)
     # moto 5.2.5 writes the request line and the user agent without their quotes, unlike S3:
     # each of its lines is a line we cannot trust, so it is counted and located, not guessed at.
     assert (result.objects_read, result.lines_read, result.lines_unparsed) == (len(keys), len(keys), len(keys))
@@ -66,12 +66,12 @@ def test_aws_format_objects_of_both_key_layouts_are_audited_through_the_store(ne
     logs.write("access/2019-02-07-00-00-01-0000000000000000", line().encode())
     logs.write("access/123456789012/us-west-1/labels-bucket/2019/02/07/2019-02-07-00-00-00-X", line().encode())
 
-    keys = list(log_keys_for_day(logs, "access/", day))
+    keys = list(log_keys_for_day(logs, "access/", day=day))
     assert keys == [simple, partitioned]
-    assert list(log_keys_for_day(logs, "access/", day, layout="simple")) == [simple]
-    assert list(log_keys_for_day(logs, "access/", day, layout="partitioned")) == [partitioned]
+    assert list(log_keys_for_day(logs, "access/", day=day, layout="simple")) == [simple]
+    assert list(log_keys_for_day(logs, "access/", day=day, layout="partitioned")) == [partitioned]
 
-    result = audit_access_logs(logs, keys, SETTINGS)
+    result = audit_access_logs(logs, keys, settings=SETTINGS)
     assert (result.objects_read, result.lines_read, result.lines_unparsed) == (2, 4, 1)
     assert result.unparsed == [
         {"object": logs.uri(partitioned), "line_no": 2, "why": "ends after field 3 of at least 18"}
@@ -87,7 +87,8 @@ def test_aws_format_objects_of_both_key_layouts_are_audited_through_the_store(ne
 def test_a_missing_log_object_is_reported_and_the_others_still_audited(new_store: Any) -> None:
     logs = log_bucket(new_store)
     logs.write("access/2019-02-06-00-00-00-A", line().encode())
-    result = audit_access_logs(logs, ["access/2019-02-06-00-00-00-A", "access/2019-02-06-00-00-00-GONE"], SETTINGS)
+    keys = ["access/2019-02-06-00-00-00-A", "access/2019-02-06-00-00-00-GONE"]
+    result = audit_access_logs(logs, keys, settings=SETTINGS)
     assert (result.objects_read, result.lines_read) == (1, 1)
     assert result.unreadable == [
         {

@@ -254,7 +254,7 @@ def test_nightly_compile_on_a_bucket_sink_with_a_failed_check(new_store: Any) ->
     first, second = targets[0], BucketTarget(Cloud.S3, "aws_default", "never-checked", (StorageRef("ghost", "source"),))
     # The bucket exists only in the test's store: check that one, and let the second "fail".
     live = BucketTarget(Cloud.S3, "aws_default", store.bucket, first.storages)
-    counts = check_bucket(S3Collector(store.client), live, SETTINGS, sink=sink, day=DAY.isoformat())  # type: ignore[attr-defined]
+    counts = check_bucket(S3Collector(store.client), live, settings=SETTINGS, sink=sink, day=DAY.isoformat())  # type: ignore[attr-defined]
     assert counts["fail"] >= 1
     result = compile_report(sinks=[sink], day=DAY, targets=[live, second], settings=SETTINGS, now=NOW)
     assert result["report"] == f"s3://{store.bucket}/compliance-reports/2026-11-22/compliance.json"

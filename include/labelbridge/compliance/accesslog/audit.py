@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-from labelbridge.compliance.accesslog.rules import ALL_RULES, BURST_RULE, RECORD_RULES, s3log_burst_403
+from labelbridge.compliance.accesslog.rules import ALL_RULES, RECORD_RULES, WINDOW_RULES
 from labelbridge.compliance.accesslog.rules.base import RuleContext
 from labelbridge.compliance.accesslog.state import UNPARSED_CAP, WHO_FIELDS, AuditState, merged
 from labelbridge.compliance.model import Finding, RuleMeta, Status
@@ -107,8 +107,8 @@ class AccessLogAudit:
 def audit_access_logs(
     store: ObjectStore,
     keys: Iterable[str],
-    settings: ComplianceConfig,
     *,
+    settings: ComplianceConfig,
     storages: Iterable[StorageConfig] = (),
 ) -> AccessLogAudit:
     """Stream each log object through the parser and the rules; one bad object or line is
@@ -191,11 +191,13 @@ def finish(state: AuditState) -> AccessLogAudit:
             findings.append(Finding.failed(rule.meta, resource, rule.describe(offence, ctx), **offence.evidence()))
         if not offences:
             findings.append(_passed(rule.meta, state))
-    bursts = s3log_burst_403.evaluate(state.denied, ctx)
-    for resource, detail, evidence in bursts:
-        findings.append(Finding.failed(BURST_RULE, resource, detail, **evidence))
-    if not bursts:
-        findings.append(_passed(BURST_RULE, state))
+    for window_rule in WINDOW_RULES:
+        meta: RuleMeta = window_rule.RULE
+        bursts = window_rule.evaluate(state.denied, ctx)
+        for resource, detail, evidence in bursts:
+            findings.append(Finding.failed(meta, resource, detail, **evidence))
+        if not bursts:
+            findings.append(_passed(meta, state))
     ranked = sorted(state.who.items(), key=lambda item: (-item[1].requests, json.dumps(item[0])))
     who = [
         {
@@ -233,7 +235,7 @@ _ACCOUNT_FOLDER = re.compile(r"^\d{12}/$")
 
 
 def log_keys_for_day(
-    store: ObjectStore, prefix: str, day: dt.date, *, layout: Literal["auto", "simple", "partitioned"] = "auto"
+    store: ObjectStore, prefix: str, *, day: dt.date, layout: Literal["auto", "simple", "partitioned"] = "auto"
 ) -> Iterator[str]:
     """Keys of the access-log objects S3 delivered on ``day`` (UTC) under ``prefix``.
 

@@ -119,8 +119,8 @@ def _audit_buckets(
     audits = []
     for entry in entries:
         store = S3Store(make_client(Cloud.S3, entry.conn_id), entry.bucket)
-        keys = log_keys_for_day(store, entry.prefix, day)
-        audits.append(audit_access_logs(store, keys, settings, storages=storages))
+        keys = log_keys_for_day(store, entry.prefix, day=day)
+        audits.append(audit_access_logs(store, keys, settings=settings, storages=storages))
     return merge_audits(audits, settings, storages=storages)
 
 

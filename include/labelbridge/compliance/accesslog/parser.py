@@ -30,11 +30,12 @@ from typing import IO, cast
 
 from labelbridge.compliance.accesslog.record import MONTHS, LogRecord, RawFields
 from labelbridge.compliance.accesslog.redact import REDACTED, redact
+from labelbridge.errors import ComplianceInputError
 
 __all__ = ["REDACTED", "LineError", "iter_records", "parse_careful", "parse_common", "parse_line", "redact"]
 
 
-class LineError(ValueError):
+class LineError(ComplianceInputError, ValueError):
     """A line that is not an S3 access-log record; the message names the field, not the text."""
 
 
@@ -138,70 +139,9 @@ def parse_careful(line: str) -> LogRecord:
     if len(head) < 10:
         raise LineError(f"ends after field {_fields_seen(len(head))} of at least {MIN_FIELDS}")
     time = _parse_time(head[2], head[3])
-    rest = head[9]
-
-    # Field 9: the request URI.
-    if rest[:2] == "- ":
-        request_uri = "-"
-        match = _AFTER_ABSENT_URI.match(rest)
-        if match is None:
-            raise LineError(_NO_STATUS)
-    elif rest[:1] == '"':
-        # The first `" ` closes the URI; else an unescaped `"` is inside it: search on.
-        close = rest.find('" ', 1)
-        match = _AFTER_URI.match(rest, close) if close != -1 else None
-        if match is None:
-            match = _AFTER_URI.search(rest, close + 1 if close != -1 else 1)
-            if match is None:
-                raise LineError(_NO_STATUS)
-        request_uri = rest[1 : match.start()]
-    else:
-        raise LineError("field 9 (request_uri): expected a quoted value or -, found an unquoted one")
-    rest = rest[match.end() :]
-
-    # Field 16: the referer, which may hold spaces (and, rarely, `"`).
-    if rest[:2] == "- ":
-        referer = "-"
-        rest = rest[2:]
-    else:
-        close = rest.find('" ', 1)
-        if rest[:1] != '"' or close == -1:
-            raise LineError("field 16 (referer): expected a quoted value or -")
-        if rest[close + 2 : close + 3] not in ('"', "-"):
-            # Either the referer holds `" ` itself, or the user agent is not quoted.
-            found = _AFTER_REFERER.search(rest, close + 1)
-            if found is None:
-                raise LineError("field 17 (user_agent): expected a quoted value or -")
-            close = found.start()
-        referer = rest[1:close]
-        rest = rest[close + 2 :]
-
-    # Field 17: the user agent; its closing quote is the last one whose tail reads as fields 18+.
-    if rest[:1] == "-" and rest[1:2] in (" ", ""):
-        user_agent = "-"
-        tail = rest[2:].split(" ")
-        if not _valid_tail(tail):
-            raise LineError("fields 18+: signature version or authentication type out of place")
-    elif rest[:1] == '"':
-        close = len(rest)
-        while True:
-            close = rest.rfind('"', 1, close)
-            if close == -1:
-                if rest.endswith('"'):
-                    raise LineError(f"ends after field 17 of at least {MIN_FIELDS}")
-                raise LineError("field 17 (user_agent): no closing quote followed by fields 18+")
-            if rest[close + 1 : close + 2] == " ":
-                tail = rest[close + 2 :].split(" ")
-                # Fields 18+ hold no spaces or quotes; where present, 20 and 22 have known values.
-                count = len(tail)
-                if count == 1 or (
-                    count >= 3 and tail[2] in _SIGNATURE_VERSIONS and (count < 5 or tail[4] in _AUTH_TYPES)
-                ):
-                    break
-        user_agent = rest[1:close]
-    else:
-        raise LineError("field 17 (user_agent): expected a quoted value or -")
-
+    request_uri, match, rest = _request_uri(head[9])
+    referer, rest = _referer(rest)
+    user_agent, tail = _user_agent(rest)
     status, error_code, bytes_sent, object_size, total_time, turn_around = match.groups()
     raw: RawFields = (
         head[0], head[1], time, head[4], head[5], head[6], head[7], head[8], request_uri,
@@ -210,11 +150,71 @@ def parse_careful(line: str) -> LogRecord:
     return LogRecord(raw)
 
 
-def _valid_tail(tail: list[str]) -> bool:
+def _request_uri(rest: str) -> tuple[str, re.Match[str], str]:
+    """Field 9, the request URI, and fields 10-15 after it (``match``'s groups); then the rest."""
+    if rest[:2] == "- ":
+        match = _AFTER_ABSENT_URI.match(rest)
+        if match is None:
+            raise LineError(_NO_STATUS)
+        return "-", match, rest[match.end() :]
+    if rest[:1] != '"':
+        raise LineError("field 9 (request_uri): expected a quoted value or -, found an unquoted one")
+    # The first `" ` closes the URI; else an unescaped `"` is inside it: search on.
+    close = rest.find('" ', 1)
+    match = _AFTER_URI.match(rest, close) if close != -1 else None
+    if match is None:
+        match = _AFTER_URI.search(rest, close + 1 if close != -1 else 1)
+        if match is None:
+            raise LineError(_NO_STATUS)
+    return rest[1 : match.start()], match, rest[match.end() :]
+
+
+def _referer(rest: str) -> tuple[str, str]:
+    """Field 16, the referer, which may hold spaces (and, rarely, `"`); then the rest."""
+    if rest[:2] == "- ":
+        return "-", rest[2:]
+    close = rest.find('" ', 1)
+    if rest[:1] != '"' or close == -1:
+        raise LineError("field 16 (referer): expected a quoted value or -")
+    if rest[close + 2 : close + 3] not in ('"', "-"):
+        # Either the referer holds `" ` itself, or the user agent is not quoted.
+        found = _AFTER_REFERER.search(rest, close + 1)
+        if found is None:
+            raise LineError("field 17 (user_agent): expected a quoted value or -")
+        close = found.start()
+    return rest[1:close], rest[close + 2 :]
+
+
+def _user_agent(rest: str) -> tuple[str, list[str]]:
+    """Field 17, the user agent, and fields 18+; its closing quote is the last one whose tail
+    reads as fields 18+."""
+    if rest[:1] == "-" and rest[1:2] in (" ", ""):
+        tail = rest[2:].split(" ")
+        if not _valid_tail(tail, empty_field_18=False):
+            raise LineError("fields 18+: signature version or authentication type out of place")
+        return "-", tail
+    if rest[:1] != '"':
+        raise LineError("field 17 (user_agent): expected a quoted value or -")
+    close = len(rest)
+    while True:
+        close = rest.rfind('"', 1, close)
+        if close == -1:
+            if rest.endswith('"'):
+                raise LineError(f"ends after field 17 of at least {MIN_FIELDS}")
+            raise LineError("field 17 (user_agent): no closing quote followed by fields 18+")
+        if rest[close + 1 : close + 2] == " ":
+            tail = rest[close + 2 :].split(" ")
+            if _valid_tail(tail, empty_field_18=True):
+                return rest[1:close], tail
+
+
+def _valid_tail(tail: list[str], *, empty_field_18: bool) -> bool:
     # Fields 18+ never contain spaces or quotes; where present, fields 20 and 22 have known values.
+    # A quoted user agent followed by a space and nothing reads as an empty field 18, as the
+    # fast path (_TAIL_SHAPE) reads it; after an unquoted "-" that is a line cut short, refused.
     count = len(tail)
     if count == 1:
-        return tail[0] != ""
+        return empty_field_18 or tail[0] != ""
     return count >= 3 and tail[2] in _SIGNATURE_VERSIONS and (count < 5 or tail[4] in _AUTH_TYPES)
 
 

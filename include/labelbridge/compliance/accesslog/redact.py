@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import re
 
-REDACTED = "REDACTED"
+from labelbridge.config import Cloud
+from labelbridge.secrets import CREDENTIAL_PARAMS, REDACTED
 
 # A parameter name is whatever precedes `=` (raw) or `%3D` (encoded); these end the names whose
-# values are secret or a key id ("x-amz-signature" ends with "signature").
+# values are secret ("x-amz-signature" ends with "signature"): every S3 and GCS name in
+# SIGNATURE_PARAMS ends with one of them (tests/test_no_secrets.py holds the two together).
 _SECRET_NAMES = ("signature", "security-token")
-_KEY_ID_NAMES = ("x-amz-credential", "awsaccesskeyid")
+# S3's key ids: masked to their type prefix and last characters, not cut (see the docstring).
+_KEY_ID_NAMES = tuple(p.lower() for p in CREDENTIAL_PARAMS[Cloud.S3])
 _NAMES = _SECRET_NAMES + _KEY_ID_NAMES
 _LONGEST_NAME = max(len(name) for name in _NAMES)
 # A raw value ends at the next parameter, the end of the request target or the closing quote; an
@@ -26,6 +29,8 @@ _LONGEST_NAME = max(len(name) for name in _NAMES)
 _RAW_VALUE = re.compile(r'[^&" ]*')
 _ENCODED_VALUE = re.compile(r'(?:[^&" %]|%(?!26))*')
 _KEY_ID_SHOWN = 4
+
+__all__ = ["REDACTED", "redact"]
 
 
 def redact(text: str) -> str:

@@ -21,6 +21,7 @@ from labelbridge.compliance.accesslog.record import LogRecord
 from labelbridge.compliance.accesslog.request import account_of, is_client_request, presign_of
 from labelbridge.compliance.accesslog.rules import RECORD_RULES
 from labelbridge.compliance.accesslog.rules.base import Offence, Request, RuleContext
+from labelbridge.errors import ComplianceInputError
 
 #: At most this many unparsed lines are listed (the smallest (object, line) pairs); all are counted.
 UNPARSED_CAP = 100
@@ -52,7 +53,7 @@ class WhoTally:
         self.keys.merge(other.keys)
 
 
-class OverlappingShards(ValueError):
+class OverlappingShards(ComplianceInputError, ValueError):
     """The same log object was audited in two shards: merging would count it twice."""
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from labelbridge.compliance.buckets.snapshot import BucketSnapshot
-from labelbridge.compliance.report.redact import redact_text
 from labelbridge.config import Cloud
+from labelbridge.secrets import redact_text
 
 Reader = Callable[[str], Any]
 

@@ -17,23 +17,24 @@ from labelbridge.compliance.buckets.collectors import BucketCollector
 from labelbridge.compliance.buckets.evaluate import evaluate_snapshot
 from labelbridge.compliance.buckets.targets import BucketTarget
 from labelbridge.compliance.model import Finding
-from labelbridge.compliance.report.redact import redact
+from labelbridge.compliance.report.layout import bucket_part, bucket_snapshot
 from labelbridge.compliance.report.sink import ReportSink
 from labelbridge.config import ComplianceConfig
+from labelbridge.secrets import redact_json
 
 log = logging.getLogger(__name__)
 
 
 def part_path(day: str, target: BucketTarget) -> str:
-    return f"{day}/parts/buckets/{target.key}.json"
+    return bucket_part(day, target.key)
 
 
 def snapshot_path(day: str, target: BucketTarget) -> str:
-    return f"{day}/snapshots/{target.key}.json"
+    return bucket_snapshot(day, target.key)
 
 
 def check_bucket(
-    collector: BucketCollector, target: BucketTarget, settings: ComplianceConfig, *, sink: ReportSink, day: str
+    collector: BucketCollector, target: BucketTarget, *, settings: ComplianceConfig, sink: ReportSink, day: str
 ) -> dict[str, int]:
     """Read one bucket's settings, run its cloud's rules, and stage the result for the report.
 
@@ -55,7 +56,7 @@ def check_bucket(
     return dict(counts)
 
 
-def read_part(sink: ReportSink, day: str, target: BucketTarget) -> list[Finding] | None:
+def read_part(sink: ReportSink, target: BucketTarget, *, day: str) -> list[Finding] | None:
     """The staged findings of one bucket, or ``None`` when its check did not complete."""
     from labelbridge.compliance.report.build import finding_from_dict
 
@@ -66,4 +67,4 @@ def read_part(sink: ReportSink, day: str, target: BucketTarget) -> list[Finding]
 
 
 def _json(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(redact(value), indent=1, sort_keys=True, default=str).encode()
+    return json.dumps(redact_json(value), indent=1, sort_keys=True, default=str).encode()

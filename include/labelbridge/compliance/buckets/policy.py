@@ -19,8 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from labelbridge.errors import ComplianceInputError
 
-class PolicyParseError(ValueError):
+
+class PolicyParseError(ComplianceInputError, ValueError):
     """The policy is not JSON, or not shaped like an IAM policy."""
 
 

@@ -22,14 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from labelbridge.config import Cloud
-from labelbridge.errors import ConfigError
+from labelbridge.errors import ComplianceInputError, ConfigError
 
 #: The CLI's ``--cloud`` names, as the issue spells them, onto the config's clouds.
 CLOUD_NAMES: dict[str, Cloud] = {"aws": Cloud.S3, "gcp": Cloud.GCS, "azure": Cloud.AZURE}
 
 
-class Unreadable(Exception):
-    """A section of a snapshot could not be read; the message says why."""
+class Unreadable(ComplianceInputError):
+    """A section of a snapshot could not be read; the message says why.
+
+    Never escapes a rule run: :func:`~labelbridge.compliance.buckets.evaluate.evaluate_snapshot`
+    turns it into an ERROR finding ("unreadable" is never "non-compliant").
+    """
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def compile_report(
     """
     staging = sinks[0]
     day_text = day.isoformat()
-    buckets = [BucketResult(target, read_part(staging, day_text, target)) for target in targets]
+    buckets = [BucketResult(target, read_part(staging, target, day=day_text)) for target in targets]
     missing = [r.target.key for r in buckets if r.findings is None]
     if missing:
         log.warning("no bucket-check result for %s: reported as ERROR rows", ", ".join(missing))

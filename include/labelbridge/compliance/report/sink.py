@@ -1,11 +1,7 @@
 """Where reports (and the night's intermediate parts) are kept: a directory or a bucket prefix.
 
-Layout under the root, one folder per audited day::
-
-    2026-11-22/compliance.json      the report (JSON), what the gate and the next night read
-    2026-11-22/compliance.html      the same, for people
-    2026-11-22/snapshots/*.json     each bucket's settings, replayable with `labelbridge check-bucket`
-    2026-11-22/parts/*.json         per-task results the report task merges (not for people)
+Under the root, one folder per audited day; :mod:`.layout` names every path in it (the report,
+the bucket snapshots, the parts the report task merges).
 
 Writing the same path twice overwrites it, so a rerun of the night leaves the same files.
 """
@@ -16,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from labelbridge.compliance.report.layout import JSON_NAME
 from labelbridge.errors import ObjectNotFound
 from labelbridge.storage import ObjectStore
 
@@ -40,7 +37,7 @@ class ReportSink(ABC):
     def location(self, path: str) -> str:
         """Where a user opens the file: a local path or an ``s3://`` (etc.) URI, never a signed URL."""
 
-    def previous_day(self, day: str, *, name: str = "compliance.json") -> str | None:
+    def previous_day(self, day: str, *, name: str = JSON_NAME) -> str | None:
         """The latest day before ``day`` that has a report."""
         for earlier in reversed([d for d in self.days() if d < day]):
             if self.read(f"{earlier}/{name}") is not None:

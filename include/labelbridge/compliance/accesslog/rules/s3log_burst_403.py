@@ -20,6 +20,8 @@ RULE = RuleMeta(
     rationale="Many 403s from one address in a short time is key or URL guessing, or a client retrying revoked access.",
     remediation="Find the client by IP and user agent; block the address or fix its credentials.",
 )
+#: Judged over the day's tally of 403s, not request by request (see the rules package).
+KIND = "window"
 
 
 def evaluate(

@@ -2,19 +2,20 @@
 
 ``s3.tls_only`` lives in ``s3_tls_only.py``. Each module holds ``RULE`` (a
 :class:`~labelbridge.compliance.model.RuleMeta`) and a pure
-``evaluate(snapshot, settings) -> Finding``. Loading refuses a module whose name and rule id
-disagree, or whose id names another cloud, so a renamed rule cannot silently change its id.
+``evaluate(snapshot, settings) -> Finding``. Loading (:mod:`labelbridge.compliance.rule_modules`,
+shared with the access-log rules) refuses a module whose name and rule id disagree, or whose id
+names another cloud, so a renamed rule cannot silently change its id.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from labelbridge.compliance.model import Finding, RuleMeta
+from labelbridge.compliance.rule_modules import load_rule_modules
+from labelbridge.compliance.rule_modules import module_name_for as module_name_for
 from labelbridge.config import Cloud, ComplianceConfig
 
 if TYPE_CHECKING:
@@ -32,24 +33,13 @@ class BucketRule:
     evaluate: Callable[[BucketSnapshot, ComplianceConfig], Finding]
 
 
-def module_name_for(rule_id: str) -> str:
-    return rule_id.replace(".", "_")
-
-
 def _load() -> dict[str, BucketRule]:
-    rules: dict[str, BucketRule] = {}
     by_prefix = {prefix: cloud for cloud, prefix in RULE_PREFIX.items()}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    rules: dict[str, BucketRule] = {}
+    for module in load_rule_modules(__name__, __path__, prefixes=by_prefix):
         meta: RuleMeta = module.RULE
-        if module_name_for(meta.id) != info.name:
-            raise ImportError(f"{module.__file__}: rule id {meta.id!r} must live in {module_name_for(meta.id)}.py")
-        prefix = meta.id.split(".", 1)[0]
-        if prefix not in by_prefix:
-            raise ImportError(f"{module.__file__}: rule id {meta.id!r} must start with one of {sorted(by_prefix)}")
-        rules[meta.id] = BucketRule(meta, by_prefix[prefix], info.name, module.evaluate)
+        name = module.__name__.rsplit(".", 1)[1]
+        rules[meta.id] = BucketRule(meta, by_prefix[meta.id.split(".", 1)[0]], name, module.evaluate)
     return rules
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import Checks, resource
 from labelbridge.compliance.buckets.policy import networks
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -20,10 +20,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        account = snapshot.get("account") or {}
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    account = snapshot.get("account") or {}
     properties = account.get("properties") or {}
     acls = properties.get("networkAcls") or {}
     checks = Checks()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -19,10 +19,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        account = snapshot.get("account") or {}
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    account = snapshot.get("account") or {}
     allowed = (account.get("properties") or {}).get("allowSharedKeyAccess")
     if allowed is False:
         return Finding.passed(RULE, name, "shared key access disabled")

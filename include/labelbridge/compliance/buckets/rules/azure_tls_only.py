@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import Checks, resource
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -20,10 +20,7 @@ MODERN_TLS = ("TLS1_2", "TLS1_3")
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        account = snapshot.get("account") or {}
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    account = snapshot.get("account") or {}
     properties = account.get("properties") or {}
     checks = Checks()
     if properties.get("supportsHttpsTrafficOnly") is True:

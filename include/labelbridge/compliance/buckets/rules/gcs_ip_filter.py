@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource
 from labelbridge.compliance.buckets.policy import networks
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -19,10 +19,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        bucket = snapshot.get("bucket") or {}
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    bucket = snapshot.get("bucket") or {}
     ip_filter = bucket.get("ipFilter") or {}
     if ip_filter.get("mode") != "Enabled":
         return Finding.failed(

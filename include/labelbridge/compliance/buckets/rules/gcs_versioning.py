@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -18,10 +18,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        bucket = snapshot.get("bucket") or {}
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    bucket = snapshot.get("bucket") or {}
     versioning = (bucket.get("versioning") or {}).get("enabled") is True
     retention = int((bucket.get("softDeletePolicy") or {}).get("retentionDurationSeconds") or 0)
     if versioning:

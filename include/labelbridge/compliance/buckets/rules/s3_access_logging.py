@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -20,10 +20,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        logging = snapshot.get("logging")
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    logging = snapshot.get("logging")
     target = (logging or {}).get("TargetBucket")
     if not target:
         return Finding.failed(RULE, name, "server access logging off")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -19,10 +19,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        controls = snapshot.get("ownership_controls")
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    controls = snapshot.get("ownership_controls")
     rules = (controls or {}).get("Rules") or []
     ownership = rules[0].get("ObjectOwnership") if rules else None
     if ownership != "BucketOwnerEnforced":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -21,10 +21,7 @@ WRITE_METHODS = ("PUT", "POST", "DELETE")
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        cors = snapshot.get("cors")
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    cors = snapshot.get("cors")
     rules = (cors or {}).get("CORSRules") or []
     if not rules:
         return Finding.passed(RULE, name, "no CORS configuration")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource, s3_policy
 from labelbridge.compliance.buckets.policy import account_of
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -19,10 +19,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        policy = s3_policy(snapshot)
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    policy = s3_policy(snapshot)
     if policy is None:
         return Finding.passed(RULE, name, "no bucket policy")
     allowed = set(settings.allowed_account_ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -21,10 +21,7 @@ KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        config = snapshot.get("encryption")
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    config = snapshot.get("encryption")
     rules = (config or {}).get("Rules") or []
     if not rules:
         return Finding.failed(RULE, name, "no default encryption configured")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from labelbridge.compliance.buckets.facts import Checks, resource, s3_policy
 from labelbridge.compliance.buckets.policy import Statement
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -24,10 +24,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        policy = s3_policy(snapshot)
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    policy = s3_policy(snapshot)
     if policy is None:
         return Finding.failed(RULE, name, "no bucket policy, so no s3:signatureAge limit and SigV2 allowed")
     denies = [s for s in policy.denies() if s.applies_to_everyone() and s.covers_action("s3:GetObject")]

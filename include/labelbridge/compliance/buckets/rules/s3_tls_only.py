@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource, s3_policy
 from labelbridge.compliance.buckets.policy import bucket_arn, is_false, objects_arn
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -20,10 +20,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        policy = s3_policy(snapshot)
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    policy = s3_policy(snapshot)
     if policy is None:
         return Finding.failed(RULE, name, "no bucket policy, so no Deny statement for aws:SecureTransport=false")
     tls_denies = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labelbridge.compliance.buckets.facts import resource
-from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
+from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
 
@@ -18,10 +18,7 @@ RULE = RuleMeta(
 
 def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     name = resource(snapshot)
-    try:
-        versioning = snapshot.get("versioning")
-    except Unreadable as exc:
-        return Finding.error(RULE, name, str(exc))
+    versioning = snapshot.get("versioning")
     status = (versioning or {}).get("Status")
     if status != "Enabled":
         return Finding.failed(RULE, name, f"versioning {status.lower() if status else 'never enabled'}")

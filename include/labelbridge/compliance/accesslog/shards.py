@@ -2,7 +2,8 @@
 
 A key's shard is ``crc32(key) % shards``: stable while S3 keeps delivering late objects for
 the day (an index into the listing would shift, reading some objects twice and others never).
-Each shard's mergeable state is kept beside the report; XCom carries only the plan and counts.
+Each shard's mergeable state is kept beside the report (the path is :mod:`.report.layout`'s);
+XCom carries only the plan and counts.
 A shard that did not finish becomes an ERROR finding, so an incomplete audit never passes.
 """
 
@@ -14,7 +15,15 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from labelbridge.compliance.accesslog.audit import (
+    audit_access_logs,
+    dump_partial,
+    load_partial,
+    log_keys_for_day,
+    merge_audits,
+)
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
+from labelbridge.compliance.report.layout import accesslog_part
 from labelbridge.compliance.report.sink import ReportSink
 from labelbridge.config import ComplianceConfig, StorageConfig
 from labelbridge.storage import ObjectStore
@@ -34,30 +43,28 @@ AUDIT_COMPLETE = RuleMeta(
 
 
 def plan_shards(
-    store: ObjectStore, prefix: str, day: dt.date, *, keys_per_shard: int = KEYS_PER_SHARD, max_shards: int = MAX_SHARDS
+    store: ObjectStore, prefix: str, *, day: dt.date, keys_per_shard: int = KEYS_PER_SHARD, max_shards: int = MAX_SHARDS
 ) -> int:
     """How many shards the day's log objects need (at least one, so an empty day is reported)."""
-    from labelbridge.compliance.accesslog.audit import log_keys_for_day
-
-    count = sum(1 for _ in log_keys_for_day(store, prefix, day))
+    count = sum(1 for _ in log_keys_for_day(store, prefix, day=day))
     shards = max(1, min(max_shards, -(-count // keys_per_shard)))
     log.info("%d access-log objects for %s under %s: %d shard(s)", count, day, store.uri(prefix), shards)
     return shards
 
 
-def shard_keys(store: ObjectStore, prefix: str, day: dt.date, shard: int, shards: int) -> Iterator[str]:
-    from labelbridge.compliance.accesslog.audit import log_keys_for_day
-
-    for key in log_keys_for_day(store, prefix, day):
+def shard_keys(store: ObjectStore, prefix: str, *, day: dt.date, shard: int, shards: int) -> Iterator[str]:
+    """The day's log keys that fall in shard ``shard`` (0-based) of ``shards``."""
+    for key in log_keys_for_day(store, prefix, day=day):
         if zlib.crc32(key.encode()) % shards == shard:
             yield key
 
 
-def part_path(day: dt.date, log_name: str, shard: int, shards: int) -> str:
-    return f"{day.isoformat()}/parts/accesslog/{log_name}-{shard:03d}-of-{shards:03d}.json.gz"
+def part_path(day: dt.date, log_name: str, *, shard: int, shards: int) -> str:
+    """Where one shard's mergeable state is kept under the report sink."""
+    return accesslog_part(day, log_name, shard=shard, shards=shards)
 
 
-def audit_shard(
+def audit_log_shard(
     store: ObjectStore,
     *,
     log_name: str,
@@ -73,20 +80,20 @@ def audit_shard(
 
     :param storages: the configured storages, whose own IP allowlists the audit also applies.
     """
-    from labelbridge.compliance.accesslog.audit import audit_access_logs, dump_partial
-
-    keys = shard_keys(store, prefix, day, shard, shards)
-    audit = audit_access_logs(store, keys, settings, storages=storages)
-    sink.write(part_path(day, log_name, shard, shards), dump_partial(audit), content_type="application/gzip")
+    keys = shard_keys(store, prefix, day=day, shard=shard, shards=shards)
+    audit = audit_access_logs(store, keys, settings=settings, storages=storages)
+    path = part_path(day, log_name, shard=shard, shards=shards)
+    sink.write(path, dump_partial(audit), content_type="application/gzip")
     return audit.summary()
+
 
 
 def merge_shards(
     sink: ReportSink,
     day: dt.date,
+    *,
     plan: Sequence[Mapping[str, Any]],
     settings: ComplianceConfig,
-    *,
     expected: Mapping[str, str] | None = None,
     storages: Sequence[StorageConfig] = (),
 ) -> dict[str, Any] | None:
@@ -101,18 +108,16 @@ def merge_shards(
     expected = dict(expected or {})
     if not plan and not expected:
         return None
-    from labelbridge.compliance.accesslog.audit import load_partial, merge_audits
-
     audits = []
     missing: dict[str, list[int]] = {}
     for item in plan:
-        raw = sink.read(part_path(day, str(item["log_name"]), int(item["shard"]), int(item["shards"])))
+        raw = sink.read(part_path(day, str(item["log_name"]), shard=int(item["shard"]), shards=int(item["shards"])))
         if raw is None:
             missing.setdefault(str(item["log_name"]), []).append(int(item["shard"]))
         else:
             audits.append(load_partial(raw, settings, storages=storages))
     merged: dict[str, Any] = (
-        merge_audits(audits, settings, storages=storages).to_dict()
+        merge_audits(audits, settings=settings, storages=storages).to_dict()
         if audits
         else {"objects_read": 0, "lines_read": 0, "lines_unparsed": 0, "who": [], "unparsed": [], "findings": []}
     )
