@@ -17,11 +17,6 @@ from labelbridge.errors import LabelbridgeError
 from tests.compliance.accesslog.lines import line
 from tests.conftest import StoreFactory
 
-#: Defined outside this branch's area and made private or part of the tree by another change of
-#: issue 17 (export's file-writer process); the test fails once an entry is no longer needed, so
-#: the entry is deleted then.
-_PENDING_ELSEWHERE = {"WriteFailed"}
-
 
 def _module_names() -> list[str]:
     # From the files, not pkgutil.walk_packages, which skips a folder without __init__.py.
@@ -59,21 +54,14 @@ def _private(cls: type[BaseException]) -> bool:
 def test_every_exception_is_in_the_tree_or_private_and_listed_internal() -> None:
     internal = _internal_names()
     exceptions = _defined_exceptions()
-    assert {c.__name__ for c in exceptions} >= {"Unreadable", "OverlappingShards", "_NotCollected"}
+    assert {c.__name__ for c in exceptions} >= {"Unreadable", "OverlappingShards", "_NotCollected", "_WriteFailed"}
     stray = [
         f"{c.__module__}.{c.__qualname__}"
         for c in exceptions
         if not issubclass(c, LabelbridgeError)
         and not (_private(c) and c.__name__ in internal)
-        and c.__name__ not in _PENDING_ELSEWHERE
     ]
     assert stray == [], "subclass LabelbridgeError, or make it private and list it in errors.py as internal"
-    still_pending = [
-        c.__name__
-        for c in exceptions
-        if c.__name__ in _PENDING_ELSEWHERE and (issubclass(c, LabelbridgeError) or _private(c))
-    ]
-    assert still_pending == [], f"remove {still_pending} from _PENDING_ELSEWHERE: they follow the rule now"
 
 
 def test_every_listed_internal_exception_exists() -> None:

@@ -28,8 +28,7 @@ Internal, never escapes (each is caught where named and converted there)::
 
     _NotCollected   compliance.buckets.collectors: BucketCollector.collect records the section as
                     unreadable in the snapshot ("not collected: why")
-    WriteFailed     export's file-writer process: DirectoryTarget turns it into a StorageError
-                    naming the file
+    _WriteFailed    export._file_process: DirectoryTarget turns it into a StorageError naming the file
 
 ``tests/test_errors.py`` walks the package and holds every exception class to this: in the tree,
 or underscore-private and listed above.
