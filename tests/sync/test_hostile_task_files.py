@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 
+import psycopg
 import pytest
 
 from labelbridge.config import Cloud
@@ -146,3 +147,26 @@ def test_a_hostile_bucket_stores_every_good_task_and_quarantines_each_bad_file(
 
     assert counts(again) == {"listed": 8 + len(expected), "unchanged": good_tasks, "quarantined": len(expected)}
     assert rows(labeling_dsn, "SELECT id, xmin::text FROM task ORDER BY id") == before
+
+
+def test_a_file_the_database_refuses_for_a_reason_the_parser_does_not_know_is_quarantined_alone(
+    new_store: StoreFactory, labeling_dsn: str
+) -> None:
+    # A rule of the database's own (here a CHECK a DBA added) stands for any refusal the parser
+    # cannot foresee: the batch is retried file by file and only the refused file is set aside.
+    with psycopg.connect(labeling_dsn) as conn:
+        conn.execute("ALTER TABLE task ADD CONSTRAINT no_forbidden CHECK (data->>'text' IS DISTINCT FROM 'forbidden')")
+    store = new_store(Cloud.S3)
+    store.write("tasks/a.json", task_file({"text": "a1"}, {"text": "a2"}))
+    store.write("tasks/b.json", task_file({"text": "fine"}, {"text": "forbidden", "note": SECRET}))
+    store.write("tasks/c.jsonl", b'{"text": "c1"}\n{"text": "c2"}\n')
+    storage = storage_for(store, mode="task_files", prefix="tasks/")
+
+    first = sync(labeling_dsn, store, storage)
+
+    assert counts(first) == {"listed": 3, "inserted": 4, "quarantined": 1}
+    assert [d["text"] for _, _, d in live_tasks(labeling_dsn)] == ["a1", "a2", "c1", "c2"]
+    [(reason,)] = rows(labeling_dsn, "SELECT reason FROM quarantine WHERE resolved_at IS NULL")
+    assert reason == ('tasks/b.json: the labeling database refused it: new row for relation "task" violates '
+                      'check constraint "no_forbidden" (SQLSTATE 23514)')
+    assert counts(sync(labeling_dsn, store, storage)) == {"listed": 3, "unchanged": 4, "quarantined": 1}

@@ -28,6 +28,11 @@ class SyncCounts:
         self.updated += upsert.updated
         self.unchanged += upsert.unchanged
 
+    def absorb(self, other: SyncCounts) -> None:
+        """Add ``other``'s counts to these, in place."""
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
     def merge(self, other: SyncCounts) -> SyncCounts:
         """Sum of two runs (shards, scopes); ``seconds`` sums too: worker time, not wall time."""
         return SyncCounts(**{k: v + getattr(other, k) for k, v in asdict(self).items()})

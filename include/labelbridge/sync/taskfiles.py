@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from labelbridge.db.bulk import copy_rows, upsert_from_stage
+from labelbridge.db.bulk import copy_rows, forget_stages, upsert_from_stage
 from labelbridge.errors import ObjectNotFound, TaskFileError
 from labelbridge.storage import ObjectInfo
 from labelbridge.sync.scope import SyncCounts
@@ -94,6 +94,13 @@ _WITH_TASK_ID = sql.SQL(
     "ON t.project_id = {project} AND t.uri = s.uri AND t.item_index = s.item_index"
 )
 _FROM_FILE = sql.SQL("'file', ")
+# What a file's content can make PostgreSQL refuse (the parser refuses every class it knows first):
+# data exceptions (22), integrity and cardinality violations (23, 21), program limits (54).
+# A lost connection or a cancelled query is not among them: that fails the run, as it should.
+_REFUSED_BY_THE_DATABASE = (
+    psycopg.errors.DataError, psycopg.errors.IntegrityError, psycopg.errors.CardinalityViolation,
+    psycopg.errors.ProgramLimitExceeded,
+)
 
 
 @dataclass
@@ -105,6 +112,14 @@ class _PendingFiles:
 
     def __len__(self) -> int:
         return len(self.tasks)
+
+    def by_file(self, uri: Callable[[str], str]) -> Iterator[tuple[ObjectInfo, list[tuple[str, ParsedTask]]]]:
+        """Each file with its tasks (tasks are appended file after file)."""
+        tasks_of: dict[str, list[tuple[str, ParsedTask]]] = {}
+        for task in self.tasks:
+            tasks_of.setdefault(task[0], []).append(task)
+        for obj in self.objects:
+            yield obj, tasks_of.get(uri(obj.key), [])
 
 
 class TaskFilesWriter(ModeWriter):
@@ -153,6 +168,31 @@ class TaskFilesWriter(ModeWriter):
         cur.execute(_QUARANTINE, (self.ctx.storage_id, uri, f"{obj.key}: {reason}", obj.etag))
 
     def _write_files(self, cur: psycopg.Cursor[Any], pending: _PendingFiles, counts: SyncCounts) -> None:
+        """Write the batch in one go; if the database refuses it, file by file, quarantining the refused."""
+        batch = SyncCounts()
+        try:
+            with self.ctx.conn.transaction():  # a savepoint: the batch's transaction is open
+                self._write_batch(cur, pending, batch)
+        except _REFUSED_BY_THE_DATABASE:
+            forget_stages(self.ctx.conn)
+        else:
+            counts.absorb(batch)
+            return
+        for obj, tasks in pending.by_file(self.ctx.store.uri):
+            single, batch = _PendingFiles([obj], tasks), SyncCounts()
+            try:
+                with self.ctx.conn.transaction():
+                    self._write_batch(cur, single, batch)
+            except _REFUSED_BY_THE_DATABASE as exc:
+                forget_stages(self.ctx.conn)
+                counts.quarantined += 1
+                # The primary message only: PostgreSQL's detail and context quote the refused value.
+                why = exc.diag.message_primary or type(exc).__name__
+                self._quarantine(cur, obj, f"the labeling database refused it: {why} (SQLSTATE {exc.sqlstate})")
+            else:
+                counts.absorb(batch)
+
+    def _write_batch(self, cur: psycopg.Cursor[Any], pending: _PendingFiles, counts: SyncCounts) -> None:
         project_id = self.ctx.project_id
         rows = ((project_id, uri, t.index, json.dumps(t.data), json.dumps(t.meta), None, None)
                 for uri, t in pending.tasks)
