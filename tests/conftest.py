@@ -29,7 +29,7 @@ import pytest  # noqa: E402
 import devservices  # noqa: E402
 from labelbridge import db  # noqa: E402
 from labelbridge.config import Cloud  # noqa: E402
-from labelbridge.operators.connections import make_client  # noqa: E402
+from labelbridge.connections import make_client  # noqa: E402
 from labelbridge.storage import ObjectStore, store_class  # noqa: E402
 
 CLOUDS = [Cloud.S3, Cloud.GCS, Cloud.AZURE]

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 #: Where the plugin (plugins/labelbridge_ui.py) mounts its FastAPI app on the API server.
 UI_PREFIX = "/labelbridge"
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: A report folder's name: one UTC day, and nothing that could climb out of the reports place.
+REPORT_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _REPORT_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})/compliance\.json$")
 
 def bucket_console_url(cloud: Cloud, client: Any, bucket: str, prefix: str = "") -> str:
@@ -43,7 +44,7 @@ def bucket_console_url(cloud: Cloud, client: Any, bucket: str, prefix: str = "")
 
 def report_view_path(day: str, name: str = "compliance.html") -> str:
     """The plugin's URL path of one day's report file (relative to the API server's base URL)."""
-    if not _DAY.match(day):
+    if not REPORT_DAY.match(day):
         raise ValueError(f"report day must be YYYY-MM-DD, got {day!r}")
     return f"{UI_PREFIX}/reports/{day}/{name}"
 
@@ -63,7 +64,7 @@ class BucketConsoleLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from labelbridge.config import load_config
-        from labelbridge.operators.connections import make_client
+        from labelbridge.connections import make_client
 
         try:
             storage = load_config(getattr(operator, "config_path", None)).storage(operator.storage)  # type: ignore[attr-defined]
@@ -91,6 +92,11 @@ class ComplianceReportLink(BaseOperatorLink):
 
 def report_link_from_xcom(written: Any) -> str:
     """The report view's URL for the report task's XCom, or ``""`` when it wrote none."""
-    location = written.get("report") if isinstance(written, dict) else None
+    day = report_day(written.get("report") if isinstance(written, dict) else None)
+    return _ui_url(report_view_path(day)) if day else ""
+
+
+def report_day(location: object) -> str | None:
+    """The day (``YYYY-MM-DD``) of a report location ``<place>/<day>/compliance.json``, else None."""
     found = _REPORT_DAY.search(str(location or ""))
-    return _ui_url(report_view_path(found.group(1))) if found else ""
+    return found.group(1) if found else None
