@@ -146,7 +146,7 @@ def end_to_end(server: str, count: int) -> float:
     os.environ.update(moto.env)
     name, dsn = fresh_database(server)
     try:
-        from labelbridge.operators.connections import make_client
+        from labelbridge.connections import make_client
 
         client = make_client(Cloud.S3, "aws_default")
         bucket = "bench-e2e"

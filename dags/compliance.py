@@ -21,14 +21,13 @@ See docs/compliance.md for rules, waivers and where the report goes.
 
 from __future__ import annotations
 
-import warnings
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag
 
 from labelbridge.compliance.buckets.targets import bucket_targets
-from labelbridge.config import load_config
+from labelbridge.operators.assets import COMPLIANCE_DAG_ID, load_config_for_dags
 from labelbridge.operators.compliance import (
     BUCKET_SETTINGS_OPERATORS,
     AuditAccessLogShardOperator,
@@ -37,15 +36,13 @@ from labelbridge.operators.compliance import (
     PlanAccessLogShardsOperator,
 )
 
-CONFIG = load_config()
-for problem in CONFIG.problems:
-    warnings.warn(f"labelbridge: {problem}", stacklevel=1)
+CONFIG = load_config_for_dags()
 
 DAY = "{{ params.day or '' }}"
 
 
 @dag(
-    dag_id="labelbridge_compliance",
+    dag_id=COMPLIANCE_DAG_ID,
     schedule=CONFIG.compliance.schedule,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,

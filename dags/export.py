@@ -18,33 +18,24 @@ from __future__ import annotations
 
 import functools
 import operator
-import warnings
 from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, dag
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
 
-from labelbridge.config import ExportTargetConfig, load_config
+from labelbridge.config import ExportTargetConfig
+from labelbridge.operators.assets import export_asset, export_dag_id, load_config_for_dags, storage_asset
 from labelbridge.operators.export import EXPORT_OPERATORS
 
-CONFIG = load_config()
-for problem in CONFIG.problems:
-    warnings.warn(f"labelbridge: {problem}", stacklevel=1)
-
-
-def export_dag_id(name: str) -> str:
-    return f"labelbridge_export_{name.replace('-', '_')}"
+CONFIG = load_config_for_dags()
 
 
 def schedule_of(target: ExportTargetConfig) -> Any:
     """Source storages' Assets (any of them), the cron, both, or nothing (manual runs only)."""
-    assets = [Asset(f"labelbridge://storage/{name}") for name in target.sources]
+    assets = [storage_asset(name) for name in target.sources]
     condition = functools.reduce(operator.or_, assets) if assets else None
     if condition is not None and target.schedule:
-        from airflow.sdk.definitions.timetables.assets import AssetOrTimeSchedule
-        from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
-
         return AssetOrTimeSchedule(timetable=CronTriggerTimetable(target.schedule, timezone="UTC"), assets=condition)
     return condition if condition is not None else target.schedule
 
@@ -72,7 +63,7 @@ def build(target: ExportTargetConfig) -> DAG:
                 target=target.name,
                 fmt=fmt,
                 full="{{ params.full }}",
-                outlets=[Asset(f"labelbridge://export/{target.name}/{fmt}")],
+                outlets=[export_asset(target.name, fmt)],
             )
 
     return export_target_dag()

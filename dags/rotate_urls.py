@@ -20,22 +20,19 @@ Limits and IP locks per cloud: docs/signed-urls.md.
 
 from __future__ import annotations
 
-import warnings
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, dag, task
+from airflow.sdk import AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, TaskGroup, dag, task
 
-from labelbridge.config import load_config
-from labelbridge.operators.rotate import RotateUrlsOperator, plan_rotation_shards
+from labelbridge.operators.assets import ROTATE_DAG_ID, load_config_for_dags, storage_asset
+from labelbridge.operators.rotate import ROTATE_OPERATORS, plan_rotation_shards
 
-CONFIG = load_config()
-for problem in CONFIG.problems:
-    warnings.warn(f"labelbridge: {problem}", stacklevel=1)
+CONFIG = load_config_for_dags()
 
 
 # New tasks get URLs right after the sync that made them, and URLs never wait over an hour.
-SYNCED = [Asset(f"labelbridge://storage/{name}") for name in CONFIG.storages]
+SYNCED = [storage_asset(name) for name in CONFIG.storages]
 SCHEDULE = (
     AssetOrTimeSchedule(timetable=CronTriggerTimetable("@hourly", timezone="UTC"), assets=AssetAny(*SYNCED))
     if SYNCED
@@ -44,7 +41,7 @@ SCHEDULE = (
 
 
 @dag(
-    dag_id="labelbridge_rotate_urls",
+    dag_id=ROTATE_DAG_ID,
     schedule=SCHEDULE,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
@@ -63,7 +60,7 @@ def labelbridge_rotate_urls() -> None:
             def plan(name: str) -> list[list[int | None]]:
                 return plan_rotation_shards(name)
 
-            RotateUrlsOperator.partial(task_id="rotate", storage=storage.name).expand(
+            ROTATE_OPERATORS[storage.cloud].partial(task_id="rotate", storage=storage.name).expand(
                 id_range=plan(storage.name)
             )
 

@@ -16,37 +16,27 @@ incremental and idempotent; objects that vanished are soft-deleted after a compl
 
 from __future__ import annotations
 
-import warnings
 from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
 from labelbridge.config import StorageConfig, load_config
+from labelbridge.operators.assets import load_config_for_dags, storage_asset, sync_dag_id
 from labelbridge.operators.sync import SYNC_OPERATORS, finish_sharded_sync, plan_sync_shards
 from labelbridge.sync import quarantine_gate
 
-CONFIG = load_config()
-for problem in CONFIG.problems:
-    # Shown as a DAG import warning in the UI; the valid storages still get their DAGs.
-    warnings.warn(f"labelbridge: {problem}", stacklevel=1)
-
-
-def storage_asset(name: str) -> Asset:
-    return Asset(f"labelbridge://storage/{name}")
-
-
-def sync_dag_id(name: str) -> str:
-    return f"labelbridge_sync_{name.replace('-', '_')}"
+# Invalid entries show as DAG import warnings in the UI; the valid storages still get their DAGs.
+CONFIG = load_config_for_dags()
 
 
 def build(storage: StorageConfig) -> None:
     @dag(
         dag_id=sync_dag_id(storage.name),
         schedule=storage.schedule,
-        start_date=pendulum.instance(
-            pendulum.datetime(storage.start_date.year, storage.start_date.month, storage.start_date.day, tz="UTC")
+        start_date=pendulum.datetime(
+            storage.start_date.year, storage.start_date.month, storage.start_date.day, tz="UTC"
         ),
         catchup=False,
         max_active_runs=4,
@@ -78,7 +68,7 @@ def build(storage: StorageConfig) -> None:
 
         @task(outlets=[storage_asset(storage.name)])
         def finish(shards: list[dict[str, Any]], prefix: str) -> dict[str, int | float]:
-            return finish_sharded_sync(storage.name, shards, prefix)
+            return finish_sharded_sync(storage.name, shards, prefix=prefix)
 
         shards = plan(storage.prefix)
         synced = operator.partial(task_id="sync", storage=storage.name).expand(shard=shards)

@@ -26,14 +26,12 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from labelbridge.compliance.report import HTML_NAME, JSON_NAME, ReportSink
-from labelbridge.operators.links import report_view_path
-
-COMPLIANCE_DAG_ID = "labelbridge_compliance"
+from labelbridge.operators.assets import COMPLIANCE_DAG_ID
+from labelbridge.operators.links import REPORT_DAY, report_day, report_view_path
 
 #: Only these names, only under a YYYY-MM-DD folder: nothing else in the reports place is served
 #: (not the staged parts or bucket snapshots), and no path can climb out of it.
 REPORT_FILES = {HTML_NAME: "text/html; charset=utf-8", JSON_NAME: "application/json"}
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 #: The report is self-contained (inline CSS, no scripts): forbid everything else, so a report
 #: served from the Airflow origin can never run code there, and allow framing by the UI only.
@@ -68,7 +66,7 @@ async def airflow_authorize(request: Request, dag_id: str, access_entity: str) -
 def configured_sinks() -> Sequence[ReportSink]:
     """The report places of the current storages.yaml, first one first, as the report task uses them."""
     from labelbridge.config import load_config
-    from labelbridge.operators.compliance import report_sinks
+    from labelbridge.connections import report_sinks
 
     return report_sinks(load_config())
 
@@ -111,7 +109,7 @@ def create_app(
     @app.get("/reports/{day}/{name}")
     async def report_file(request: Request, day: str, name: str) -> Response:
         await authorize(request, COMPLIANCE_DAG_ID, "TASK_INSTANCE")
-        if not _DAY.match(day) or name not in REPORT_FILES:
+        if not REPORT_DAY.match(day) or name not in REPORT_FILES:
             raise HTTPException(404, f"no such report file: {day}/{name} (expected YYYY-MM-DD/compliance.html)")
         for sink in sinks():
             data = sink.read(f"{day}/{name}")
@@ -151,10 +149,9 @@ def summary_html(value: Any) -> str:
     if line is None:
         return "<p>This task returned no counts to summarize.</p>"
     parts = [f'<p class="summary">{escape(line)}</p>']
-    location = value.get("report") if isinstance(value, Mapping) else None
-    found = re.search(r"(\d{4}-\d{2}-\d{2})/compliance\.json$", str(location or ""))
-    if found:
-        href = report_view_path(found.group(1))
+    day = report_day(value.get("report") if isinstance(value, Mapping) else None)
+    if day:
+        href = report_view_path(day)
         parts.append(f'<p><a href="{escape(href)}" target="_blank">Open the compliance report</a></p>')
     return "".join(parts)
 

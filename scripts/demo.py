@@ -57,7 +57,7 @@ def run(*args: str, check: bool = True) -> int:
 
 def seed_bucket() -> None:
     from labelbridge.config import Cloud
-    from labelbridge.operators.connections import make_client
+    from labelbridge.connections import make_client
 
     s3 = make_client(Cloud.S3, "aws_default")
     s3.create_bucket(Bucket=BUCKET)
@@ -72,7 +72,7 @@ def seed_bucket() -> None:
 
 def list_exports() -> None:
     from labelbridge.config import Cloud
-    from labelbridge.operators.connections import make_client
+    from labelbridge.connections import make_client
     from labelbridge.storage import S3Store
 
     for obj in S3Store(make_client(Cloud.S3, "aws_default"), BUCKET, prefix="exports/").iter_objects():

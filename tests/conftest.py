@@ -29,11 +29,11 @@ import pytest  # noqa: E402
 import devservices  # noqa: E402
 from labelbridge import db  # noqa: E402
 from labelbridge.config import Cloud  # noqa: E402
-from labelbridge.operators.connections import make_client  # noqa: E402
+from labelbridge.connections import make_client  # noqa: E402
 from labelbridge.storage import ObjectStore, store_class  # noqa: E402
 
 CLOUDS = [Cloud.S3, Cloud.GCS, Cloud.AZURE]
-DEFAULT_CONN_IDS = {Cloud.S3: "aws_default", Cloud.GCS: "google_cloud_default", Cloud.AZURE: "wasb_default"}
+DEFAULT_CONN_IDS = {cloud: store_class(cloud).default_conn_id for cloud in CLOUDS}
 
 
 @pytest.fixture(scope="session")

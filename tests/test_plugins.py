@@ -19,8 +19,8 @@ from google.cloud import storage as gcs
 from labelbridge.compliance.report import StoreReportSink, write_report
 from labelbridge.compliance.report.sink import LocalReportSink, ReportSink
 from labelbridge.config import Cloud
+from labelbridge.connections import make_client
 from labelbridge.operators.compliance import ComplianceReportOperator
-from labelbridge.operators.connections import make_client
 from labelbridge.operators.links import (
     BucketConsoleLink,
     ComplianceReportLink,

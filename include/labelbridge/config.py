@@ -7,7 +7,6 @@ both; :func:`load_config_strict` raises on the first problem, for the CLI's ``co
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 import os
 import re
@@ -28,7 +27,12 @@ from pydantic import (
     model_validator,
 )
 
+# Cloud and SyncMode live in clouds.py (so storage/ need not import this module); re-exported
+# here because storages.yaml is where users meet them.
+from labelbridge.clouds import Cloud as Cloud
+from labelbridge.clouds import SyncMode as SyncMode
 from labelbridge.errors import ConfigError
+from labelbridge.storage import store_class
 
 CONFIG_ENV_VAR = "LABELBRIDGE_CONFIG"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "storages.yaml"
@@ -63,20 +67,6 @@ def check_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
-class Cloud(enum.StrEnum):
-    S3 = "s3"
-    GCS = "gcs"
-    AZURE = "azure"
-
-
-class SyncMode(enum.StrEnum):
-    OBJECTS = "objects"
-    TASK_FILES = "task_files"
-
-
-_DEFAULT_CONN_ID = {Cloud.S3: "aws_default", Cloud.GCS: "google_cloud_default", Cloud.AZURE: "wasb_default"}
-
-
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,7 +90,7 @@ class _BucketEntry(_Entry):
     @model_validator(mode="after")
     def _default_conn_id(self) -> _BucketEntry:
         if not self.conn_id:
-            object.__setattr__(self, "conn_id", _DEFAULT_CONN_ID[self.cloud])
+            object.__setattr__(self, "conn_id", store_class(self.cloud).default_conn_id)
         return self
 
 
@@ -164,9 +154,6 @@ class StorageConfig(_BucketEntry):
 
     @model_validator(mode="after")
     def _within_cloud_limits(self) -> StorageConfig:
-        # Imported here: the store classes import this module's Cloud enum.
-        from labelbridge.storage import store_class
-
         if self.sas_kind != "auto" and self.cloud is not Cloud.AZURE:
             raise ValueError(f"sas_kind applies to Azure storages only, not {self.cloud.value}")
         cap = store_class(self.cloud).url_ttl_cap(self.sas_kind)

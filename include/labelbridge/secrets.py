@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from labelbridge.config import Cloud
+from labelbridge.clouds import Cloud
 
 #: What replaces a secret in any text labelbridge writes.
 REDACTED = "REDACTED"

@@ -15,7 +15,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from labelbridge.compliance.gate import gate_message
 from labelbridge.config import Cloud
-from labelbridge.operators.connections import make_client
+from labelbridge.connections import make_client
 from tests.compliance.buckets.fixtures import make_compliant_s3, make_hurried_s3
 from tests.compliance.buckets.snapshots import KMS_KEY
 from tests.conftest import StoreFactory

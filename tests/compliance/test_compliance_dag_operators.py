@@ -12,6 +12,7 @@ import pytest
 
 from labelbridge.compliance.buckets.targets import BucketTarget, StorageRef
 from labelbridge.config import Cloud, load_config
+from labelbridge.connections import make_client, report_sinks
 from labelbridge.errors import ComplianceError, ConfigError
 from labelbridge.operators.compliance import (
     AzureBlobBucketSettingsOperator,
@@ -19,9 +20,7 @@ from labelbridge.operators.compliance import (
     GCSBucketSettingsOperator,
     S3BucketSettingsOperator,
     audited_day,
-    report_sinks,
 )
-from labelbridge.operators.connections import make_client
 from tests.conftest import StoreFactory, unique_bucket
 
 pytestmark = pytest.mark.usefixtures("services")

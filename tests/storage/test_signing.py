@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from labelbridge.config import Cloud
+from labelbridge.connections import make_client
 from labelbridge.errors import SigningError
-from labelbridge.operators.connections import make_client
 from labelbridge.storage import AzureBlobStore, S3Store
 from tests.conftest import StoreFactory
 from tests.rotate.verify import (

@@ -1,7 +1,7 @@
 """Connections to the labeling database and schema migrations.
 
 Library code takes a libpq DSN (``postgresql://…`` or ``host=… dbname=…``); turning an Airflow
-Connection into one is the operators' job (:mod:`labelbridge.operators.connections`).
+Connection into one is :mod:`labelbridge.connections`' job, for the operators and the CLI.
 """
 
 from __future__ import annotations

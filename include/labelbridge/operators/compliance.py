@@ -11,101 +11,25 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from labelbridge.compliance.accesslog.shards import audit_log_shard, merge_shards, plan_shards
-from labelbridge.compliance.buckets.collectors import (
-    AzureBlobCollector,
-    BucketCollector,
-    GCSCollector,
-    S3Collector,
-)
 from labelbridge.compliance.buckets.job import check_bucket
 from labelbridge.compliance.buckets.targets import BucketTarget, bucket_targets
 from labelbridge.compliance.gate import enforce_gate
 from labelbridge.compliance.report import read_report
 from labelbridge.compliance.report.nightly import compile_report
-from labelbridge.compliance.report.sink import LocalReportSink, ReportSink, StoreReportSink
-from labelbridge.config import AccessLogConfig, Cloud, LabelbridgeConfig, load_config
+from labelbridge.config import Cloud
+from labelbridge.connections import access_log_store, collector_for, report_sinks
 from labelbridge.errors import ComplianceError, ConfigError
-from labelbridge.operators.connections import make_client, make_store
+from labelbridge.operators.base import ConfiguredOperator, PerCloud, by_cloud
 from labelbridge.operators.links import ComplianceReportLink
-from labelbridge.storage import ObjectStore, S3Store
+from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
 
 log = logging.getLogger(__name__)
-
-DEFAULT_REPORTS_DIR = "compliance-reports"
-
-
-# Clients and places, from connections and config ------------------------------------------
-
-
-def s3_collector(conn_id: str) -> S3Collector:
-    """An S3 collector with the account's id and an S3 Control client, when the connection allows."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    from airflow.providers.amazon.aws.hooks.sts import StsHook
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        account_id: str | None = StsHook(aws_conn_id=conn_id).get_account_number()  # type: ignore[no-untyped-call]
-    except (BotoCoreError, ClientError) as exc:
-        # Without it only the account-level Block Public Access check is skipped (and said so).
-        log.warning("%s: cannot tell the AWS account (%s); account-level settings not read", conn_id, exc)
-        account_id = None
-    s3control = AwsBaseHook(aws_conn_id=conn_id, client_type="s3control").get_conn()
-    return S3Collector(make_client(Cloud.S3, conn_id), s3control=s3control, account_id=account_id)
-
-
-def azure_collector(conn_id: str, management_conn_id: str | None) -> AzureBlobCollector:
-    management = None
-    if management_conn_id:
-        from airflow.providers.microsoft.azure.hooks.base_azure import AzureBaseHook
-        from azure.mgmt.storage import StorageManagementClient
-
-        management = AzureBaseHook(sdk_client=StorageManagementClient, conn_id=management_conn_id).get_conn()
-    return AzureBlobCollector(make_client(Cloud.AZURE, conn_id), management=management)
-
-
-def report_sinks(config: LabelbridgeConfig) -> list[ReportSink]:
-    """Where the report goes, first one first (it also holds the night's parts).
-
-    ``compliance.reports_dir`` (a local or mounted directory) and/or ``compliance.report_storage``
-    (an access-log entry, source storage or export target, under ``report_prefix``); with
-    neither, ``$AIRFLOW_HOME/compliance-reports``.
-    """
-    settings = config.compliance
-    sinks: list[ReportSink] = []
-    if settings.reports_dir:
-        sinks.append(LocalReportSink(settings.reports_dir))
-    if settings.report_storage:
-        sinks.append(StoreReportSink(_report_store(config, settings.report_storage), settings.report_prefix))
-    if not sinks:
-        home = Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
-        sinks.append(LocalReportSink(home / DEFAULT_REPORTS_DIR))
-    return sinks
-
-
-def _report_store(config: LabelbridgeConfig, name: str) -> ObjectStore:
-    for entry in config.compliance.access_logs:
-        if entry.name == name:
-            return S3Store(make_client(Cloud.S3, entry.conn_id), entry.bucket)
-    bucket_entry = config.storages.get(name) or config.export_targets.get(name)
-    if bucket_entry is None:
-        known = [a.name for a in config.compliance.access_logs] + list(config.storages) + list(config.export_targets)
-        raise ConfigError(
-            f"{config.path}: compliance.report_storage: no access-log entry, storage or export target named "
-            f"{name!r}; known: {', '.join(known) or 'none'}"
-        )
-    return make_store(bucket_entry, prefix="")
-
-
-def access_log_store(entry: AccessLogConfig) -> S3Store:
-    return S3Store(make_client(Cloud.S3, entry.conn_id), entry.bucket)
 
 
 def audited_day(day: str | None, context: Context) -> dt.date:
@@ -119,77 +43,59 @@ def audited_day(day: str | None, context: Context) -> dt.date:
     return moment.date() - dt.timedelta(days=1)
 
 
-class _ComplianceOperator(BaseOperator):
+class _ComplianceOperator(ConfiguredOperator):
     template_fields: Sequence[str] = ("day",)
     ui_color = "#fdebd0"
 
-    def __init__(self, *, day: str | None = None, config_path: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, day: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.day = day
-        self.config_path = config_path
 
 
 # Bucket settings ---------------------------------------------------------------------------
 
 
-class BaseBucketSettingsOperator(_ComplianceOperator):
-    """Read one bucket's settings, run its cloud's rules, stage the findings for the report.
+class BaseBucketSettingsOperator(PerCloud, _ComplianceOperator):
+    """Read one bucket's settings, run its cloud's rules, stage the findings for the report (any cloud).
 
     :param target: a :class:`BucketTarget` as ``to_dict()`` gives it (cloud, conn_id, bucket,
         the storages on it); the DAG maps this operator over the configured buckets.
     :returns (XCom): findings per status, e.g. ``{"pass": 10, "fail": 2}``.
     """
 
-    cloud: ClassVar[Cloud]
-
     def __init__(self, *, target: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target = target
 
     def execute(self, context: Context) -> dict[str, int]:
-        config = load_config(self.config_path)
+        config = self.load_config()
         target = BucketTarget.from_dict(self.target)
-        if target.cloud is not self.cloud:
-            raise ConfigError(
-                f"{target.key} is on {target.cloud.value}; {type(self).__name__} reads {self.cloud.value}"
-            )
+        pinned = self.pinned_cloud()
+        if pinned is not None and target.cloud is not pinned:
+            raise ConfigError(f"{target.key} is on {target.cloud.value}; {type(self).__name__} reads {pinned.value}")
         day = audited_day(self.day, context)
         log.info("Checking %s://%s (%s) for %s", target.cloud.value, target.bucket, target.conn_id, day)
         return check_bucket(
-            self.collector(target, config), target, settings=config.compliance, sink=report_sinks(config)[0],
+            collector_for(target, config), target, settings=config.compliance, sink=report_sinks(config)[0],
             day=day.isoformat(),
         )
 
-    def collector(self, target: BucketTarget, config: LabelbridgeConfig) -> BucketCollector:
-        raise NotImplementedError(f"{type(self).__name__} must say how to build its cloud's collector")
-
 
 class S3BucketSettingsOperator(BaseBucketSettingsOperator):
-    cloud = Cloud.S3
-
-    def collector(self, target: BucketTarget, config: LabelbridgeConfig) -> BucketCollector:
-        return s3_collector(target.conn_id)
+    store_class = S3Store
 
 
 class GCSBucketSettingsOperator(BaseBucketSettingsOperator):
-    cloud = Cloud.GCS
-
-    def collector(self, target: BucketTarget, config: LabelbridgeConfig) -> BucketCollector:
-        return GCSCollector(make_client(Cloud.GCS, target.conn_id))
+    store_class = GCSStore
 
 
 class AzureBlobBucketSettingsOperator(BaseBucketSettingsOperator):
-    cloud = Cloud.AZURE
-
-    def collector(self, target: BucketTarget, config: LabelbridgeConfig) -> BucketCollector:
-        return azure_collector(target.conn_id, config.compliance.azure_management_conn_id)
+    store_class = AzureBlobStore
 
 
-BUCKET_SETTINGS_OPERATORS: dict[Cloud, type[BaseBucketSettingsOperator]] = {
-    Cloud.S3: S3BucketSettingsOperator,
-    Cloud.GCS: GCSBucketSettingsOperator,
-    Cloud.AZURE: AzureBlobBucketSettingsOperator,
-}
+BUCKET_SETTINGS_OPERATORS: dict[Cloud, type[BaseBucketSettingsOperator]] = by_cloud(
+    S3BucketSettingsOperator, GCSBucketSettingsOperator, AzureBlobBucketSettingsOperator
+)
 
 
 # Access logs -------------------------------------------------------------------------------
@@ -202,7 +108,7 @@ class PlanAccessLogShardsOperator(_ComplianceOperator):
     """
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        config = load_config(self.config_path)
+        config = self.load_config()
         day = audited_day(self.day, context)
         plan: list[dict[str, Any]] = []
         for entry in config.compliance.access_logs:
@@ -227,7 +133,7 @@ class AuditAccessLogShardOperator(_ComplianceOperator):
         self.uri = uri
 
     def execute(self, context: Context) -> dict[str, int]:
-        config = load_config(self.config_path)
+        config = self.load_config()
         entry = next((a for a in config.compliance.access_logs if a.name == self.log_name), None)
         if entry is None:
             raise ConfigError(f"{config.path}: compliance.access_logs has no entry named {self.log_name!r}")
@@ -269,7 +175,7 @@ class ComplianceReportOperator(_ComplianceOperator):
         self.shard_plan = shard_plan
 
     def execute(self, context: Context) -> dict[str, Any]:
-        config = load_config(self.config_path)
+        config = self.load_config()
         day = audited_day(self.day, context)
         sinks = report_sinks(config)
         log.info("Writing the compliance report for %s to %s", day, ", ".join(map(repr, sinks)))
@@ -295,7 +201,7 @@ class ComplianceGateOperator(_ComplianceOperator):
     """
 
     def execute(self, context: Context) -> int:
-        config = load_config(self.config_path)
+        config = self.load_config()
         day = audited_day(self.day, context)
         sink = report_sinks(config)[0]
         report = read_report(sink, day)

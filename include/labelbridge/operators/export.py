@@ -1,4 +1,4 @@
-"""Export operators: one base, one small subclass per cloud.
+"""Export operators: one base for every cloud, one small subclass per cloud (see ``base.py``).
 
 Usable in your own DAGs: ``S3ExportOperator(task_id="export_coco", target="demo-export", fmt="coco")``
 exports the target's project in COCO to its bucket, incrementally since the last verified run.
@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
-from labelbridge.config import Cloud, load_config
+from labelbridge.config import Cloud
+from labelbridge.connections import make_store
 from labelbridge.export.run import export_target, image_field_of
-from labelbridge.operators.connections import (
-    DEFAULT_LABELING_DB_CONN_ID,
-    labeling_db_dsn,
-    make_store,
-    require_cloud,
-)
+from labelbridge.operators.base import LabelingDbOperator, PerCloud, by_cloud
+from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
 
 log = logging.getLogger(__name__)
 
 
-class BaseExportOperator(BaseOperator):
-    """Export one export target's project in one format; the watermark moves after verification.
+class BaseExportOperator(PerCloud, LabelingDbOperator):
+    """Export one export target's project in one format (any cloud); the watermark moves after verification.
 
     :param target: the export target's name in storages.yaml.
     :param fmt: one of the target's formats (json, json_min, jsonl, csv, coco, yolo, voc).
@@ -39,7 +36,6 @@ class BaseExportOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("run_key", "full")
-    cloud: ClassVar[Cloud]
     ui_color = "#eae8f4"
 
     def __init__(
@@ -49,8 +45,6 @@ class BaseExportOperator(BaseOperator):
         fmt: str,
         run_key: str = "{{ run_id }}",
         full: bool | str = False,
-        config_path: str | None = None,
-        labeling_db_conn_id: str = DEFAULT_LABELING_DB_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,18 +52,16 @@ class BaseExportOperator(BaseOperator):
         self.fmt = fmt
         self.run_key = run_key
         self.full = full
-        self.config_path = config_path
-        self.labeling_db_conn_id = labeling_db_conn_id
 
     def execute(self, context: Context) -> dict[str, int]:
-        config = load_config(self.config_path)
+        config = self.load_config()
         target = config.export_target(self.target)
-        require_cloud(self, self.cloud, target, "export")
+        self.require_cloud(target, "export")
         full = self.full if isinstance(self.full, bool) else str(self.full).strip().lower() in ("true", "1", "yes")
         log.info("Exporting %s as %s to %s://%s (%s)", target.project, self.fmt, target.cloud.value, target.bucket,
                  "full" if full else "incremental")
         result = export_target(
-            labeling_db_dsn(self.labeling_db_conn_id),
+            self.labeling_dsn(),
             make_store(target, prefix=""),
             target=target,
             fmt=self.fmt,
@@ -81,19 +73,17 @@ class BaseExportOperator(BaseOperator):
 
 
 class S3ExportOperator(BaseExportOperator):
-    cloud = Cloud.S3
+    store_class = S3Store
 
 
 class GCSExportOperator(BaseExportOperator):
-    cloud = Cloud.GCS
+    store_class = GCSStore
 
 
 class AzureBlobExportOperator(BaseExportOperator):
-    cloud = Cloud.AZURE
+    store_class = AzureBlobStore
 
 
-EXPORT_OPERATORS: dict[Cloud, type[BaseExportOperator]] = {
-    Cloud.S3: S3ExportOperator,
-    Cloud.GCS: GCSExportOperator,
-    Cloud.AZURE: AzureBlobExportOperator,
-}
+EXPORT_OPERATORS: dict[Cloud, type[BaseExportOperator]] = by_cloud(
+    S3ExportOperator, GCSExportOperator, AzureBlobExportOperator
+)

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode, urlsplit
 
 from airflow.sdk import BaseOperatorLink
 
 from labelbridge.config import Cloud
 from labelbridge.errors import ConfigError
+from labelbridge.storage import store_class
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -30,56 +29,9 @@ log = logging.getLogger(__name__)
 #: Where the plugin (plugins/labelbridge_ui.py) mounts its FastAPI app on the API server.
 UI_PREFIX = "/labelbridge"
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: A report folder's name: one UTC day, and nothing that could climb out of the reports place.
+REPORT_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _REPORT_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})/compliance\.json$")
-
-# Console domain per AWS partition, as the Amazon provider's links use them.
-_AWS_CONSOLE = {"aws": "aws.amazon.com", "aws-cn": "amazonaws.cn", "aws-us-gov": "amazonaws-us-gov.com"}
-_AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
-_GCS_API = "storage.googleapis.com"
-_AZURE_BLOB_HOST = ".blob.core.windows.net"
-_AZURE_PORTAL_ACCOUNTS = "https://portal.azure.com/#browse/Microsoft.Storage%2FStorageAccounts"
-
-
-def _s3_url(client: Any, bucket: str, prefix: str) -> str:
-    endpoint = str(client.meta.endpoint_url).rstrip("/")
-    host = urlsplit(endpoint).hostname or ""
-    if not host.endswith(_AWS_HOSTS):
-        # moto, MinIO, a proxy: no console to go to; the prefix's listing is what is there.
-        return f"{endpoint}/{quote(bucket)}?{urlencode({'list-type': 2, 'prefix': prefix})}"
-    domain = _AWS_CONSOLE.get(client.meta.partition, _AWS_CONSOLE["aws"])
-    query = urlencode({"region": client.meta.region_name, "prefix": prefix, "showversions": "false"})
-    return f"https://console.{domain}/s3/buckets/{quote(bucket)}?{query}"
-
-
-def _gcs_url(client: Any, bucket: str, prefix: str) -> str:
-    endpoint = str(client.api_endpoint).rstrip("/")
-    if urlsplit(endpoint).hostname != _GCS_API:
-        # STORAGE_EMULATOR_HOST (fake-gcs-server): the JSON API's object listing of the prefix.
-        return f"{endpoint}/storage/v1/b/{quote(bucket)}/o?{urlencode({'prefix': prefix})}"
-    path = f"{quote(bucket)}/{quote(prefix)}" if prefix else quote(bucket)
-    project = getattr(client, "project", None)
-    return f"https://console.cloud.google.com/storage/browser/{path}" + (
-        f"?{urlencode({'project': project})}" if project else ""
-    )
-
-
-def _azure_url(client: Any, bucket: str, prefix: str) -> str:
-    if not str(client.primary_hostname).endswith(_AZURE_BLOB_HOST):
-        # Azurite or another endpoint: the container's List Blobs URL (Azurite asks for a key).
-        query = urlencode({"restype": "container", "comp": "list", "prefix": prefix})
-        return f"{str(client.url).rstrip('/')}/{quote(bucket)}?{query}"
-    # The portal's container blade needs the account's ARM resource id (subscription, resource
-    # group), which a data-plane connection does not carry: the portal's storage account list.
-    return _AZURE_PORTAL_ACCOUNTS
-
-
-_CONSOLE_URLS: dict[Cloud, Callable[[Any, str, str], str]] = {
-    Cloud.S3: _s3_url,
-    Cloud.GCS: _gcs_url,
-    Cloud.AZURE: _azure_url,
-}
-
 
 def bucket_console_url(cloud: Cloud, client: Any, bucket: str, prefix: str = "") -> str:
     """Where a person looks at ``bucket``/``prefix``: the cloud console, or an emulator's listing.
@@ -87,12 +39,12 @@ def bucket_console_url(cloud: Cloud, client: Any, bucket: str, prefix: str = "")
     :param client: the SDK client the storage uses (boto3 S3, ``google.cloud.storage.Client``,
         ``BlobServiceClient``); only its endpoint, region and account are read, no request is made.
     """
-    return _CONSOLE_URLS[cloud](client, bucket, prefix)
+    return store_class(cloud).console_url(client, bucket, prefix)
 
 
 def report_view_path(day: str, name: str = "compliance.html") -> str:
     """The plugin's URL path of one day's report file (relative to the API server's base URL)."""
-    if not _DAY.match(day):
+    if not REPORT_DAY.match(day):
         raise ValueError(f"report day must be YYYY-MM-DD, got {day!r}")
     return f"{UI_PREFIX}/reports/{day}/{name}"
 
@@ -112,7 +64,7 @@ class BucketConsoleLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         from labelbridge.config import load_config
-        from labelbridge.operators.connections import make_client
+        from labelbridge.connections import make_client
 
         try:
             storage = load_config(getattr(operator, "config_path", None)).storage(operator.storage)  # type: ignore[attr-defined]
@@ -140,6 +92,11 @@ class ComplianceReportLink(BaseOperatorLink):
 
 def report_link_from_xcom(written: Any) -> str:
     """The report view's URL for the report task's XCom, or ``""`` when it wrote none."""
-    location = written.get("report") if isinstance(written, dict) else None
+    day = report_day(written.get("report") if isinstance(written, dict) else None)
+    return _ui_url(report_view_path(day)) if day else ""
+
+
+def report_day(location: object) -> str | None:
+    """The day (``YYYY-MM-DD``) of a report location ``<place>/<day>/compliance.json``, else None."""
     found = _REPORT_DAY.search(str(location or ""))
-    return _ui_url(report_view_path(found.group(1))) if found else ""
+    return found.group(1) if found else None

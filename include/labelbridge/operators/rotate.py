@@ -1,8 +1,9 @@
-"""Signed-URL rotation operator, usable in your own DAGs.
+"""Signed-URL rotation operators, usable in your own DAGs.
 
 ``RotateUrlsOperator(task_id="rotate", storage="images")`` re-signs the URLs of the storage
-named ``images`` in storages.yaml that expire within its lead time. One operator serves every
-cloud: what differs (SDK signer, caps, credential expiry, IP lock) lives in the store classes.
+named ``images`` in storages.yaml that expire within its lead time. It serves every cloud: what
+differs (SDK signer, caps, credential expiry, IP lock) lives in the store classes. As for every
+job (see ``base.py``), ``S3RotateUrlsOperator`` and its siblings pin one cloud; the DAG uses them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
-from labelbridge.config import load_config
-from labelbridge.operators.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.config import Cloud, load_config
+from labelbridge.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.operators.base import LabelingDbOperator, PerCloud, by_cloud
 from labelbridge.rotate import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, IdRange, plan_id_shards, rotate_storage
+from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TASKS_PER_SHARD = 50_000
 
 
-class RotateUrlsOperator(BaseOperator):
+class RotateUrlsOperator(PerCloud, LabelingDbOperator):
     """Re-sign one source storage's due signed URLs (or one task-id shard of them).
 
     :param storage: the storage's name in storages.yaml.
@@ -46,8 +49,6 @@ class RotateUrlsOperator(BaseOperator):
         id_range: Sequence[int | None] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         canary_size: int = DEFAULT_CANARY_SIZE,
-        config_path: str | None = None,
-        labeling_db_conn_id: str = DEFAULT_LABELING_DB_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -55,11 +56,10 @@ class RotateUrlsOperator(BaseOperator):
         self.id_range = id_range
         self.batch_size = batch_size
         self.canary_size = canary_size
-        self.config_path = config_path
-        self.labeling_db_conn_id = labeling_db_conn_id
 
     def execute(self, context: Context) -> dict[str, int | float]:
-        storage = load_config(self.config_path).storage(self.storage)
+        storage = self.load_config().storage(self.storage)
+        self.require_cloud(storage, "rotate")
         id_range: IdRange = (self.id_range[0], self.id_range[1]) if self.id_range else (None, None)
         log.info(
             "Rotating signed URLs of storage %s (%s://%s), task ids %s",
@@ -69,7 +69,7 @@ class RotateUrlsOperator(BaseOperator):
             _describe(id_range),
         )
         result = rotate_storage(
-            labeling_db_dsn(self.labeling_db_conn_id),
+            self.labeling_dsn(),
             make_store(storage),
             storage=storage,
             id_range=id_range,
@@ -77,6 +77,23 @@ class RotateUrlsOperator(BaseOperator):
             canary_size=self.canary_size,
         )
         return result.counts.as_dict()
+
+
+class S3RotateUrlsOperator(RotateUrlsOperator):
+    store_class = S3Store
+
+
+class GCSRotateUrlsOperator(RotateUrlsOperator):
+    store_class = GCSStore
+
+
+class AzureBlobRotateUrlsOperator(RotateUrlsOperator):
+    store_class = AzureBlobStore
+
+
+ROTATE_OPERATORS: dict[Cloud, type[RotateUrlsOperator]] = by_cloud(
+    S3RotateUrlsOperator, GCSRotateUrlsOperator, AzureBlobRotateUrlsOperator
+)
 
 
 def plan_rotation_shards(

@@ -1,4 +1,4 @@
-"""Sync operators: one base, one small subclass per cloud.
+"""Sync operators: one base for every cloud, one small subclass per cloud (see ``base.py``).
 
 Usable in your own DAGs: ``S3SyncOperator(task_id="sync", storage="images")`` syncs the storage
 named ``images`` in storages.yaml into the labeling database.
@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Context
 
 from labelbridge.config import Cloud, load_config
-from labelbridge.operators.connections import (
-    DEFAULT_LABELING_DB_CONN_ID,
-    labeling_db_dsn,
-    make_store,
-    require_cloud,
-)
+from labelbridge.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.operators.base import LabelingDbOperator, PerCloud, by_cloud
 from labelbridge.operators.links import BucketConsoleLink
+from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
 from labelbridge.sync import Shard, soft_delete_outside_shards, sync_storage
 
 log = logging.getLogger(__name__)
 
 
-class BaseSyncOperator(BaseOperator):
-    """Sync one source storage from storages.yaml into the labeling database.
+class BaseSyncOperator(PerCloud, LabelingDbOperator):
+    """Sync one source storage from storages.yaml into the labeling database (any cloud).
 
     :param storage: the storage's name in storages.yaml.
     :param prefix: list this prefix instead of the storage's own (templated: e.g.
@@ -39,7 +36,6 @@ class BaseSyncOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("prefix",)
-    cloud: ClassVar[Cloud]
     ui_color = "#e8f4ea"
     # A "Bucket" button on the task: the console (never a signed URL) of the prefix this run listed.
     operator_extra_links = (BucketConsoleLink(),)
@@ -50,27 +46,23 @@ class BaseSyncOperator(BaseOperator):
         storage: str,
         prefix: str | None = None,
         shard: dict[str, Any] | None = None,
-        config_path: str | None = None,
-        labeling_db_conn_id: str = DEFAULT_LABELING_DB_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.storage = storage
         self.prefix = prefix
         self.shard = shard
-        self.config_path = config_path
-        self.labeling_db_conn_id = labeling_db_conn_id
 
     def execute(self, context: Context) -> dict[str, int | float]:
-        config = load_config(self.config_path)
+        config = self.load_config()
         storage = config.storage(self.storage)
-        require_cloud(self, self.cloud, storage, "sync")
+        self.require_cloud(storage, "sync")
         shard = Shard.from_xcom(self.shard) if self.shard else None
         prefix = self.prefix if self.prefix is not None else storage.prefix
         where = f"shard {shard.to_xcom()}" if shard else repr(prefix)
         log.info("Syncing storage %s (%s://%s) %s", storage.name, storage.cloud.value, storage.bucket, where)
         counts = sync_storage(
-            labeling_db_dsn(self.labeling_db_conn_id),
+            self.labeling_dsn(),
             make_store(storage),
             storage=storage,
             project=config.projects.get(storage.project),
@@ -84,25 +76,21 @@ class BaseSyncOperator(BaseOperator):
 
 
 class S3SyncOperator(BaseSyncOperator):
-    cloud = Cloud.S3
+    store_class = S3Store
 
 
 class GCSSyncOperator(BaseSyncOperator):
-    cloud = Cloud.GCS
+    store_class = GCSStore
 
 
 class AzureBlobSyncOperator(BaseSyncOperator):
-    cloud = Cloud.AZURE
+    store_class = AzureBlobStore
 
 
-SYNC_OPERATORS: dict[Cloud, type[BaseSyncOperator]] = {
-    Cloud.S3: S3SyncOperator,
-    Cloud.GCS: GCSSyncOperator,
-    Cloud.AZURE: AzureBlobSyncOperator,
-}
+SYNC_OPERATORS: dict[Cloud, type[BaseSyncOperator]] = by_cloud(S3SyncOperator, GCSSyncOperator, AzureBlobSyncOperator)
 
 
-def plan_sync_shards(storage_name: str, prefix: str, config_path: str | None = None) -> list[dict[str, Any]]:
+def plan_sync_shards(storage_name: str, prefix: str, *, config_path: str | None = None) -> list[dict[str, Any]]:
     """Shard descriptors for a storage with ``shard_by_prefix`` (called by the DAG's plan task).
 
     :param prefix: the storage's prefix as rendered for this run.
@@ -118,6 +106,7 @@ def plan_sync_shards(storage_name: str, prefix: str, config_path: str | None = N
 def finish_sharded_sync(
     storage_name: str,
     shards: list[dict[str, Any]],
+    *,
     prefix: str,
     config_path: str | None = None,
     labeling_db_conn_id: str = DEFAULT_LABELING_DB_CONN_ID,

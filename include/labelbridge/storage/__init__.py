@@ -1,18 +1,15 @@
-"""Storage layer: one :class:`ObjectStore` interface, one subclass per cloud."""
+"""Storage layer: one :class:`ObjectStore` interface, one subclass per cloud (see README.md)."""
 
 from __future__ import annotations
 
-from labelbridge.config import Cloud
+from labelbridge.clouds import Cloud
 from labelbridge.storage.azure import AzureBlobStore
 from labelbridge.storage.base import ObjectInfo, ObjectStore
 from labelbridge.storage.gcs import GCSStore
 from labelbridge.storage.s3 import S3Store
 
-STORE_CLASSES: dict[Cloud, type[ObjectStore]] = {
-    Cloud.S3: S3Store,
-    Cloud.GCS: GCSStore,
-    Cloud.AZURE: AzureBlobStore,
-}
+#: The one registry of clouds: each store class carries its cloud's facts (see README.md).
+STORE_CLASSES: dict[Cloud, type[ObjectStore]] = {cls.cloud: cls for cls in (S3Store, GCSStore, AzureBlobStore)}
 
 
 def store_class(cloud: Cloud | str) -> type[ObjectStore]:

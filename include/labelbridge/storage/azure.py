@@ -7,9 +7,9 @@ import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from labelbridge.config import Cloud
+from labelbridge.clouds import Cloud
 from labelbridge.errors import ObjectNotFound, SigningError
 from labelbridge.storage.base import ObjectInfo, ObjectStore, SigningIdentity
 
@@ -33,6 +33,21 @@ class AzureBlobStore(ObjectStore):
     # delegation SAS is capped at 7 days by its delegation key, checked when signing.
     max_url_ttl: ClassVar[timedelta | None] = None
     url_carries_ip_range = True  # SAS `sip`
+    hook_class = "airflow.providers.microsoft.azure.hooks.wasb.WasbHook"
+    hook_conn_arg = "wasb_conn_id"
+    default_conn_id = "wasb_default"
+    rule_prefix = "azure"
+    cli_name = "azure"
+
+    @staticmethod
+    def console_url(client: Any, bucket: str, prefix: str) -> str:
+        if not str(client.primary_hostname).endswith(".blob.core.windows.net"):
+            # Azurite or another endpoint: the container's List Blobs URL (Azurite asks for a key).
+            query = urlencode({"restype": "container", "comp": "list", "prefix": prefix})
+            return f"{str(client.url).rstrip('/')}/{quote(bucket)}?{query}"
+        # The portal's container blade needs the account's ARM resource id (subscription, resource
+        # group), which a data-plane connection does not carry: the portal's storage account list.
+        return "https://portal.azure.com/#browse/Microsoft.Storage%2FStorageAccounts"
 
     def __init__(self, client: BlobServiceClient, bucket: str, **kwargs: Any) -> None:
         super().__init__(client, bucket, **kwargs)

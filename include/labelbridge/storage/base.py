@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, ClassVar
 
-from labelbridge.config import Cloud
+from labelbridge.clouds import Cloud
 from labelbridge.errors import SigningError
 
 CHUNK_BYTES = 1024 * 1024
@@ -84,6 +84,27 @@ class ObjectStore(ABC):
     max_url_ttl: ClassVar[timedelta | None]
     #: Whether the signed URL itself can carry an allowed IP range (else a bucket policy must).
     url_carries_ip_range: ClassVar[bool]
+
+    # The cloud's facts outside the SDK, here so that one class says everything about its cloud.
+    #: Dotted path of the Airflow provider hook whose ``get_conn()`` returns this store's client;
+    #: a string, so storage/ never imports Airflow (``labelbridge.connections`` imports it).
+    hook_class: ClassVar[str]
+    #: The hook's connection-id keyword (``aws_conn_id``, ``gcp_conn_id``, ``wasb_conn_id``).
+    hook_conn_arg: ClassVar[str]
+    #: The connection an entry of storages.yaml without ``conn_id`` uses: the provider's default.
+    default_conn_id: ClassVar[str]
+    #: The first part of this cloud's bucket-rule ids (``s3`` in ``s3.tls_only``).
+    rule_prefix: ClassVar[str]
+    #: The cloud's name on the CLI (``check-bucket --cloud aws``) and in saved bucket snapshots.
+    cli_name: ClassVar[str]
+
+    @staticmethod
+    @abstractmethod
+    def console_url(client: Any, bucket: str, prefix: str) -> str:
+        """Where a person looks at ``bucket``/``prefix``: the cloud console, or an emulator's listing.
+
+        Never a signed URL. Reads only the client's endpoint, region and account; makes no request.
+        """
 
     def __init__(
         self, client: Any, bucket: str, *, prefix: str = "", key_regex: str | None = None, page_size: int = 1000

@@ -6,8 +6,9 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote, urlencode, urlsplit
 
-from labelbridge.config import Cloud
+from labelbridge.clouds import Cloud
 from labelbridge.errors import ObjectNotFound, SigningError
 from labelbridge.storage.base import CHUNK_BYTES, ObjectInfo, ObjectStore, SigningIdentity
 
@@ -22,6 +23,23 @@ class GCSStore(ObjectStore):
     scheme = "gs"
     max_url_ttl: ClassVar[timedelta | None] = timedelta(days=7)  # V4 signing cap
     url_carries_ip_range = False  # bucket IP filtering or VPC-SC enforces ranges instead
+    hook_class = "airflow.providers.google.cloud.hooks.gcs.GCSHook"
+    hook_conn_arg = "gcp_conn_id"
+    default_conn_id = "google_cloud_default"
+    rule_prefix = "gcs"
+    cli_name = "gcp"
+
+    @staticmethod
+    def console_url(client: Any, bucket: str, prefix: str) -> str:
+        endpoint = str(client.api_endpoint).rstrip("/")
+        if urlsplit(endpoint).hostname != "storage.googleapis.com":
+            # STORAGE_EMULATOR_HOST (fake-gcs-server): the JSON API's object listing of the prefix.
+            return f"{endpoint}/storage/v1/b/{quote(bucket)}/o?{urlencode({'prefix': prefix})}"
+        path = f"{quote(bucket)}/{quote(prefix)}" if prefix else quote(bucket)
+        project = getattr(client, "project", None)
+        return f"https://console.cloud.google.com/storage/browser/{path}" + (
+            f"?{urlencode({'project': project})}" if project else ""
+        )
 
     def __init__(self, client: GCSClient, bucket: str, *, signing_credentials: Any = None, **kwargs: Any) -> None:
         super().__init__(client, bucket, **kwargs)

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from labelbridge.config import Cloud
+from labelbridge.clouds import Cloud
 from labelbridge.errors import ObjectNotFound, SigningError
 from labelbridge.storage.base import CHUNK_BYTES, ObjectInfo, ObjectStore, SigningIdentity
 
@@ -42,6 +42,24 @@ class S3Store(ObjectStore):
     scheme = "s3"
     max_url_ttl: ClassVar[timedelta | None] = timedelta(days=7)  # SigV4: X-Amz-Expires <= 604800
     url_carries_ip_range = False  # only a bucket policy (aws:SourceIp) can lock to an IP range
+    hook_class = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
+    hook_conn_arg = "aws_conn_id"
+    default_conn_id = "aws_default"
+    rule_prefix = "s3"
+    cli_name = "aws"
+
+    @staticmethod
+    def console_url(client: Any, bucket: str, prefix: str) -> str:
+        endpoint = str(client.meta.endpoint_url).rstrip("/")
+        host = urlsplit(endpoint).hostname or ""
+        if not host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+            # moto, MinIO, a proxy: no console to go to; the prefix's listing is what is there.
+            return f"{endpoint}/{quote(bucket)}?{urlencode({'list-type': 2, 'prefix': prefix})}"
+        # Console domain per AWS partition, as the Amazon provider's links use them.
+        consoles = {"aws": "aws.amazon.com", "aws-cn": "amazonaws.cn", "aws-us-gov": "amazonaws-us-gov.com"}
+        domain = consoles.get(client.meta.partition, consoles["aws"])
+        query = urlencode({"region": client.meta.region_name, "prefix": prefix, "showversions": "false"})
+        return f"https://console.{domain}/s3/buckets/{quote(bucket)}?{query}"
 
     client: S3Client
 

@@ -24,7 +24,7 @@ from requests.adapters import BaseAdapter
 from labelbridge.compliance.buckets.collectors import AzureBlobCollector
 from labelbridge.compliance.buckets.evaluate import evaluate_snapshot
 from labelbridge.config import Cloud, ComplianceConfig
-from labelbridge.operators.connections import make_client
+from labelbridge.connections import make_client
 from tests.compliance.buckets.snapshots import AZURE_ACCOUNT
 from tests.conftest import unique_bucket
 

@@ -9,7 +9,7 @@ import pytest
 
 from labelbridge.cli import main
 from labelbridge.config import Cloud
-from labelbridge.operators.connections import make_client
+from labelbridge.connections import make_client
 from tests.compliance.buckets.fixtures import make_compliant_s3, make_hurried_s3
 from tests.compliance.buckets.snapshots import GOOD, KMS_KEY
 from tests.conftest import StoreFactory

@@ -17,7 +17,7 @@ from labelbridge.compliance.buckets.collectors import AzureBlobCollector, GCSCol
 from labelbridge.compliance.buckets.evaluate import evaluate_snapshot
 from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 from labelbridge.config import Cloud, ComplianceConfig
-from labelbridge.operators.connections import make_client
+from labelbridge.connections import make_client
 from tests.compliance.buckets.fixtures import make_compliant_s3, make_hurried_s3
 from tests.compliance.buckets.snapshots import KMS_KEY
 from tests.conftest import create_bucket, unique_bucket

@@ -256,10 +256,3 @@ def _split(value: str | Iterable[str] | None) -> list[str]:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return list(value)
-
-
-COLLECTOR_CLASSES: dict[Cloud, type[BucketCollector]] = {
-    Cloud.S3: S3Collector,
-    Cloud.GCS: GCSCollector,
-    Cloud.AZURE: AzureBlobCollector,
-}

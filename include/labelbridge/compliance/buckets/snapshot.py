@@ -23,9 +23,10 @@ from typing import Any
 
 from labelbridge.config import Cloud
 from labelbridge.errors import ComplianceInputError, ConfigError
+from labelbridge.storage import STORE_CLASSES
 
 #: The CLI's ``--cloud`` names, as the issue spells them, onto the config's clouds.
-CLOUD_NAMES: dict[str, Cloud] = {"aws": Cloud.S3, "gcp": Cloud.GCS, "azure": Cloud.AZURE}
+CLOUD_NAMES: dict[str, Cloud] = {cls.cli_name: cloud for cloud, cls in STORE_CLASSES.items()}
 
 
 class Unreadable(ComplianceInputError):

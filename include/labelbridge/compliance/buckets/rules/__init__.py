@@ -17,12 +17,13 @@ from labelbridge.compliance.model import Finding, RuleMeta
 from labelbridge.compliance.rule_modules import load_rule_modules
 from labelbridge.compliance.rule_modules import module_name_for as module_name_for
 from labelbridge.config import Cloud, ComplianceConfig
+from labelbridge.storage import STORE_CLASSES
 
 if TYPE_CHECKING:
     from labelbridge.compliance.buckets.snapshot import BucketSnapshot
 
 #: Rule-id prefix per cloud.
-RULE_PREFIX: dict[Cloud, str] = {Cloud.S3: "s3", Cloud.GCS: "gcs", Cloud.AZURE: "azure"}
+RULE_PREFIX: dict[Cloud, str] = {cloud: cls.rule_prefix for cloud, cls in STORE_CLASSES.items()}
 
 
 @dataclass(frozen=True)

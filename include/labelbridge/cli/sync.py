@@ -7,8 +7,9 @@ import datetime as dt
 import sys
 from typing import Any
 
-from labelbridge.cli import _add_config_arg, _add_db_arg, labeling_dsn, print_json
+from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labeling_dsn, print_json
 from labelbridge.config import load_config
+from labelbridge.connections import make_store
 from labelbridge.db import connect
 from labelbridge.errors import ConfigError
 from labelbridge.sync.engine import sync_storage
@@ -31,8 +32,6 @@ def render_prefix(prefix: str, logical_date: dt.date | None) -> str:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from labelbridge.operators.connections import make_store
-
     config = load_config(args.config)
     storage = config.storage(args.storage)
     prefix = render_prefix(args.prefix if args.prefix is not None else storage.prefix, args.logical_date)
@@ -81,10 +80,10 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subparsers) -> None:
     sync = sub.add_parser("sync", help="sync one source storage into the labeling DB, as its DAG does")
-    _add_config_arg(sync)
-    _add_db_arg(sync)
+    add_config_arg(sync)
+    add_db_arg(sync)
     sync.add_argument("storage")
     sync.add_argument(
         "--dry-run", action="store_true", help="print what would be inserted, updated, deleted; write nothing"
@@ -99,7 +98,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     quarantine = sub.add_parser("quarantine", help="task files set aside by sync, with where and why")
     quarantine_sub = quarantine.add_subparsers(dest="quarantine_command", required=True)
     listing = quarantine_sub.add_parser("list", help="unresolved entries (all with --all)")
-    _add_db_arg(listing)
+    add_db_arg(listing)
     listing.add_argument("storage", nargs="?")
     listing.add_argument("--all", action="store_true", help="include resolved entries")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any
 
-from labelbridge.config import load_config
+from labelbridge.cli._common import (
+    Subparsers,
+    add_config_arg,
+    add_db_arg,
+    labeling_dsn,
+    load_config_warning,
+    print_json,
+)
+from labelbridge.connections import make_store
 from labelbridge.rotate import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, plan_rotation, rotate_storage
 
 
-def register(subparsers: Any) -> None:
-    from labelbridge.cli import _add_config_arg, _add_db_arg
-
+def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "rotate",
         help="re-sign signed URLs that expire within each storage's lead time",
@@ -32,17 +36,13 @@ def register(subparsers: Any) -> None:
         help="URLs fetched before writing (0: off)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per storage")
-    _add_config_arg(parser)
-    _add_db_arg(parser)
+    add_config_arg(parser)
+    add_db_arg(parser)
     parser.set_defaults(handler=cmd_rotate)
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from labelbridge.cli import labeling_dsn, print_json
-
-    config = load_config(args.config)
-    for problem in config.problems:
-        print(f"warning: {problem}", file=sys.stderr)
+    config = load_config_warning(args.config)
     storages = [config.storage(name) for name in args.storages] or list(config.storages.values())
     dsn = labeling_dsn(args)
     for storage in storages:
@@ -58,8 +58,6 @@ def cmd_rotate(args: argparse.Namespace) -> int:
                 f"{plan.signed} signed; next expiry {next_expiry}, next due {next_due}"
             )
             continue
-        from labelbridge.operators.connections import make_store
-
         result = rotate_storage(
             dsn, make_store(storage), storage=storage, batch_size=args.batch_size, canary_size=args.canary
         )

@@ -6,17 +6,17 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labeling_dsn, print_json
+from labelbridge.config import load_config
+from labelbridge.connections import make_store
 from labelbridge.export.formats import FORMATS
 
 
-def register(subparsers: Any) -> None:
-    from labelbridge.cli import _add_config_arg, _add_db_arg
-
+def register(subparsers: Subparsers) -> None:
     export = subparsers.add_parser("export", help="export a target's project to its bucket (incremental by default)")
-    _add_config_arg(export)
-    _add_db_arg(export)
+    add_config_arg(export)
+    add_db_arg(export)
     export.add_argument("target", help="an export target named in storages.yaml")
     export.add_argument("--format", choices=sorted(FORMATS), help="one format (default: all the target's formats)")
     export.add_argument("--full", action="store_true", help="rebuild the whole snapshot, not just what changed")
@@ -35,10 +35,7 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from labelbridge.cli import labeling_dsn, print_json
-    from labelbridge.config import load_config
     from labelbridge.export.run import export_target, image_field_of
-    from labelbridge.operators.connections import make_store
 
     config = load_config(args.config)
     target = config.export_target(args.target)
@@ -55,7 +52,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from labelbridge.cli import print_json
     from labelbridge.export.run import convert_file
 
     labels = tuple(label.strip() for label in args.labels.split(",") if label.strip())

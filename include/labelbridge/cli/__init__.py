@@ -1,0 +1,61 @@
+"""``labelbridge``: the same jobs the DAGs run, without a scheduler, for debugging and scripting.
+
+One module per command group, named for it: ``db.py`` (db upgrade|current), ``storages.py``
+(config check, storages list, ls), ``sync.py`` (sync, quarantine list), ``rotate.py``,
+``export.py`` (export, convert), ``compliance.py`` (compliance check-bucket|check-buckets|
+logs-parse|logs-audit). Connections come from Airflow (``AIRFLOW_CONN_*`` variables or the
+metadata DB), exactly as in a DAG run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from labelbridge.cli import compliance, db, export, rotate, storages, sync
+from labelbridge.errors import LabelbridgeError
+
+log = logging.getLogger("labelbridge")
+
+#: Each module's ``register(subparsers)`` adds its commands, in this order in ``--help``.
+COMMANDS = (db, storages, sync, rotate, export, compliance)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labelbridge", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def _log_to_stderr(*, verbose: bool) -> None:
+    """Every log line to stderr, so stdout carries only a command's output (JSON lines pipe cleanly).
+
+    Airflow's hooks log through structlog, to stdout unless told otherwise; its configuration
+    also masks registered secrets, which plain logging would not.
+    """
+    level = "DEBUG" if verbose else "INFO"
+    try:
+        from airflow.sdk.log import configure_logging
+    except ImportError:  # the offline commands work without Airflow installed
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        return
+    # The process's own stderr, not whatever sys.stderr is swapped for (a test's capture closes).
+    configure_logging(log_level=level, output=sys.__stderr__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _log_to_stderr(verbose=args.verbose)
+    try:
+        return int(args.handler(args))
+    except LabelbridgeError as exc:
+        print(f"labelbridge: error: {exc}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["build_parser", "main"]

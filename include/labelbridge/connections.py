@@ -1,0 +1,151 @@
+"""Airflow Connections into clients, stores, collectors and DSNs: the one place the library meets them.
+
+The storage layer and the jobs receive ready clients and DSNs, so they run and are tested
+without a scheduler; the operators and the CLI call these helpers to build them. Airflow is
+imported lazily here, so the library packages (which never import this module) stay Airflow-free.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from labelbridge.clouds import Cloud
+from labelbridge.compliance.buckets.collectors import (
+    AzureBlobCollector,
+    BucketCollector,
+    GCSCollector,
+    S3Collector,
+)
+from labelbridge.compliance.buckets.targets import BucketTarget
+from labelbridge.compliance.report.sink import LocalReportSink, ReportSink, StoreReportSink
+from labelbridge.config import AccessLogConfig, ExportTargetConfig, LabelbridgeConfig, StorageConfig
+from labelbridge.errors import ConfigError
+from labelbridge.storage import ObjectStore, S3Store, store_class
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LABELING_DB_CONN_ID = "labeling_db"
+#: Under ``$AIRFLOW_HOME`` when storages.yaml names no report place.
+DEFAULT_REPORTS_DIR = "compliance-reports"
+
+
+def labeling_db_dsn(conn_id: str = DEFAULT_LABELING_DB_CONN_ID) -> str:
+    """A libpq DSN from a Postgres-type Airflow Connection (extras such as sslmode pass through)."""
+    from airflow.sdk import BaseHook
+    from psycopg.conninfo import make_conninfo
+
+    conn = BaseHook.get_connection(conn_id)
+    params: dict[str, Any] = {
+        "host": conn.host or None,
+        "port": conn.port or None,
+        "user": conn.login or None,
+        "password": conn.password or None,
+        "dbname": conn.schema or None,
+    }
+    extra = conn.extra_dejson
+    # A URI's query (e.g. ?host=/run/postgresql for a socket) lands in extras.
+    params.update({k: v for k, v in extra.items() if k in _LIBPQ_PARAMS})
+    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+
+_LIBPQ_PARAMS = frozenset(
+    {"host", "hostaddr", "port", "dbname", "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout",
+     "options", "target_session_attrs", "application_name"}
+)
+
+
+def make_client(cloud: Cloud, conn_id: str) -> Any:
+    """The SDK client behind the official provider hook for ``cloud`` (the store class names the hook)."""
+    store = store_class(cloud)
+    module, _, name = store.hook_class.rpartition(".")
+    hook = getattr(importlib.import_module(module), name)
+    return hook(**{store.hook_conn_arg: conn_id}).get_conn()
+
+
+def make_store(entry: StorageConfig | ExportTargetConfig, *, prefix: str | None = None) -> ObjectStore:
+    """An :class:`ObjectStore` for a configured source storage or export target."""
+    kwargs: dict[str, Any] = {"prefix": entry.prefix if prefix is None else prefix}
+    if isinstance(entry, StorageConfig):
+        kwargs.update(key_regex=entry.key_regex, page_size=entry.page_size)
+    return store_class(entry.cloud)(make_client(entry.cloud, entry.conn_id), entry.bucket, **kwargs)
+
+
+def access_log_store(entry: AccessLogConfig) -> S3Store:
+    """The S3 bucket an access-log entry of storages.yaml names (access logs are S3's)."""
+    return S3Store(make_client(Cloud.S3, entry.conn_id), entry.bucket)
+
+
+# Compliance: bucket-settings collectors and report places -------------------------------------
+
+
+def collector_for(target: BucketTarget, config: LabelbridgeConfig) -> BucketCollector:
+    """The collector that reads ``target``'s bucket settings, with the extra clients its cloud needs."""
+    if target.cloud is Cloud.S3:
+        return s3_collector(target.conn_id)
+    if target.cloud is Cloud.GCS:
+        return GCSCollector(make_client(Cloud.GCS, target.conn_id))
+    return azure_collector(target.conn_id, config.compliance.azure_management_conn_id)
+
+
+def s3_collector(conn_id: str) -> S3Collector:
+    """An S3 collector with the account's id and an S3 Control client, when the connection allows."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.providers.amazon.aws.hooks.sts import StsHook
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        account_id: str | None = StsHook(aws_conn_id=conn_id).get_account_number()  # type: ignore[no-untyped-call]
+    except (BotoCoreError, ClientError) as exc:
+        # Without it only the account-level Block Public Access check is skipped (and said so).
+        log.warning("%s: cannot tell the AWS account (%s); account-level settings not read", conn_id, exc)
+        account_id = None
+    s3control = AwsBaseHook(aws_conn_id=conn_id, client_type="s3control").get_conn()
+    return S3Collector(make_client(Cloud.S3, conn_id), s3control=s3control, account_id=account_id)
+
+
+def azure_collector(conn_id: str, management_conn_id: str | None) -> AzureBlobCollector:
+    """An Azure collector; with an ARM connection it also reads the account-level settings."""
+    management = None
+    if management_conn_id:
+        from airflow.providers.microsoft.azure.hooks.base_azure import AzureBaseHook
+        from azure.mgmt.storage import StorageManagementClient
+
+        management = AzureBaseHook(sdk_client=StorageManagementClient, conn_id=management_conn_id).get_conn()
+    return AzureBlobCollector(make_client(Cloud.AZURE, conn_id), management=management)
+
+
+def report_sinks(config: LabelbridgeConfig) -> list[ReportSink]:
+    """Where the report goes, first one first (it also holds the night's parts).
+
+    ``compliance.reports_dir`` (a local or mounted directory) and/or ``compliance.report_storage``
+    (an access-log entry, source storage or export target, under ``report_prefix``); with
+    neither, ``$AIRFLOW_HOME/compliance-reports``.
+    """
+    settings = config.compliance
+    sinks: list[ReportSink] = []
+    if settings.reports_dir:
+        sinks.append(LocalReportSink(settings.reports_dir))
+    if settings.report_storage:
+        sinks.append(StoreReportSink(_report_store(config, settings.report_storage), settings.report_prefix))
+    if not sinks:
+        home = Path(os.environ.get("AIRFLOW_HOME") or "~/airflow").expanduser()
+        sinks.append(LocalReportSink(home / DEFAULT_REPORTS_DIR))
+    return sinks
+
+
+def _report_store(config: LabelbridgeConfig, name: str) -> ObjectStore:
+    for entry in config.compliance.access_logs:
+        if entry.name == name:
+            return access_log_store(entry)
+    bucket_entry = config.storages.get(name) or config.export_targets.get(name)
+    if bucket_entry is None:
+        known = [a.name for a in config.compliance.access_logs] + list(config.storages) + list(config.export_targets)
+        raise ConfigError(
+            f"{config.path}: compliance.report_storage: no access-log entry, storage or export target named "
+            f"{name!r}; known: {', '.join(known) or 'none'}"
+        )
+    return make_store(bucket_entry, prefix="")
