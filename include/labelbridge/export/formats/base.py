@@ -6,7 +6,9 @@ either exported or counted under a named skip reason.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,7 +21,37 @@ from labelbridge.export.source import image_relpath
 
 #: Problems listed by name in the manifest; past this many only the counts grow.
 MAX_PROBLEMS = 100
+#: Per-image files whose image path cannot name a file safely go under this folder of the run.
+RENAMED_FOLDER = "_renamed"
+#: Longest image path (in UTF-8 bytes, without extension) a per-image file keeps: with the run's
+#: prefix and the format's folder it stays under every cloud's 1,024-byte key limit.
+MAX_IMAGE_PATH_BYTES = 512
+# Image paths come from task data: anything a cloud accepts. A per-image file named after one must
+# stay inside the export folder and apart from every other once someone copies the export to disk:
+# no empty, "." or ".." segment, none ending in a dot or a space (Windows drops those, so two names
+# would meet), no control character, no backslash (a separator on Windows), and no path that starts
+# in the renamed folder itself (which keeps renamed names apart from every kept one).
+_UNSAFE_PATH = re.compile(r"(?:^|/)(?:[^/]*[. ])?(?:/|$)|[\x00-\x1f\x7f-\x9f\\]|^_renamed(?:/|$)")
+_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\\/]")
 _NUMBER = (int, float)
+
+
+def image_file_stem(path: str) -> str:
+    """The name (without extension) of an image's per-image file: its path without extension when
+    that is safe on every cloud and disk, else ``_renamed/<hash of it>/<its cleaned last segment>``.
+
+    One name per path and never two paths on one name: kept names never start in ``_renamed/``, and
+    renamed ones differ by a 128-bit hash of the path.
+    """
+    head, slash, tail = path.rpartition("/")
+    kept = f"{head}{slash}{tail.rsplit('.', 1)[0] if '.' in tail.lstrip('.') else tail}"
+    if (len(kept) * 4 <= MAX_IMAGE_PATH_BYTES or len(kept.encode()) <= MAX_IMAGE_PATH_BYTES) and not (
+        _UNSAFE_PATH.search(kept)
+    ):
+        return kept
+    digest = hashlib.sha256(kept.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    last = _UNSAFE_CHARACTERS.sub("_", kept.rpartition("/")[2])[:80].rstrip(". ")
+    return f"{RENAMED_FOLDER}/{digest}/{last or 'image'}"
 
 
 @dataclass

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from labelbridge.export.formats.base import IMAGE_FORMAT_PLAN, Box, FormatWriter
+from labelbridge.export.formats.base import IMAGE_FORMAT_PLAN, Box, FormatWriter, image_file_stem
 from labelbridge.export.formats.json_min import annotator
-from labelbridge.export.formats.yolo import stem
 from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import MalformedTask, TaskRecord
 
@@ -82,7 +81,7 @@ class VocFormat(FormatWriter):
                 continue
             boxes = [r for r in regions if isinstance(r, Box)]  # polygons=False: every region is a box
             out.write_bytes(
-                f"Annotations/{stem(name)}.xml",
+                f"Annotations/{image_file_stem(name)}.xml",
                 self._xml(name, size, boxes, annotator(chosen, int_id=False)).encode(),
                 tally=Tally(1, 1, len(boxes)),
                 content_type="application/xml",

@@ -12,15 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from labelbridge.export.formats.base import IMAGE_FORMAT_PLAN, Box, FormatWriter
+from labelbridge.export.formats.base import IMAGE_FORMAT_PLAN, Box, FormatWriter, image_file_stem
 from labelbridge.export.output import RunOutput, Tally
 from labelbridge.export.records import MalformedTask, TaskRecord
-
-
-def stem(path: str) -> str:
-    head, slash, tail = path.rpartition("/")
-    base = tail.rsplit(".", 1)[0] if "." in tail.lstrip(".") else tail
-    return f"{head}{slash}{base}"
 
 
 class YoloFormat(FormatWriter):
@@ -56,7 +50,9 @@ class YoloFormat(FormatWriter):
                         points = " ".join([f"{x / 100} {y / 100}" for x, y in region.points])
                         lines.append(f"{self.category(region.label)} {points}\n")
             tally = Tally(1, 0 if chosen is None else 1, len(lines))
-            out.write_bytes(f"labels/{stem(name)}.txt", "".join(lines).encode(), tally=tally, content_type="text/plain")
+            out.write_bytes(
+                f"labels/{image_file_stem(name)}.txt", "".join(lines).encode(), tally=tally, content_type="text/plain"
+            )
             stats.tasks_exported += 1
             stats.annotations_exported += tally.annotations
             stats.regions_exported += tally.regions
