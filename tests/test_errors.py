@@ -33,6 +33,8 @@ def _defined_exceptions() -> list[type[BaseException]]:
     for name in _module_names():
         if ".db.migrations" in name:
             continue  # Alembic revision scripts import alembic's op proxy, only usable in a migration
+        if name.endswith(".__main__"):
+            continue  # `python -m labelbridge.cli`: importing it runs the CLI
         module = importlib.import_module(name)
         for _, value in inspect.getmembers(module, inspect.isclass):
             if issubclass(value, BaseException) and value.__module__ == module.__name__:
