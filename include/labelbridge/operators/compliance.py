@@ -20,7 +20,7 @@ from labelbridge.compliance.accesslog.shards import audit_log_shard, merge_shard
 from labelbridge.compliance.buckets.job import check_bucket
 from labelbridge.compliance.buckets.targets import BucketTarget, bucket_targets
 from labelbridge.compliance.gate import enforce_gate
-from labelbridge.compliance.report import read_report
+from labelbridge.compliance.report import layout, read_report
 from labelbridge.compliance.report.nightly import compile_report
 from labelbridge.config import Cloud
 from labelbridge.connections import access_log_store, collector_for, report_sinks
@@ -205,7 +205,7 @@ class ComplianceGateOperator(_ComplianceOperator):
         day = audited_day(self.day, context)
         sink = report_sinks(config)[0]
         report = read_report(sink, day)
-        location = sink.location(f"{day.isoformat()}/compliance.json")
+        location = sink.location(layout.report_json(day))
         if report is None:
             raise ComplianceError(f"no compliance report for {day} at {location}: the report task did not write one")
         log.info("Gating on %s (fail_on=%s)", location, report["fail_on"])
