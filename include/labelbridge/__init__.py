@@ -4,7 +4,8 @@ Package map (each package's README.md says how data flows through it and how to 
 
 - ``clouds``, ``config``: the ``Cloud``/``SyncMode`` names; storages.yaml, validated per entry.
 - ``storage``: one ``ObjectStore`` base, one class per cloud carrying that cloud's facts.
-- ``sync``, ``urls`` (rotate), ``export``, ``compliance``: the jobs; ``db``: the labeling DB schema.
+- ``sync``, ``rotate`` (``urls`` is its old name), ``export``, ``compliance``: the jobs; ``db``: the
+  labeling DB (schema, bulk writes, project lookups, run leases); ``secrets``: what is never shown.
 - ``connections``: Airflow Connections into clients, stores, collectors and DSNs (lazy Airflow).
 - ``operators``: the Airflow layer; ``cli``: the same jobs from a shell. Only these two (and
   ``connections``) know Airflow; the library packages above never import them.
