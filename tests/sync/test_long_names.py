@@ -9,14 +9,16 @@ characters, and the SHA-256 of URIs over 600 bytes; migration 0006, docs/sync.md
 from __future__ import annotations
 
 import random
+import re
 import string
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from labelbridge.config import Cloud
 from labelbridge.storage import ObjectStore
-from labelbridge.sync import objects
+from labelbridge.sync import context, objects, taskfiles, vanished, writer
 from tests.conftest import StoreFactory
 from tests.sync.helpers import counts, live_tasks, rows, storage_for, sync, task_file
 
@@ -213,3 +215,73 @@ def test_no_two_uris_share_an_identity(labeling_dsn: str) -> None:
     assert rows(labeling_dsn, "SELECT count(DISTINCT uri) FROM task") == [(len(uris),)]
     # Empty for a URI of at most 600 bytes; else the SHA-256 of its UTF-8, backslashes and all.
     assert tails == [("" if len(u.encode()) <= HEAD_CHARS else d,) for u, (d,) in zip(uris, digests, strict=True)]
+
+
+def _lookups_by_uri() -> dict[str, tuple[sql.Composable, dict[str, object]]]:
+    """Every statement of a sync that finds a task, source object or quarantine entry by URI.
+
+    (The count of restored tasks joins as the new tasks' report does, and is answered by the
+    partial index of soft-deleted tasks first.)
+    """
+    uri, prefix = "s3://b/img/00001000.jpg", "s3://b/img/00001%"
+    staged_outer = writer._STAGED_JOIN_TASK.format(tasks=taskfiles._STAGED_TASKS, kind=sql.SQL("LEFT"))
+    with_task_id = taskfiles._WITH_TASK_ID.format(
+        origin=sql.SQL(""), cols=sql.SQL("s.origin_key"), stage=sql.Identifier("_lb_annotations"),
+        project=sql.Literal(1),
+    )
+    vanished_params = {"project": 1, "like": prefix, "head_like": prefix, "cut": 12, "covered_to": uri}
+    return {
+        "objects range read": (objects._TASKS_IN_RANGE.format(op=sql.SQL(">")),
+                               {"field": "image", "project": 1, "low": uri, "high": uri + "z", "limit": 10}),
+        "dry run: new tasks": (writer._NEW_TASKS.format(join=staged_outer), {}),
+        "files to read": (sql.SQL(taskfiles._FILES_TO_READ), {"project": 1, "storage": 1}),
+        "past a file's end": (sql.SQL(taskfiles._PAST_FILE_END), {"project": 1}),
+        "soft delete past a file's end": (sql.SQL(taskfiles._SOFT_DELETE_PAST_FILE_END), {"project": 1}),
+        "resolve quarantine": (sql.SQL(taskfiles._RESOLVE_QUARANTINE), {"storage": 1}),
+        "annotations' task ids": (with_task_id, {}),
+        "vanished past covered": (vanished._VANISHED.format(
+            objects=sql.Identifier("task"), one_level=vanished._ONE_LEVEL, past_covered=vanished._PAST_COVERED,
+            not_seen=vanished._NOTHING), vanished_params),
+        "vanished not seen": (vanished._VANISHED.format(
+            objects=sql.Identifier("source_object"), one_level=vanished._NOTHING, past_covered=vanished._NOTHING,
+            not_seen=vanished._NOT_SEEN), vanished_params),
+        "live under a root": (vanished._LIVE_UNDER.format(objects=sql.Identifier("task")), vanished_params),
+        "soft delete tasks": (sql.SQL(vanished._SOFT_DELETE_TASKS), {"project": 1, "uris": [uri]}),
+        "soft delete source objects": (sql.SQL(vanished._SOFT_DELETE_OBJECTS), {"project": 1, "uris": [uri]}),
+        "dry run: live tasks of": (sql.SQL(context._LIVE_TASKS_OF), {"project": 1, "uris": [uri]}),
+    }
+
+
+LOOKUPS = _lookups_by_uri()
+ROWS = 50_000
+STAGED = 50
+
+
+def test_every_lookup_by_uri_uses_an_identity_index(labeling_dsn: str) -> None:
+    """On 50k tasks, source objects and quarantine entries, with stages of 50 rows, each statement
+    finds its rows by an index condition on the URI's head (no index answers ``uri`` alone)."""
+    with psycopg.connect(labeling_dsn) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO project (name) VALUES ('p')")
+        cur.execute("INSERT INTO storage (name, project_id, role, cloud, bucket) VALUES ('s', 1, 'source', 's3', 'b')")
+        uris = "SELECT 's3://b/img/' || lpad(n::text, 8, '0') || '.jpg' AS uri, n FROM generate_series(1, %s) n"
+        cur.execute(f"INSERT INTO task (project_id, uri, data) SELECT 1, uri, '{{}}' FROM ({uris}) u", (ROWS,))
+        cur.execute(f"INSERT INTO source_object (project_id, uri) SELECT 1, uri FROM ({uris}) u", (ROWS,))
+        cur.execute(f"INSERT INTO quarantine (storage_id, uri, reason) SELECT 1, uri, 'r' FROM ({uris}) u", (ROWS,))
+        for stage in ("_lb_listed", "_lb_sizes", "_lb_tasks", "_lb_annotations", "_lb_seen", "_lb_gone"):
+            cur.execute(sql.SQL('CREATE TEMP TABLE {stage} (uri text COLLATE "C", item_index integer, origin_key text,'
+                                " project_id integer, data jsonb, meta jsonb, object_version text,"
+                                " deleted_at timestamptz, etag text, version_id text, size_bytes bigint)"
+                                ).format(stage=sql.Identifier(stage)))
+            cur.execute(sql.SQL("INSERT INTO {stage} (uri, item_index, project_id) SELECT uri, 0, 1 FROM ({uris}) u"
+                                ).format(stage=sql.Identifier(stage), uris=sql.SQL(uris)), (STAGED,))
+        cur.execute(vanished._INDEX_SEEN)
+        cur.execute("ANALYZE")
+        plans = {
+            name: "\n".join(row[0] for row in cur.execute(sql.SQL("EXPLAIN (COSTS OFF) ") + query, params))
+            for name, (query, params) in LOOKUPS.items()
+        }
+
+    unindexed = {name: plan for name, plan in plans.items()
+                 if re.search(r"Seq Scan on (task|source_object|quarantine)\b", plan)
+                 or not any('"left"(' in c and "600" in c for c in re.findall(r"Index Cond: (.*)", plan))}
+    assert unindexed == {}

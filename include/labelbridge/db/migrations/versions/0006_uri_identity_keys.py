@@ -18,6 +18,10 @@ Each becomes a unique index on the URI's key, two expressions in place of ``uri`
   and either both empty tails (then both are their heads, hence equal) or equal SHA-256 digests.
   An empty tail never equals a digest, so no short name can pose as a long one.
 
+``quarantine.uri`` collates as "C" too, as ``task.uri`` and ``source_object.uri`` do since 0004: a
+join with a listing stage (collation "C") compared its URIs in "C", which no index in the
+database's collation answers, so the quarantine was read whole at every batch.
+
 The tail hashes ``decode(replace(uri, '\\', '\\\\'), 'escape')``: the URI's own bytes (every backslash
 doubled, so ``escape`` decoding gives each byte back unchanged), built only from immutable
 functions. ``convert_to`` is only stable, and an immutable SQL function whose body is not immutable
@@ -49,6 +53,7 @@ ALTER TABLE source_object DROP CONSTRAINT source_object_project_id_uri_key;
 CREATE UNIQUE INDEX source_object_identity ON source_object (project_id, uri_key_head(uri), uri_key_tail(uri));
 
 ALTER TABLE quarantine DROP CONSTRAINT quarantine_storage_id_uri_item_index_key;
+ALTER TABLE quarantine ALTER COLUMN uri TYPE text COLLATE "C";
 CREATE UNIQUE INDEX quarantine_identity
     ON quarantine (storage_id, uri_key_head(uri), uri_key_tail(uri), item_index);
 """
@@ -56,6 +61,7 @@ CREATE UNIQUE INDEX quarantine_identity
 # Fails, naming the index, while a URI too long for a plain B-tree entry is stored.
 DOWNGRADE = """
 DROP INDEX quarantine_identity;
+ALTER TABLE quarantine ALTER COLUMN uri TYPE text COLLATE "default";
 ALTER TABLE quarantine ADD CONSTRAINT quarantine_storage_id_uri_item_index_key UNIQUE (storage_id, uri, item_index);
 DROP INDEX source_object_identity;
 ALTER TABLE source_object ADD CONSTRAINT source_object_project_id_uri_key UNIQUE (project_id, uri);
