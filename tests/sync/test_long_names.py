@@ -17,9 +17,11 @@ import pytest
 from psycopg import sql
 
 from labelbridge.config import Cloud
+from labelbridge.rotate import rotate_storage
 from labelbridge.storage import ObjectStore
 from labelbridge.sync import context, objects, taskfiles, vanished, writer
 from tests.conftest import StoreFactory
+from tests.rotate.verify import http_get
 from tests.sync.helpers import counts, live_tasks, rows, storage_for, sync, task_file
 
 ROW_VERSIONS = (
@@ -285,3 +287,20 @@ def test_every_lookup_by_uri_uses_an_identity_index(labeling_dsn: str) -> None:
                  if re.search(r"Seq Scan on (task|source_object|quarantine)\b", plan)
                  or not any('"left"(' in c and "600" in c for c in re.findall(r"Index Cond: (.*)", plan))}
     assert unindexed == {}
+
+
+def test_tasks_of_long_names_get_signed_urls_that_open(
+    cloud: Cloud, signing_store: StoreFactory, labeling_dsn: str
+) -> None:
+    """Rotation matches tasks by id and ``task_url`` has no index on URIs: long names sign like any."""
+    store = signing_store(cloud)
+    names = fill_bucket(cloud, store, "objects")
+    storage = storage_for(store)
+    sync(labeling_dsn, store, storage)
+
+    result = rotate_storage(labeling_dsn, store, storage=storage)
+
+    assert (result.counts.due, result.counts.signed) == (len(names), len(names))
+    served = rows(labeling_dsn, "SELECT uri, data ->> 'image' FROM task_with_urls ORDER BY id")
+    assert sorted(uri for uri, _ in served) == sorted(store.uri(key) for key in names.values())
+    assert {http_get(url) for _, url in served} == {(200, b"x")}
