@@ -134,7 +134,8 @@ def baseline(dsn: str, count: int) -> tuple[float, float]:
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO task (project_id, uri, item_index, data) VALUES (%s, %s, 0, %s) "
-                "ON CONFLICT (project_id, uri, item_index) DO UPDATE SET data = EXCLUDED.data",
+                "ON CONFLICT (project_id, uri_key_head(uri), uri_key_tail(uri), item_index)"
+                " DO UPDATE SET data = EXCLUDED.data",
                 [(project, f"s3://bench-bucket/{k}", json.dumps({"image": f"s3://bench-bucket/{k}"})) for k in keys],
             )
         conn.commit()

@@ -37,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import devservices
 from labelbridge import db
+from labelbridge.db.identity import TASK_KEY
 
 COLUMNS = ("project_id", "uri", "item_index", "data", "meta")
-KEY = ("project_id", "uri", "item_index")
 COMPARE = ("data", "meta")
 
 EXECUTEMANY_UPSERT = """
     INSERT INTO task AS t (project_id, uri, item_index, data, meta) VALUES (%s, %s, %s, %s, %s)
-    ON CONFLICT (project_id, uri, item_index) DO UPDATE
+    ON CONFLICT (project_id, uri_key_head(uri), uri_key_tail(uri), item_index) DO UPDATE
        SET data = EXCLUDED.data, meta = EXCLUDED.meta, updated_at = now()
      WHERE (t.data, t.meta) IS DISTINCT FROM (EXCLUDED.data, EXCLUDED.meta)
 """
@@ -78,7 +78,7 @@ def run_bulk(
                 page = task_rows(project_id, start, min(rows, start + batch), touched_every=touched_every)
                 db.copy_rows(cur, "_bench_tasks", "task", COLUMNS, page)
                 total += db.upsert_from_stage(
-                    cur, "_bench_tasks", "task", columns=COLUMNS, key=KEY, compare=COMPARE,
+                    cur, "_bench_tasks", "task", columns=COLUMNS, key=TASK_KEY, compare=COMPARE,
                     extra_set={"updated_at": sql.SQL("now()")},
                 )
     return time.perf_counter() - began, total

@@ -9,6 +9,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from labelbridge.db.bulk import copy_rows, upsert_from_stage
+from labelbridge.db.identity import TASK_KEY
 
 AWKWARD = ["tab\there", "new\nline", "back\\slash", "cr\rhere", "\\N", "ünïcødé 猫", "", "quote\"s 'and' %s"]
 
@@ -21,7 +22,7 @@ def test_awkward_keys_and_json_round_trip_through_copy(labeling_dsn: str) -> Non
                 for i, key in enumerate(AWKWARD)]
         columns = ("project_id", "uri", "item_index", "data", "meta", "object_version", "created_at")
         assert copy_rows(cur, "_t", "task", columns, rows) == len(AWKWARD)
-        counts = upsert_from_stage(cur, "_t", "task", columns=columns, key=["project_id", "uri", "item_index"],
+        counts = upsert_from_stage(cur, "_t", "task", columns=columns, key=TASK_KEY,
                                    compare=["data", "meta"], extra_set={"updated_at": sql.SQL("now()")})
         stored = cur.execute(
             "SELECT uri, data, meta, object_version, created_at FROM task ORDER BY item_index"
@@ -31,6 +32,6 @@ def test_awkward_keys_and_json_round_trip_through_copy(labeling_dsn: str) -> Non
         assert stored == [(f"s3://b/{k}", {"k": k}, {"nested": [k, None, 1.5]}, None, when) for k in AWKWARD]
 
         copy_rows(cur, "_t", "task", columns, rows)
-        again = upsert_from_stage(cur, "_t", "task", columns=columns, key=["project_id", "uri", "item_index"],
+        again = upsert_from_stage(cur, "_t", "task", columns=columns, key=TASK_KEY,
                                   compare=["data", "meta"], extra_set={"updated_at": sql.SQL("now()")})
         assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(AWKWARD))

@@ -120,14 +120,15 @@ def upsert_from_stage(
     table: str,
     *,
     columns: Sequence[str],
-    key: Sequence[str],
+    key: Sequence[str | sql.Composable],
     compare: Sequence[str],
     extra_set: dict[str, sql.Composable] | None = None,
     select: sql.Composable | None = None,
 ) -> UpsertCounts:
     """Insert new rows and update changed ones from ``stage`` into ``table``, in one statement.
 
-    :param key: the conflict target (a unique constraint of ``table``).
+    :param key: the conflict target (a unique index of ``table``): column names, or expressions
+        of an expression index (:mod:`labelbridge.db.identity`).
     :param compare: columns whose change makes a row "updated"; rows equal on all of them are
         left untouched and counted as unchanged.
     :param extra_set: further assignments on update only (e.g. ``updated_at = now()``).
@@ -157,7 +158,7 @@ def upsert_from_stage(
         cols=cols,
         select=select or sql.SQL("SELECT {cols} FROM {stage}").format(cols=cols, stage=sql.Identifier(stage)),
         stage=sql.Identifier(stage),
-        key=sql.SQL(", ").join(map(sql.Identifier, key)),
+        key=sql.SQL(", ").join(sql.Identifier(k) if isinstance(k, str) else k for k in key),
         sets=sql.SQL(", ").join(set_items),
         old=sql.SQL(", ").join(sql.SQL("t.{c}").format(c=sql.Identifier(c)) for c in compare),
         new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in compare),

@@ -11,14 +11,15 @@ import psycopg
 from psycopg import sql
 
 from labelbridge.config import StorageConfig
+from labelbridge.db.identity import any_uri
 from labelbridge.storage import ObjectStore
 
 ChangeReporter = Callable[[str, str, int], None]
 """Called with (action, uri, item_index) for each would-be change in a dry run."""
 
 _LIVE_TASKS_OF = (
-    "SELECT uri, item_index FROM task WHERE project_id = %s AND uri = ANY(%s) AND deleted_at IS NULL "
-    "ORDER BY uri, item_index"
+    f"SELECT uri, item_index FROM task WHERE project_id = %(project)s AND {any_uri('uri', '%(uris)s')}"
+    " AND deleted_at IS NULL ORDER BY uri, item_index"
 )
 
 
@@ -66,5 +67,5 @@ class SyncContext:
         """Tell ``on_change`` of each live task of these URIs."""
         if self.on_change is None:
             return
-        for uri, index in cur.execute(_LIVE_TASKS_OF, (self.project_id, uris)).fetchall():
+        for uri, index in cur.execute(_LIVE_TASKS_OF, {"project": self.project_id, "uris": uris}).fetchall():
             self.on_change(action, uri, index)

@@ -28,11 +28,15 @@ from labelbridge.sync.writer import ModeWriter
 RANGE_FETCH = 20000
 
 # (uri, version, soft-deleted, data and meta as this storage writes them) of tasks in a key range.
+# The index holds each URI's head (uri_key_head, monotone in byte order): the range is bounded on it
+# for the index and on uri exactly; ordering by head then uri is uri order, the index's order but
+# for URIs sharing a long head.
 _TASKS_IN_RANGE = sql.SQL(
     "SELECT uri, object_version, deleted_at IS NOT NULL,"
     " data = jsonb_build_object(%(field)s::text, uri) AND meta = '{{}}'::jsonb"
     " FROM task WHERE project_id = %(project)s AND item_index = 0"
-    " AND uri {op} %(low)s AND uri <= %(high)s ORDER BY uri LIMIT %(limit)s"
+    " AND uri_key_head(uri) >= uri_key_head(%(low)s) AND uri_key_head(uri) <= uri_key_head(%(high)s)"
+    " AND uri {op} %(low)s AND uri <= %(high)s ORDER BY uri_key_head(uri), uri LIMIT %(limit)s"
 )
 _RANGE_START = {True: sql.SQL(">="), False: sql.SQL(">")}
 _REMEMBER_GONE = "INSERT INTO _lb_gone SELECT unnest(%s::text[])"

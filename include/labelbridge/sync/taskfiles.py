@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from labelbridge.db.bulk import copy_rows, forget_stages, upsert_from_stage
+from labelbridge.db.identity import QUARANTINE_CONFLICT, SOURCE_OBJECT_KEY, same_uri
 from labelbridge.errors import ObjectNotFound, TaskFileError
 from labelbridge.storage import ObjectInfo
 from labelbridge.sync.scope import SyncCounts
@@ -45,7 +46,8 @@ _PREDICTION_STAGE = ("uri", "item_index", "origin_key", "model_version", "score"
 _PREDICTION_COLUMNS = ("task_id", "origin_key", "model_version", "score", "result")
 
 # Each listed file: (uri, task count if unchanged since its last sync, still quarantined).
-_FILES_TO_READ = """
+# (Rows are found by URI through same_uri(), which the unique indexes on URI keys answer.)
+_FILES_TO_READ = f"""
     SELECT l.uri,
            CASE WHEN o.synced_at IS NOT NULL AND o.deleted_at IS NULL
                  AND (o.etag, o.version_id, o.size_bytes) IS NOT DISTINCT FROM
@@ -53,33 +55,33 @@ _FILES_TO_READ = """
                 THEN o.task_count END,
            q.etag IS NOT DISTINCT FROM l.etag AND q.id IS NOT NULL
     FROM _lb_listed l
-    LEFT JOIN source_object o ON o.project_id = %(project)s AND o.uri = l.uri
-    LEFT JOIN quarantine q ON q.storage_id = %(storage)s AND q.uri = l.uri
+    LEFT JOIN source_object o ON o.project_id = %(project)s AND {same_uri("o.uri", "l.uri")}
+    LEFT JOIN quarantine q ON q.storage_id = %(storage)s AND {same_uri("q.uri", "l.uri")}
          AND q.item_index = -1 AND q.resolved_at IS NULL
 """
 _STAGED_TASKS = sql.SQL("SELECT {cols} FROM _lb_tasks").format(
     cols=sql.SQL(", ").join(map(sql.Identifier, TASK_COLUMNS))
 )
 # Tasks past their file's new end (_lb_sizes holds each written file's task count).
-_PAST_FILE_END = """
-    SELECT t.uri, t.item_index FROM task t JOIN _lb_sizes s ON t.uri = s.uri
+_PAST_FILE_END = f"""
+    SELECT t.uri, t.item_index FROM task t JOIN _lb_sizes s ON {same_uri("t.uri", "s.uri")}
     WHERE t.project_id = %(project)s AND t.item_index >= s.item_index AND t.deleted_at IS NULL
 """
-_SOFT_DELETE_PAST_FILE_END = """
+_SOFT_DELETE_PAST_FILE_END = f"""
     UPDATE task t SET deleted_at = now(), updated_at = now()
     FROM _lb_sizes s
-    WHERE t.project_id = %(project)s AND t.uri = s.uri AND t.item_index >= s.item_index
+    WHERE t.project_id = %(project)s AND {same_uri("t.uri", "s.uri")} AND t.item_index >= s.item_index
       AND t.deleted_at IS NULL
 """
-_RESOLVE_QUARANTINE = """
+_RESOLVE_QUARANTINE = f"""
     UPDATE quarantine q SET resolved_at = now()
     FROM _lb_sizes s
-    WHERE q.storage_id = %(storage)s AND q.uri = s.uri AND q.resolved_at IS NULL
+    WHERE q.storage_id = %(storage)s AND {same_uri("q.uri", "s.uri")} AND q.resolved_at IS NULL
 """
-_QUARANTINE = """
+_QUARANTINE = f"""
     INSERT INTO quarantine (storage_id, uri, item_index, reason, etag)
     VALUES (%s, %s, -1, %s, %s)
-    ON CONFLICT (storage_id, uri, item_index) DO UPDATE
+    ON CONFLICT ({QUARANTINE_CONFLICT}) DO UPDATE
     SET reason = EXCLUDED.reason, etag = EXCLUDED.etag, last_seen_at = now(), resolved_at = NULL,
         first_seen_at = CASE WHEN quarantine.resolved_at IS NULL THEN quarantine.first_seen_at ELSE now() END
 """
@@ -91,7 +93,7 @@ _CREATE_TASK_KEYED_STAGE = sql.SQL(
 # The stage's rows with the task id in place of (uri, item_index).
 _WITH_TASK_ID = sql.SQL(
     "SELECT t.id, {origin}{cols} FROM {stage} s JOIN task t "
-    "ON t.project_id = {project} AND t.uri = s.uri AND t.item_index = s.item_index"
+    f"ON t.project_id = {{project}} AND {same_uri('t.uri', 's.uri')} AND t.item_index = s.item_index"
 )
 _FROM_FILE = sql.SQL("'file', ")
 # What a file's content can make PostgreSQL refuse (the parser refuses every class it knows first):
@@ -224,7 +226,7 @@ class TaskFilesWriter(ModeWriter):
             for o in objects
         )
         copy_rows(cur, "_lb_objects", "source_object", _OBJECT_COLUMNS, rows)
-        upsert_from_stage(cur, "_lb_objects", "source_object", columns=_OBJECT_COLUMNS, key=["project_id", "uri"],
+        upsert_from_stage(cur, "_lb_objects", "source_object", columns=_OBJECT_COLUMNS, key=SOURCE_OBJECT_KEY,
                           compare=_OBJECT_COLUMNS[3:])
 
     def _upsert_annotations(self, cur: psycopg.Cursor[Any], tasks: list[tuple[str, ParsedTask]]) -> None:

@@ -15,37 +15,44 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from labelbridge.db.identity import any_uri, uri_head
 from labelbridge.sync.context import SyncContext
 from labelbridge.sync.scope import Coverage, Scope, SyncCounts, like_prefix
 
 #: Candidates fetched per round trip when looking for vanished objects.
 DELETE_BATCH = 2000
 
-_INDEX_SEEN = "CREATE INDEX _lb_seen_uri ON _lb_seen (uri)"
+# A hash index: equality is all the anti-join asks, and it takes URIs of any length.
+_INDEX_SEEN = "CREATE INDEX _lb_seen_uri ON _lb_seen USING hash (uri)"
 _ANALYZE_SEEN = "ANALYZE _lb_seen"
 # Candidates: what was remembered as gone, and the live objects under the scope's prefix (past
 # the covered ranges; only one level down for a root shard), less what was seen when that is used.
+# Each bound on o.uri has its twin on uri_key_head(o.uri), the column the unique index holds.
 _VANISHED = sql.SQL("""
     SELECT c.uri FROM (
         SELECT uri FROM _lb_gone
         UNION ALL
         SELECT o.uri FROM {objects} o
-        WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s {one_level} {past_covered}
+        WHERE o.project_id = %(project)s AND o.deleted_at IS NULL
+          AND uri_key_head(o.uri) LIKE %(head_like)s AND o.uri LIKE %(like)s {one_level} {past_covered}
     ) c {not_seen}
 """)
 _ONE_LEVEL = sql.SQL("AND strpos(substr(o.uri, %(cut)s), '/') = 0")
-_PAST_COVERED = sql.SQL("AND o.uri > %(covered_to)s")
+_PAST_COVERED = sql.SQL("AND uri_key_head(o.uri) >= uri_key_head(%(covered_to)s) AND o.uri > %(covered_to)s")
 _NOT_SEEN = sql.SQL("WHERE NOT EXISTS (SELECT 1 FROM _lb_seen s WHERE s.uri = c.uri)")
 _LIVE_UNDER = sql.SQL(
-    "SELECT o.uri FROM {objects} o WHERE o.project_id = %(project)s AND o.deleted_at IS NULL AND o.uri LIKE %(like)s"
+    "SELECT o.uri FROM {objects} o WHERE o.project_id = %(project)s AND o.deleted_at IS NULL"
+    " AND uri_key_head(o.uri) LIKE %(head_like)s AND o.uri LIKE %(like)s"
 )
 # Cursors are planned for their first rows (a nested loop over the seen list); we read them all.
 _READ_CURSORS_WHOLE = "SET LOCAL cursor_tuple_fraction = 1.0"
 _SOFT_DELETE_TASKS = (
-    "UPDATE task SET deleted_at = now(), updated_at = now() "
-    "WHERE project_id = %s AND uri = ANY(%s) AND deleted_at IS NULL"
+    "UPDATE task SET deleted_at = now(), updated_at = now()"
+    f" WHERE project_id = %(project)s AND {any_uri('uri', '%(uris)s')} AND deleted_at IS NULL"
 )
-_SOFT_DELETE_OBJECTS = "UPDATE source_object SET deleted_at = now() WHERE project_id = %s AND uri = ANY(%s)"
+_SOFT_DELETE_OBJECTS = (
+    f"UPDATE source_object SET deleted_at = now() WHERE project_id = %(project)s AND {any_uri('uri', '%(uris)s')}"
+)
 _NOTHING = sql.SQL("")
 
 
@@ -76,7 +83,8 @@ def soft_delete_vanished(
         past_covered=_NOTHING if coverage.covered_to is None else _PAST_COVERED,
         not_seen=_NOTHING if coverage.in_order else _NOT_SEEN,
     )
-    params = {"project": ctx.project_id, "like": like_prefix(coverage.head), "cut": len(coverage.head) + 1,
+    params = {"project": ctx.project_id, "like": like_prefix(coverage.head),
+              "head_like": like_prefix(uri_head(coverage.head)), "cut": len(coverage.head) + 1,
               "covered_to": coverage.covered_to}
     _delete_objects(ctx, cur, query, params, keep=ctx.in_scope, counts=counts)
 
@@ -101,7 +109,8 @@ def soft_delete_outside(
 
     with ctx.conn.cursor() as cur:
         query = _LIVE_UNDER.format(objects=sql.Identifier(objects_table))
-        params = {"project": ctx.project_id, "like": like_prefix(ctx.store.uri(root))}
+        head = ctx.store.uri(root)
+        params = {"project": ctx.project_id, "like": like_prefix(head), "head_like": like_prefix(uri_head(head))}
         _delete_objects(ctx, cur, query, params, keep=orphaned, counts=counts)
     return counts
 
@@ -127,7 +136,7 @@ def _delete_objects(
             if not gone:
                 continue
             ctx.report_many(cur, "delete", gone)
-            cur.execute(_SOFT_DELETE_TASKS, (ctx.project_id, gone))
+            cur.execute(_SOFT_DELETE_TASKS, {"project": ctx.project_id, "uris": gone})
             counts.deleted += cur.rowcount
-            cur.execute(_SOFT_DELETE_OBJECTS, (ctx.project_id, gone))
+            cur.execute(_SOFT_DELETE_OBJECTS, {"project": ctx.project_id, "uris": gone})
     ctx.commit()

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from labelbridge.db.bulk import UpsertCounts, copy_rows, upsert_from_stage
+from labelbridge.db.identity import TASK_KEY, same_uri
 from labelbridge.storage import ObjectInfo
 from labelbridge.sync.context import SyncContext
 from labelbridge.sync.scope import SyncCounts
@@ -27,7 +28,8 @@ _LISTED_COLUMNS = ("uri", "etag", "size_bytes", "last_modified", "version_id")
 
 _HAS_DELETED_TASKS = "SELECT EXISTS (SELECT 1 FROM task WHERE project_id = %s AND deleted_at IS NOT NULL)"
 _STAGED_JOIN_TASK = sql.SQL(
-    "({tasks}) s {kind} JOIN task t ON t.project_id = s.project_id AND t.uri = s.uri AND t.item_index = s.item_index"
+    "({tasks}) s {kind} JOIN task t"
+    f" ON t.project_id = s.project_id AND {same_uri('t.uri', 's.uri')} AND t.item_index = s.item_index"
 )
 _COUNT_RESTORED = sql.SQL("SELECT count(*) FROM {join} WHERE t.deleted_at IS NOT NULL")
 _NEW_TASKS = sql.SQL("SELECT s.uri, s.item_index FROM {join} WHERE t.id IS NULL")
@@ -99,7 +101,7 @@ class ModeWriter(ABC):
             )
             self.ctx.report(cur, "update", changed)
         return upsert_from_stage(
-            cur, stage, "task", columns=TASK_COLUMNS, key=["project_id", "uri", "item_index"], compare=compare,
+            cur, stage, "task", columns=TASK_COLUMNS, key=TASK_KEY, compare=compare,
             extra_set={"updated_at": sql.SQL("now()")}, select=tasks,
         )
 
