@@ -25,6 +25,12 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
 
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        """Counts of two batches together (``bench/upsert.py`` sums its batches)."""
+        return UpsertCounts(
+            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
+        )
+
 
 def copy_rows(
     cur: psycopg.Cursor[Any],
