@@ -194,3 +194,36 @@ def test_unknown_project_and_format_are_clear_errors(new_store: StoreFactory, la
         export_target(labeling_dsn, store, target=target, fmt="coco", run_key="r1")
     with pytest.raises(ExportError, match="project 'demo' is not in the labeling database; sync one of its"):
         export_target(labeling_dsn, store, target=target, fmt="json", run_key="r1")
+
+
+def test_a_rerun_is_refused_while_the_earlier_attempt_lives_and_marks_it_once_it_died(
+    new_store: StoreFactory, labeling_dsn: str, seeded: list[int]
+) -> None:
+    from labelbridge.export.watermark import begin_run
+
+    store = new_store(Cloud.S3)
+    target = target_config(Cloud.S3, store.bucket)
+    earlier = psycopg.connect(labeling_dsn, autocommit=True)
+    run = begin_run(earlier, target="out", project="demo", fmt="json", run_key="r1", full=False)
+
+    with pytest.raises(ExportError) as refused:
+        export_target(labeling_dsn, store, target=target, fmt="json", run_key="r1")
+    assert str(refused.value) == (
+        f"export of 'out' in json for run 'r1' is still running in another process (export_run {run.id});"
+        " wait for it to end, or stop it, then run again"
+    )
+
+    # The earlier attempt's process dies: the next run of the target marks its row, with when it was last seen.
+    earlier.close()
+    export_target(labeling_dsn, store, target=target, fmt="json", run_key="r2")
+    with psycopg.connect(labeling_dsn) as conn:
+        status, error, seen = conn.execute(
+            "SELECT status, error, last_seen_at IS NOT NULL FROM export_run WHERE id = %s", (run.id,)
+        ).fetchone()  # type: ignore[misc]
+    assert (status, seen) == ("abandoned", True) and "; last seen 20" in error
+    # ... and the rerun of r1 re-opens it and completes it.
+    export_target(labeling_dsn, store, target=target, fmt="json", run_key="r1")
+    with psycopg.connect(labeling_dsn) as conn:
+        assert conn.execute("SELECT run_key, status FROM export_run ORDER BY run_key").fetchall() == [
+            ("r1", "success"), ("r2", "success")
+        ]

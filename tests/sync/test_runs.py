@@ -122,3 +122,41 @@ def test_root_shard_covers_only_its_level(cloud: Cloud, new_store: StoreFactory,
     # The root shard saw no object; it deletes top.jpg, but not a/1.jpg, which is another shard's.
     assert counts(root) == {"deleted": 1}
     assert [u for u, _, _ in live_tasks(labeling_dsn)] == [store.uri("data/a/1.jpg"), store.uri("data/b/2.jpg")]
+
+
+def _running_row(dsn: str, storage_name: str, *, leased_by: psycopg.Connection[Any] | None) -> int:
+    """A sync_run row left 'running', as a live run (its lease held by ``leased_by``) or a dead one leaves it."""
+    from labelbridge.db.runs import take_lease
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "INSERT INTO sync_run (storage_id, run_id, prefix, listed, inserted, last_seen_at)"
+            " SELECT id, 'earlier', '', 4, 4, now() FROM storage WHERE name = %s RETURNING id", (storage_name,)
+        ).fetchone()
+    assert row is not None
+    if leased_by is not None:
+        take_lease(leased_by, "sync_run", int(row[0]))
+        leased_by.commit()
+    return int(row[0])
+
+
+def test_the_next_run_marks_a_dead_run_abandoned_and_leaves_a_live_shard_running(
+    new_store: StoreFactory, labeling_dsn: str
+) -> None:
+    store = new_store(Cloud.S3)
+    store.write("a.jpg", b"x")
+    storage = storage_for(store)
+    sync(labeling_dsn, store, storage)
+    with psycopg.connect(labeling_dsn) as sibling:
+        dead = _running_row(labeling_dsn, "src", leased_by=None)
+        alive = _running_row(labeling_dsn, "src", leased_by=sibling)
+
+        sync(labeling_dsn, store, storage, scope=Scope("a"))
+
+        by_id = {r[0]: r[1:] for r in rows(labeling_dsn, "SELECT id, status, listed, inserted, error FROM sync_run")}
+        status, listed, inserted, error = by_id[dead]
+        assert (status, listed, inserted) == ("abandoned", 4, 4)
+        assert error.startswith("abandoned: its process ended without finishing")
+        assert by_id[alive][0] == "running"
+    assert sorted(s for s, *_ in by_id.values()) == ["abandoned", "running", "success", "success"]
+

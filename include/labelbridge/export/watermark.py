@@ -4,10 +4,15 @@ A window is ``since <= updated_at < until``. ``until`` is the labeling DB's cloc
 start of the oldest transaction still open, so a row committed later with an earlier ``updated_at``
 still falls into the next window. A rerun of the same run key reuses its recorded window: same rows,
 same bytes.
+
+Each run's row is leased (:mod:`labelbridge.db.runs`) to the connection that created or re-opened
+it: a run of the same target and format marks the rows of runs that died ``abandoned``, and a
+rerun of a run key whose earlier attempt is still alive is refused.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,8 +21,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from labelbridge.db.projects import find_project
+from labelbridge.db.runs import lease_is_held, mark_abandoned, release_lease, take_lease
 from labelbridge.errors import ExportError
 from labelbridge.export.source import Window
+
+log = logging.getLogger(__name__)
 
 _HORIZON = """
 SELECT least(now(), coalesce((
@@ -46,8 +54,23 @@ def project_row(conn: psycopg.Connection[Any], project: str) -> tuple[int, tuple
 def begin_run(
     conn: psycopg.Connection[Any], *, target: str, project: str, fmt: str, run_key: str, full: bool
 ) -> ExportRun:
-    """Record the run (or find the earlier attempt of the same run key) and fix its window."""
+    """Record the run (or re-open the earlier attempt of the same run key) and fix its window.
+
+    The row is leased to ``conn`` until :func:`finish_run` or :func:`fail_run`, or until ``conn``
+    ends however it ends. Rows of this target and format left running by dead processes are
+    marked ``abandoned`` first.
+
+    :raises ExportError: the earlier attempt of ``run_key`` is still running in a live process.
+    """
     project_id, labels = project_row(conn, project)
+    running = conn.execute(
+        "SELECT id FROM export_run WHERE target = %s AND format = %s AND status = 'running' ORDER BY id",
+        (target, fmt),
+    ).fetchall()
+    conn.commit()
+    for marked in mark_abandoned(conn, "export_run", [r for (r,) in running]):
+        log.warning("export_run %s of %s (%s) was left running by a process that died: marked abandoned",
+                    marked, target, fmt)
     with conn.transaction():
         earlier = conn.execute(
             "SELECT id, watermark_from, watermark_to, full_snapshot FROM export_run"
@@ -56,9 +79,16 @@ def begin_run(
         ).fetchone()
         if earlier is not None:
             run_id, since, until, was_full = earlier
+            # The row lock above makes two re-openers take turns; the second finds the first's lease.
+            if lease_is_held(conn, "export_run", run_id):
+                raise ExportError(
+                    f"export of {target!r} in {fmt} for run {run_key!r} is still running in another process"
+                    f" (export_run {run_id}); wait for it to end, or stop it, then run again"
+                )
+            take_lease(conn, "export_run", run_id)
             conn.execute(
-                "UPDATE export_run SET status = 'running', error = NULL, started_at = now(), finished_at = NULL"
-                " WHERE id = %s",
+                "UPDATE export_run SET status = 'running', error = NULL, started_at = now(), finished_at = NULL,"
+                " last_seen_at = now() WHERE id = %s",
                 (run_id,),
             )
             return ExportRun(run_id, project_id, labels, Window(until, since, was_full), rerun=True)
@@ -71,11 +101,12 @@ def begin_run(
         assert horizon is not None
         until = horizon[0]
         inserted = conn.execute(
-            "INSERT INTO export_run (target, project_id, format, run_key, full_snapshot, watermark_from, watermark_to)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            "INSERT INTO export_run (target, project_id, format, run_key, full_snapshot, watermark_from, watermark_to,"
+            " last_seen_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now()) RETURNING id",
             (target, project_id, fmt, run_key, full, since, until),
         ).fetchone()
         assert inserted is not None
+        take_lease(conn, "export_run", int(inserted[0]))
     return ExportRun(int(inserted[0]), project_id, labels, Window(until, since, full), rerun=False)
 
 
@@ -92,6 +123,7 @@ def finish_run(conn: psycopg.Connection[Any], run: ExportRun, *, target: str, fm
             " SET exported_to = greatest(export_watermark.exported_to, EXCLUDED.exported_to), updated_at = now()",
             (target, run.project_id, fmt, run.window.until),
         )
+    release_lease(conn, "export_run", run.id)
 
 
 def fail_run(conn: psycopg.Connection[Any], run: ExportRun, *, error: str) -> None:
@@ -100,6 +132,7 @@ def fail_run(conn: psycopg.Connection[Any], run: ExportRun, *, error: str) -> No
             "UPDATE export_run SET status = 'failed', error = %s, finished_at = now() WHERE id = %s",
             (error[:2000], run.id),
         )
+    release_lease(conn, "export_run", run.id)
 
 
 def watermark(conn: psycopg.Connection[Any], *, target: str, project: str, fmt: str) -> datetime | None:

@@ -15,6 +15,7 @@ Otherwise (task files, a root shard, a listing out of order) the batch is staged
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from labelbridge.config import ProjectConfig, StorageConfig, SyncMode
 from labelbridge.db import connect
 from labelbridge.db.bulk import forget_stages
 from labelbridge.db.projects import register_storage
+from labelbridge.db.runs import mark_abandoned, release_lease, take_lease
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.sync.context import ChangeReporter, SyncContext
 from labelbridge.sync.objects import ObjectsWriter
@@ -33,6 +35,8 @@ from labelbridge.sync.shards import Shard
 from labelbridge.sync.taskfiles import TaskFilesWriter
 from labelbridge.sync.vanished import soft_delete_outside, soft_delete_vanished
 from labelbridge.sync.writer import ModeWriter
+
+log = logging.getLogger(__name__)
 
 #: Listed objects written (and committed) together: a few listing pages per statement.
 WRITE_BATCH = 5000
@@ -51,7 +55,16 @@ _PREPARE_RUN = (
     "DROP INDEX IF EXISTS _lb_seen_uri",
 )
 _REMEMBER_SEEN = "INSERT INTO _lb_seen SELECT uri FROM _lb_listed"
-_START_RUN = "INSERT INTO sync_run (storage_id, run_id, prefix) VALUES (%s, %s, %s) RETURNING id"
+_START_RUN = (
+    "INSERT INTO sync_run (storage_id, run_id, prefix, last_seen_at) VALUES (%s, %s, %s, now()) RETURNING id"
+)
+_OTHERS_RUNNING = "SELECT id FROM sync_run WHERE storage_id = %s AND status = 'running' AND id <> %s ORDER BY id"
+# With each batch's commit: the row then says exactly what the committed batches did.
+_PROGRESS = """
+    UPDATE sync_run SET last_seen_at = now(), listed = %s, inserted = %s, updated = %s, unchanged = %s,
+           deleted = %s, restored = %s, quarantined = %s
+    WHERE id = %s
+"""
 _FINISH_RUN = """
     UPDATE sync_run SET status = %s, finished_at = now(), listed = %s, inserted = %s, updated = %s,
            unchanged = %s, deleted = %s, restored = %s, quarantined = %s, error = %s
@@ -92,6 +105,7 @@ class StorageSync:
         self.writer_class = WRITERS[storage.mode]
         self.project_id = 0
         self.storage_id = 0
+        self.run_row = 0
 
     def run(self, scope: Scope | None = None, *, run_id: str = "manual") -> SyncCounts:
         """List the scope page by page, write its tasks, then soft-delete what vanished from it."""
@@ -100,7 +114,7 @@ class StorageSync:
         counts = SyncCounts()
         ctx = self._register()
         writer = self.writer_class(ctx)
-        run_row = self._start_run(run_id, scope)
+        run_row = self.run_row = self._start_run(run_id, scope)
         try:
             with self.conn.cursor() as cur:
                 for statement in _PREPARE_RUN:
@@ -171,25 +185,40 @@ class StorageSync:
             writer.stage_listing(cur, page, uris)
             cur.execute(_REMEMBER_SEEN)
             writer.write_staged(cur, page, counts)
+        if not self.dry_run:
+            cur.execute(_PROGRESS, (*_counted(counts), self.run_row))
         self._commit()
 
     # Bookkeeping ----------------------------------------------------------------------------
 
     def _start_run(self, run_id: str, scope: Scope) -> int:
+        """Insert the run's row, leased to this session; then mark the storage's dead runs.
+
+        A dry run writes no row: it takes no lease and marks nothing.
+        """
         row = self.conn.execute(_START_RUN, (self.storage_id, run_id, scope.describe())).fetchone()
-        self._commit()
         assert row is not None
-        return int(row[0])
+        run_row = int(row[0])
+        if self.dry_run:
+            return run_row
+        # Leased before the row is visible: no other session ever sees it running and unleased.
+        take_lease(self.conn, "sync_run", run_row)
+        self.conn.commit()
+        # Other 'running' rows of this storage: a sibling shard's (alive: its lease is held, left
+        # alone) or a run that died (its session, and so its lease, is gone: marked abandoned).
+        others = [r for (r,) in self.conn.execute(_OTHERS_RUNNING, (self.storage_id, run_row))]
+        for marked in mark_abandoned(self.conn, "sync_run", others):
+            log.warning("sync_run %s of storage %s was left running by a process that died: marked abandoned",
+                        marked, self.storage.name)
+        return run_row
 
     def _finish_run(self, run_row: int, status: str, counts: SyncCounts, *, error: str | None = None) -> None:
         if self.dry_run:
             return
-        self.conn.execute(
-            _FINISH_RUN,
-            (status, counts.listed, counts.inserted, counts.updated, counts.unchanged, counts.deleted,
-             counts.restored, counts.quarantined, error, run_row),
-        )
+        self.conn.execute(_FINISH_RUN, (status, *_counted(counts), error, run_row))
         self.conn.commit()
+        # After the commit: until then the row says running, and the lease says it is alive.
+        release_lease(self.conn, "sync_run", run_row)
 
     def _commit(self) -> None:
         if not self.dry_run:
@@ -198,6 +227,12 @@ class StorageSync:
     def _rollback(self) -> None:
         self.conn.rollback()
         forget_stages(self.conn)
+
+
+def _counted(counts: SyncCounts) -> tuple[int, ...]:
+    """The run row's count columns, in _PROGRESS and _FINISH_RUN order."""
+    return (counts.listed, counts.inserted, counts.updated, counts.unchanged, counts.deleted, counts.restored,
+            counts.quarantined)
 
 
 def sync_storage(
