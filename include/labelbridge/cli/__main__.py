@@ -6,4 +6,5 @@ import sys
 
 from labelbridge.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing it (tests walk every module) runs nothing
+    sys.exit(main())
