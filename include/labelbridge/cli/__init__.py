@@ -1,7 +1,8 @@
 """``labelbridge``: the same jobs the DAGs run, without a scheduler, for debugging and scripting.
 
 One module per command group, named for it: ``db.py`` (db upgrade|current), ``storages.py``
-(config check, storages list, ls), ``sync.py`` (sync, quarantine list), ``rotate.py``,
+(config check, storages list, ls), ``sync.py`` (sync, quarantine list), ``runs.py`` (run
+history), ``rotate.py``,
 ``export.py`` (export, convert), ``compliance.py`` (compliance check-bucket|check-buckets|
 logs-parse|logs-audit). Connections come from Airflow (``AIRFLOW_CONN_*`` variables or the
 metadata DB), exactly as in a DAG run.
@@ -14,13 +15,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from labelbridge.cli import compliance, db, export, rotate, storages, sync
+from labelbridge.cli import compliance, db, export, rotate, runs, storages, sync
 from labelbridge.errors import LabelbridgeError
 
 log = logging.getLogger("labelbridge")
 
 #: Each module's ``register(subparsers)`` adds its commands, in this order in ``--help``.
-COMMANDS = (db, storages, sync, rotate, export, compliance)
+COMMANDS = (db, storages, sync, runs, rotate, export, compliance)
 
 
 def build_parser() -> argparse.ArgumentParser:
