@@ -114,15 +114,6 @@ def redact_text(text: str) -> str:
     return _SECRET_KEY.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
 
 
-def secret_markers_in(text: str) -> list[str]:
-    """The :data:`SECRET_MARKERS` found in ``text``, for the "no secret anywhere" tests.
-
-    A marker of a few letters ("se=") counts only where a parameter could start (not inside
-    "response="): the way :func:`redact_text` matches it.
-    """
-    return [m for m in SECRET_MARKERS if re.search(r"(?<![\w-])" + re.escape(m), text, re.IGNORECASE)]
-
-
 class RedactingFilter(logging.Filter):
     """Rewrites each record's formatted message (and its traceback) through :func:`redact_text`,
     and drops the :data:`SIGNING_DETAIL_LOGGERS`' records.
