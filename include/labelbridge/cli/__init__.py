@@ -16,7 +16,9 @@ import sys
 from collections.abc import Sequence
 
 from labelbridge.cli import compliance, db, export, rotate, runs, storages, sync
+from labelbridge.display import escaped
 from labelbridge.errors import LabelbridgeError
+from labelbridge.secrets import install_log_redaction
 
 log = logging.getLogger("labelbridge")
 
@@ -37,16 +39,18 @@ def _log_to_stderr(*, verbose: bool) -> None:
     """Every log line to stderr, so stdout carries only a command's output (JSON lines pipe cleanly).
 
     Airflow's hooks log through structlog, to stdout unless told otherwise; its configuration
-    also masks registered secrets, which plain logging would not.
+    also masks registered secrets, which plain logging would not. Either way every record then
+    passes the redacting filter: with ``-v`` the SDKs print each request's headers at DEBUG.
     """
     level = "DEBUG" if verbose else "INFO"
     try:
         from airflow.sdk.log import configure_logging
     except ImportError:  # the offline commands work without Airflow installed
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-        return
-    # The process's own stderr, not whatever sys.stderr is swapped for (a test's capture closes).
-    configure_logging(log_level=level, output=sys.__stderr__)
+    else:
+        # The process's own stderr, not whatever sys.stderr is swapped for (a test's capture closes).
+        configure_logging(log_level=level, output=sys.__stderr__)
+    install_log_redaction()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except LabelbridgeError as exc:
-        print(f"labelbridge: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return 2
+
+
+def error_line(exc: LabelbridgeError) -> str:
+    """``labelbridge: error: ...``, escaped: a name inside the message cannot start a line of its own.
+
+    A message of several problems (every invalid entry of storages.yaml) keeps one line each,
+    the later ones indented.
+    """
+    first, *more = str(exc).split("\n")
+    return "\n".join([f"labelbridge: error: {escaped(first)}", *(f"  {escaped(line)}" for line in more)])
 
 
 __all__ = ["build_parser", "main"]

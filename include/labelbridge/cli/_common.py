@@ -8,6 +8,7 @@ import sys
 from typing import Any, TypeAlias
 
 from labelbridge.config import LabelbridgeConfig, load_config
+from labelbridge.display import escaped
 
 #: What ``add_subparsers`` returns; each command module's ``register`` takes it.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -37,6 +38,8 @@ def labeling_dsn(args: argparse.Namespace) -> str:
 
 
 def print_json(value: Any) -> None:
+    """One JSON object on one line, names exact: JSON escapes control characters (and, ASCII-only,
+    everything else a terminal could act on), so the text output's escaping is not needed here."""
     sys.stdout.write(json.dumps(value, default=str, sort_keys=False) + "\n")
 
 
@@ -44,5 +47,5 @@ def load_config_warning(path: str | None) -> LabelbridgeConfig:
     """storages.yaml, with a ``warning:`` line on stderr per invalid entry (the valid ones still work)."""
     config = load_config(path)
     for problem in config.problems:
-        print(f"warning: {problem}", file=sys.stderr)
+        print(f"warning: {escaped(str(problem))}", file=sys.stderr)
     return config

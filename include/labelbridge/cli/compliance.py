@@ -36,6 +36,7 @@ from labelbridge.compliance.model import Finding, Severity, Status
 from labelbridge.compliance.report.redact import redact
 from labelbridge.config import ComplianceConfig, StorageConfig, load_config
 from labelbridge.connections import access_log_store, collector_for
+from labelbridge.display import escaped
 from labelbridge.errors import ConfigError
 
 # Bucket settings ---------------------------------------------------------------------------
@@ -87,9 +88,8 @@ def cmd_check_buckets(args: argparse.Namespace) -> int:
             keys = ("storage", "role", "cloud", "resource", "rule_id", "severity", "status", "detail")
             sys.stdout.write(json.dumps({k: row[k] for k in keys}) + "\n")
         else:
-            sys.stdout.write(
-                f"{row['status']:<7} {row['severity']:<8} {row['rule_id']:<26} {row['storage']:<20} {row['detail']}\n"
-            )
+            line = f"{row['status']:<7} {row['severity']:<8} {row['rule_id']:<26} {row['storage']:<20} {row['detail']}"
+            sys.stdout.write(escaped(line) + "\n")
     if args.report_dir:
         for location in write_report([LocalReportSink(args.report_dir)], report):
             print(f"report written to {location}", file=sys.stderr)
@@ -114,16 +114,18 @@ def cmd_logs_parse(args: argparse.Namespace) -> int:
             for line_no, item in iter_records(stream):
                 if isinstance(item, LineError):
                     unparsed += 1
-                    print(f"{name}:{line_no}: {item}", file=sys.stderr)
+                    print(escaped(f"{name}:{line_no}: {item}"), file=sys.stderr)
                     continue
                 parsed += 1
                 if args.jsonl:
                     sys.stdout.write(json.dumps({**item.to_json(), "line_no": line_no}) + "\n")
                 else:
-                    sys.stdout.write(
+                    # Escaped: the key and requester are whatever a request sent.
+                    line = (
                         f"{item.time.isoformat()} {item.remote_ip or '-'} {item.requester or '-'} "
-                        f"{item.operation or '-'} {item.http_status or '-'} {item.key or '-'}\n"
+                        f"{item.operation or '-'} {item.http_status or '-'} {item.key or '-'}"
                     )
+                    sys.stdout.write(escaped(line) + "\n")
     print(f"{parsed} records, {unparsed} unparsed lines", file=sys.stderr)
     return 1 if unparsed else 0
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labeling_dsn, print_json
 from labelbridge.config import load_config
 from labelbridge.connections import make_store
+from labelbridge.display import escaped
 from labelbridge.export.formats import FORMATS
 
 
@@ -57,6 +58,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
     labels = tuple(label.strip() for label in args.labels.split(",") if label.strip())
     result = convert_file(args.tasks, args.out_dir, fmt=args.format, labels=labels, image_field=args.image_field)
     for problem in result.stats.problems:
-        print(f"warning: task {problem['task_id']}: {problem['reason']}", file=sys.stderr)
+        print(escaped(f"warning: task {problem['task_id']}: {problem['reason']}"), file=sys.stderr)
     print_json({"format": args.format, "out_dir": str(args.out_dir), **result.counts()})
     return 0

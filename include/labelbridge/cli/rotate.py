@@ -13,6 +13,7 @@ from labelbridge.cli._common import (
     print_json,
 )
 from labelbridge.connections import make_store
+from labelbridge.display import escaped
 from labelbridge.rotate import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, plan_rotation, rotate_storage
 
 
@@ -54,7 +55,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             next_expiry = plan.next_expiry.isoformat() if plan.next_expiry else "none signed yet"
             next_due = plan.next_due.isoformat() if plan.next_due else "-"
             print(
-                f"{storage.name}: {plan.due} URLs would be re-signed ({plan.unsigned} never signed), "
+                f"{escaped(storage.name)}: {plan.due} URLs would be re-signed ({plan.unsigned} never signed), "
                 f"{plan.signed} signed; next expiry {next_expiry}, next due {next_due}"
             )
             continue
@@ -67,7 +68,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         else:
             expiry = result.earliest_expiry.isoformat() if result.earliest_expiry else "-"
             print(
-                f"{storage.name}: {counts['signed']} of {counts['due']} due URLs re-signed by "
+                f"{escaped(storage.name)}: {counts['signed']} of {counts['due']} due URLs re-signed by "
                 f"{result.signer or '-'}, earliest expiry {expiry}; {counts['skipped_locked']} held by "
                 f"another run, {counts['pruned']} stale pruned"
             )

@@ -14,6 +14,7 @@ from typing import Any
 
 from labelbridge.cli._common import Subparsers, add_db_arg, labeling_dsn, print_json
 from labelbridge.db import connect
+from labelbridge.display import escaped
 
 _SYNC_RUNS = """
     SELECT s.name, r.run_id, r.prefix, r.status, r.started_at, r.finished_at, r.last_seen_at,
@@ -60,9 +61,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if args.json:
             print_json(record)
             continue
-        print(_line(record))
+        # Names come from config and errors may name keys: escaped, so no line can pose as another.
+        print(escaped(_line(record)))
         if error:
-            print(f"    {error}")
+            print(f"    {escaped(error)}")
     print(f"{len(rows)} {'export' if args.export else 'sync'} runs", file=sys.stderr)
     return 0
 

@@ -8,12 +8,13 @@ import sys
 from labelbridge.cli._common import Subparsers, add_config_arg, load_config_warning, print_json
 from labelbridge.config import load_config
 from labelbridge.connections import make_store
+from labelbridge.display import escaped
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for problem in config.problems:
-        print(problem, file=sys.stderr)
+        print(escaped(str(problem)), file=sys.stderr)
     print(
         f"{config.path}: {len(config.projects)} projects, {len(config.storages)} storages, "
         f"{len(config.export_targets)} export targets, {len(config.problems)} problems"
@@ -55,7 +56,7 @@ def cmd_storages_list(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             where = f"{row['cloud']}:{row['bucket']}/{row['prefix']}"
-            print(f"{row['name']:<24} {row['role']:<7} {row['project']:<16} {where}")
+            print(escaped(f"{row['name']:<24} {row['role']:<7} {row['project']:<16} {where}"))
     return 0
 
 
@@ -76,7 +77,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 }
             )
         else:
-            print(f"{obj.size_bytes:>12}  {obj.last_modified:%Y-%m-%d %H:%M:%S}  {store.uri(obj.key)}")
+            # Escaped: a key holding a newline would otherwise print a line that looks like another object.
+            print(f"{obj.size_bytes:>12}  {obj.last_modified:%Y-%m-%d %H:%M:%S}  {escaped(store.uri(obj.key))}")
     print(f"{count} objects", file=sys.stderr)
     return 0
 

@@ -11,6 +11,7 @@ from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labe
 from labelbridge.config import load_config
 from labelbridge.connections import make_store
 from labelbridge.db import connect
+from labelbridge.display import escaped
 from labelbridge.errors import ConfigError
 from labelbridge.sync.engine import sync_storage
 
@@ -37,7 +38,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     prefix = render_prefix(args.prefix if args.prefix is not None else storage.prefix, args.logical_date)
 
     def show(action: str, uri: str, index: int) -> None:
-        print(f"would {action:<6} {uri}" + (f" #{index}" if storage.mode.value == "task_files" else ""))
+        print(f"would {action:<6} {escaped(uri)}" + (f" #{index}" if storage.mode.value == "task_files" else ""))
 
     counts = sync_storage(
         labeling_dsn(args),
@@ -75,7 +76,7 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
             print_json(record)
         else:
             state = f"resolved {resolved:%Y-%m-%d %H:%M}" if resolved else f"since {first:%Y-%m-%d %H:%M}"
-            print(f"{name}  {uri}  ({state})\n    {reason}")
+            print(f"{escaped(name)}  {escaped(uri)}  ({state})\n    {escaped(reason)}")
     print(f"{len(rows)} quarantined", file=sys.stderr)
     return 0
 

@@ -18,6 +18,7 @@ from labelbridge.clouds import Cloud
 from labelbridge.config import ExportTargetConfig, LabelbridgeConfig, StorageConfig, load_config
 from labelbridge.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn
 from labelbridge.errors import ConfigError
+from labelbridge.secrets import install_log_redaction
 from labelbridge.storage import ObjectStore
 
 
@@ -32,6 +33,9 @@ class ConfiguredOperator(BaseOperator):
         self.config_path = config_path
 
     def load_config(self) -> LabelbridgeConfig:
+        """storages.yaml; first thing every ``execute`` does, so it also puts the redacting filter
+        on the task process's log handlers (SDK DEBUG records print request headers)."""
+        install_log_redaction()
         return load_config(self.config_path)
 
 

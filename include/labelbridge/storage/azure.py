@@ -89,22 +89,36 @@ class AzureBlobStore(ObjectStore):
 
         try:
             downloader = self.container.download_blob(key)
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _code_of(exc) != "BlobNotFound":
+                raise  # ContainerNotFound: the storage's error, not the object's
             raise ObjectNotFound(f"{self.uri(key)}: no such object") from None
         yield from downloader.chunks()
 
-    def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None:
+    def _write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None) -> None:
         from azure.storage.blob import ContentSettings
 
         settings = ContentSettings(content_type=content_type) if content_type else None
         # upload_blob stages blocks for streams, so memory stays flat for large ones.
         self.container.upload_blob(key, data, overwrite=True, content_settings=settings)
 
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
         with contextlib.suppress(ResourceNotFoundError):
             self.container.delete_blob(key)
+
+    @staticmethod
+    def _error_code(exc: Exception) -> str | None:
+        from azure.core.exceptions import AzureError, HttpResponseError
+
+        if isinstance(exc, HttpResponseError):
+            # The message is the response body, which for an authentication failure quotes the
+            # string-to-sign the service computed: only the code and status leave.
+            return f"{_code_of(exc)} (HTTP {exc.status_code})" if exc.status_code else _code_of(exc)
+        if isinstance(exc, AzureError):
+            return type(exc).__name__  # ServiceRequestError: no answer; ServiceResponseError: a broken one
+        return None
 
     # Signing ------------------------------------------------------------------------------
 
@@ -189,6 +203,12 @@ def sas_ip_range(cidr: str) -> str:
     if network.num_addresses == 1:
         return str(network.network_address)
     return f"{network.network_address}-{network.broadcast_address}"
+
+
+def _code_of(exc: Any) -> str:
+    """An HttpResponseError's storage error code (``BlobNotFound``), else its class name."""
+    code = getattr(exc, "error_code", None)
+    return str(getattr(code, "value", code)) if code else type(exc).__name__
 
 
 def _parse_time(value: str | datetime) -> datetime:

@@ -1,7 +1,17 @@
 """One interface over a bucket or container; one small subclass per cloud.
 
 The base owns everything the clouds share: key filtering, canonical URIs, turning a stream of
-chunks into a file object. Subclasses hold the SDK calls and the cloud's limits, nothing else.
+chunks into a file object, and turning an SDK's error into one readable line. Subclasses hold the
+SDK calls and the cloud's limits, nothing else.
+
+Errors. Each operation (list, read, write, delete, sign) calls the SDK in one place here, and an
+error of the cloud's SDK (a refusal or a lost connection) leaves as one line::
+
+    s3://bucket: write "exports/run/a.json" failed: NoSuchBucket (HTTP 404)
+
+the storage, the operation, the key (escaped, shortened past 80 characters) and the cloud's error
+code, never the cloud's message: Azure's can quote the string-to-sign, and any can echo a URL.
+Anything else (a bug, an error of the stream being uploaded) passes through unchanged.
 """
 
 from __future__ import annotations
@@ -11,12 +21,14 @@ import io
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, ClassVar
 
 from labelbridge.clouds import Cloud
-from labelbridge.errors import SigningError
+from labelbridge.display import escaped, short_name
+from labelbridge.errors import LabelbridgeError, SigningError, StorageError
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -147,10 +159,12 @@ class ObjectStore(ABC):
             in its "folders"): the root shard of a sharded listing.
         """
         delimiter = None if recursive else "/"
-        for page in self._list_pages(self.prefix if prefix is None else prefix, delimiter):
-            kept = [obj for obj in page if self.wants(obj.key)]
-            if kept:
-                yield kept
+        prefix = self.prefix if prefix is None else prefix
+        with self._cloud_call("list prefix", prefix):
+            for page in self._list_pages(prefix, delimiter):
+                kept = [obj for obj in page if self.wants(obj.key)]
+                if kept:
+                    yield kept
 
     def iter_objects(self, prefix: str | None = None, *, recursive: bool = True) -> Iterator[ObjectInfo]:
         for page in self.iter_pages(prefix, recursive=recursive):
@@ -158,7 +172,9 @@ class ObjectStore(ABC):
 
     def list_prefixes(self, prefix: str | None = None, *, delimiter: str = "/") -> Iterator[str]:
         """The "folders" one level below ``prefix``, for sharding a listing over mapped tasks."""
-        return self._list_prefixes(self.prefix if prefix is None else prefix, delimiter)
+        prefix = self.prefix if prefix is None else prefix
+        with self._cloud_call("list prefix", prefix):
+            yield from self._list_prefixes(prefix, delimiter)
 
     def wants(self, key: str) -> bool:
         """Whether the listing keeps ``key``: not a folder marker, and matching the key pattern."""
@@ -173,20 +189,62 @@ class ObjectStore(ABC):
         """A buffered, streaming reader over one object; chunks are fetched as it is read.
 
         :raises ObjectNotFound: the object does not exist (raised on the first read at the latest).
+        :raises StorageError: the cloud refused the read, or could not be reached.
         """
-        return io.BufferedReader(ChunkStream(self._iter_chunks(key)), buffer_size=CHUNK_BYTES)
+        return io.BufferedReader(ChunkStream(self._read_chunks(key)), buffer_size=CHUNK_BYTES)
+
+    def _read_chunks(self, key: str) -> Iterator[bytes]:
+        with self._cloud_call("read", key):
+            yield from self._iter_chunks(key)
 
     def read_bytes(self, key: str) -> bytes:
         with self.open(key) as reader:
             return reader.read()
 
-    @abstractmethod
     def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None:
-        """Write one object, streaming from ``data`` (multipart or block upload where large)."""
+        """Write one object, streaming from ``data`` (multipart or block upload where large).
 
-    @abstractmethod
+        :raises StorageError: the cloud refused the write (a name it does not take, a missing
+            bucket, no permission), or could not be reached.
+        """
+        with self._cloud_call("write", key):
+            self._write(key, data, content_type=content_type)
+
     def delete(self, key: str) -> None:
-        """Delete one object; deleting a missing object is not an error."""
+        """Delete one object; deleting a missing object is not an error.
+
+        :raises StorageError: the cloud refused the delete, or could not be reached.
+        """
+        with self._cloud_call("delete", key):
+            self._delete(key)
+
+    # Errors -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _cloud_call(self, operation: str, key: str) -> Iterator[None]:
+        """Within the block, an error of the cloud's SDK becomes a :class:`StorageError`."""
+        try:
+            yield
+        except LabelbridgeError:
+            raise
+        except Exception as exc:
+            failure = self._failure(exc, operation, key)
+            if failure is None:
+                raise
+            raise failure from None
+
+    def _failure(
+        self, exc: Exception, operation: str, key: str, *, error: type[LabelbridgeError] = StorageError
+    ) -> LabelbridgeError | None:
+        """The one-line error for ``exc`` if it is the cloud SDK's, else ``None``.
+
+        Raised ``from None`` by the callers: the SDK's exception, chained, would print its message.
+        """
+        code = self._error_code(exc)
+        if code is None:
+            return None
+        storage = escaped(f"{self.scheme}://{self.bucket}")
+        return error(f"{storage}: {operation} {short_name(key)} failed: {escaped(code)}")
 
     # Cloud-specific -----------------------------------------------------------------------
 
@@ -201,6 +259,24 @@ class ObjectStore(ABC):
     @abstractmethod
     def _iter_chunks(self, key: str) -> Iterator[bytes]:
         """The object's bytes in chunks of about CHUNK_BYTES, fetched lazily."""
+
+    @abstractmethod
+    def _write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None) -> None:
+        """Upload one object with the SDK (see :meth:`write`)."""
+
+    @abstractmethod
+    def _delete(self, key: str) -> None:
+        """Delete one object with the SDK, a missing one silently (see :meth:`delete`)."""
+
+    @staticmethod
+    @abstractmethod
+    def _error_code(exc: Exception) -> str | None:
+        """The cloud's error code and HTTP status (``NoSuchBucket (HTTP 404)``), or the SDK's
+        exception name for a request that got no answer (``EndpointConnectionError``), when
+        ``exc`` is an error of this cloud's SDK; ``None`` for anything else.
+
+        Never the error's message: clouds put request details (Azure: the string-to-sign) there.
+        """
 
     # Signing ------------------------------------------------------------------------------
 
@@ -221,7 +297,8 @@ class ObjectStore(ABC):
             elsewhere a bucket policy must enforce it and the URL records ``ip_range=None``.
         :param now: the signing time (aware); defaults to the clock. It sets the expiry the
             URLs are signed with (S3 and GCS stamp their own clock as the start).
-        :raises SigningError: the lifetime is over the cloud's cap, or nothing can sign.
+        :raises SigningError: the lifetime is over the cloud's cap, nothing can sign, or the
+            cloud refused a request signing needs (one line, as :meth:`write`'s errors).
         """
         if ttl <= timedelta(0):
             raise SigningError(f"{self!r}: URL lifetime must be positive, got {ttl}")
@@ -231,31 +308,44 @@ class ObjectStore(ABC):
         # Whole seconds: the signed parameters are whole seconds, and the stored expiry must
         # never be later than the one in the URL.
         signed_at = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-        identity = self._signing_identity(signed_at, ttl)
-        credential_expires_at = identity.expires_at.astimezone(UTC) if identity.expires_at is not None else None
-        expires_at = signed_at + ttl
-        if credential_expires_at is not None and credential_expires_at < expires_at:
-            expires_at = credential_expires_at.replace(microsecond=0)
-        if expires_at <= signed_at:
-            raise SigningError(
-                f"{self!r}: the signing credentials ({identity.kind}) "
-                f"expired at {credential_expires_at:%Y-%m-%dT%H:%M:%SZ}"
-            )
-        sign = self._url_signer(identity, signed_at=signed_at, expires_at=expires_at, ip_range=ip_range)
-        carried_ip = ip_range if self.url_carries_ip_range else None
-        return [
-            SignedUrl(
-                uri=self.uri(key),
-                url=sign(key),
-                signed_at=signed_at,
-                expires_at=expires_at,
-                requested_ttl=ttl,
-                ip_range=carried_ip,
-                signer=identity.kind,
-                credential_expires_at=credential_expires_at,
-            )
-            for key in keys
-        ]
+        key = keys[0] if keys else ""
+        urls: list[SignedUrl] = []
+        # One try around the batch, not one per key: signing is rotation's hot path. The SDK
+        # makes requests here for a delegation key (Azure), a token or signBlob (keyless GCS).
+        try:
+            identity = self._signing_identity(signed_at, ttl)
+            credential_expires_at = identity.expires_at.astimezone(UTC) if identity.expires_at is not None else None
+            expires_at = signed_at + ttl
+            if credential_expires_at is not None and credential_expires_at < expires_at:
+                expires_at = credential_expires_at.replace(microsecond=0)
+            if expires_at <= signed_at:
+                raise SigningError(
+                    f"{self!r}: the signing credentials ({identity.kind}) "
+                    f"expired at {credential_expires_at:%Y-%m-%dT%H:%M:%SZ}"
+                )
+            sign = self._url_signer(identity, signed_at=signed_at, expires_at=expires_at, ip_range=ip_range)
+            carried_ip = ip_range if self.url_carries_ip_range else None
+            for key in keys:
+                urls.append(
+                    SignedUrl(
+                        uri=self.uri(key),
+                        url=sign(key),
+                        signed_at=signed_at,
+                        expires_at=expires_at,
+                        requested_ttl=ttl,
+                        ip_range=carried_ip,
+                        signer=identity.kind,
+                        credential_expires_at=credential_expires_at,
+                    )
+                )
+        except LabelbridgeError:
+            raise
+        except Exception as exc:
+            failure = self._failure(exc, "sign", key, error=SigningError)
+            if failure is None:
+                raise
+            raise failure from None
+        return urls
 
     def sign_url(
         self, key: str, ttl: timedelta, *, ip_range: str | None = None, now: datetime | None = None

@@ -79,7 +79,7 @@ class GCSStore(ObjectStore):
         except NotFound:
             raise ObjectNotFound(f"{self.uri(key)}: no such object") from None
 
-    def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None:
+    def _write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None) -> None:
         blob = self.client.bucket(self.bucket).blob(key)
         if isinstance(data, bytes):
             blob.upload_from_string(data, content_type=content_type)
@@ -88,11 +88,34 @@ class GCSStore(ObjectStore):
             blob.chunk_size = 8 * CHUNK_BYTES
             blob.upload_from_file(data, content_type=content_type)
 
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
 
         with contextlib.suppress(NotFound):
             self.client.bucket(self.bucket).blob(key).delete()
+
+    @staticmethod
+    def _error_code(exc: Exception) -> str | None:
+        from google.api_core.exceptions import GoogleAPICallError, GoogleAPIError
+        from google.auth.exceptions import GoogleAuthError
+        from google.resumable_media import InvalidResponse
+        from requests import RequestException
+
+        if isinstance(exc, GoogleAPICallError):
+            # The JSON API's reason (notFound, invalid, forbidden) when it gives a short one.
+            reasons = [e.get("reason") for e in exc.errors if isinstance(e, dict)]
+            reason = reasons[0] if reasons and isinstance(reasons[0], str) and reasons[0].isidentifier() else None
+            status = f"HTTP {exc.code}" if exc.code else None
+            detail = ", ".join(part for part in (reason, status) if part)
+            return f"{type(exc).__name__} ({detail})" if detail else type(exc).__name__
+        if isinstance(exc, InvalidResponse):
+            # A resumable upload's chunk refused (the client converts only some of these).
+            status = getattr(exc.response, "status_code", None)
+            return f"InvalidResponse (HTTP {status})" if status else "InvalidResponse"
+        if isinstance(exc, GoogleAPIError | GoogleAuthError | RequestException):
+            # No answer (ConnectionError, Timeout), or no token (RefreshError, TransportError).
+            return type(exc).__name__
+        return None
 
     # Signing ------------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ class S3Store(ObjectStore):
         finally:
             body.close()
 
-    def write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None = None) -> None:
+    def _write(self, key: str, data: bytes | IO[bytes], *, content_type: str | None) -> None:
         extra = {"ContentType": content_type} if content_type else {}
         if isinstance(data, bytes):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
@@ -105,8 +105,29 @@ class S3Store(ObjectStore):
             # Managed transfer: multipart above 8 MiB, so memory stays flat for large streams.
             self.client.upload_fileobj(data, self.bucket, key, ExtraArgs=extra or None)
 
-    def delete(self, key: str) -> None:
+    def _delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    @staticmethod
+    def _error_code(exc: Exception) -> str | None:
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        # boto3's managed transfers wrap a ClientError in S3UploadFailedError, whose message quotes it.
+        if isinstance(exc, Boto3Error) and isinstance(exc.__context__, ClientError):
+            exc = exc.__context__
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code") or "no error code")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status is None:
+                return code
+            # An error without a body (a HEAD, some proxies) has its status as its code.
+            return f"HTTP {status}" if code == str(status) else f"{code} (HTTP {status})"
+        if isinstance(exc, BotoCoreError | Boto3Error):
+            # No answer, or the SDK refused before sending (EndpointConnectionError, ReadTimeoutError,
+            # NoCredentialsError, ParamValidationError): its name says which.
+            return type(exc).__name__
+        return None
 
     # Signing ------------------------------------------------------------------------------
 
