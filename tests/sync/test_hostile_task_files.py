@@ -16,6 +16,7 @@ from labelbridge.errors import TaskFileError
 from labelbridge.sync.taskfile_parser import parse_task_file
 from tests.conftest import StoreFactory
 from tests.sync.helpers import counts, live_tasks, rows, storage_for, sync, task_file
+from tests.sync.test_long_names import at_limit
 
 SECRET = "s3cr3t-content"
 
@@ -131,11 +132,19 @@ def test_a_hostile_bucket_stores_every_good_task_and_quarantines_each_bad_file(
         store.write(f"tasks/bad-{case}.json", f'[{{"text": "fine"}}, {text}]'.encode())
         store.write(f"tasks/bad-{case}.jsonl", f'{{"text": "fine"}}\n{text}\n'.encode())
         expected += [f"tasks/bad-{case}.json: task 1: {why}", f"tasks/bad-{case}.jsonl: line 2 (task 1): {why}"]
+    # Names at the cloud's length limit, one good file and one bad (their identity and quarantine
+    # entry must fit the indexes).
+    good_long = at_limit(cloud, "tasks/good-", ".json", seed=11)
+    store.write(good_long, task_file(*({"text": f"long {i}"} for i in range(5))))
+    good_tasks += 5
+    bad_long = at_limit(cloud, "tasks/bad-", ".json", seed=12)
+    store.write(bad_long, b'[{"text": 1e400}]')
+    expected.append(f"{bad_long}: task 0: field text: {INFINITE}")
     storage = storage_for(store, mode="task_files", prefix="tasks/")
 
     first = sync(labeling_dsn, store, storage)
 
-    assert counts(first) == {"listed": 8 + len(expected), "inserted": good_tasks, "quarantined": len(expected)}
+    assert counts(first) == {"listed": 9 + len(expected), "inserted": good_tasks, "quarantined": len(expected)}
     assert len(live_tasks(labeling_dsn)) == good_tasks
     reasons = [r for (r,) in rows(labeling_dsn, "SELECT reason FROM quarantine WHERE resolved_at IS NULL")]
     assert sorted(reasons) == sorted(expected)
@@ -145,7 +154,7 @@ def test_a_hostile_bucket_stores_every_good_task_and_quarantines_each_bad_file(
     before = rows(labeling_dsn, "SELECT id, xmin::text FROM task ORDER BY id")
     again = sync(labeling_dsn, store, storage)
 
-    assert counts(again) == {"listed": 8 + len(expected), "unchanged": good_tasks, "quarantined": len(expected)}
+    assert counts(again) == {"listed": 9 + len(expected), "unchanged": good_tasks, "quarantined": len(expected)}
     assert rows(labeling_dsn, "SELECT id, xmin::text FROM task ORDER BY id") == before
 
 
