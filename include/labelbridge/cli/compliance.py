@@ -73,6 +73,7 @@ def cmd_check_buckets(args: argparse.Namespace) -> int:
     from labelbridge.compliance.report import write_report
     from labelbridge.compliance.report.build import BucketResult, build_report
     from labelbridge.compliance.report.sink import LocalReportSink
+    from labelbridge.compliance.report.trend import read_nights
 
     config = load_config_warning(args.config)
     targets = [
@@ -82,7 +83,10 @@ def cmd_check_buckets(args: argparse.Namespace) -> int:
     for target in targets:
         snapshot = collector_for(target, config).collect(target.bucket)
         results.append(BucketResult(target, evaluate_snapshot(snapshot, config.compliance)))
-    report = build_report(day=dt.date.today(), settings=config.compliance, buckets=results)
+    today = dt.date.today()
+    # With --report-dir, the report's trend reads the earlier reports kept there.
+    earlier = read_nights(LocalReportSink(args.report_dir), today) if args.report_dir else []
+    report = build_report(day=today, settings=config.compliance, buckets=results, earlier_nights=earlier)
     for row in report["rows"]:
         if args.json:
             keys = ("storage", "role", "cloud", "resource", "rule_id", "severity", "status", "detail")

@@ -14,7 +14,11 @@ rendered from it. Shape::
      "access_logs": {"objects_read": 24, "lines_read": 9000, "lines_unparsed": 3,
                      "who": [...], "unparsed": [...]} | null,
      "waivers": [{"rule": ..., "storage": ..., "reason": ..., "expires": ..., "state": "active"}],
-     "changes": {"previous_day": "2026-11-21", "newly_failing": [...], "newly_fixed": [...]}}
+     "changes": {"previous_day": "2026-11-21", "newly_failing": [...], "newly_fixed": [...]},
+     "trend": {"nights": ["2026-10-24", ..., "2026-11-22"],
+               "rules": {"s3.tls_only": [null, ..., {"pass": 1, "fail": 1, "error": 0, "waived": 0}]}}}
+
+``trend`` is each rule's status counts over the last 30 nights (:mod:`.trend`).
 
 Every string in it has been through :func:`~labelbridge.compliance.report.redact.redact`.
 """
@@ -31,6 +35,7 @@ from labelbridge.compliance.buckets.targets import BucketTarget
 from labelbridge.compliance.gate import blocking_rows
 from labelbridge.compliance.model import Finding, RuleMeta, Severity, Status
 from labelbridge.compliance.report.redact import redact
+from labelbridge.compliance.report.trend import Night, trend_section
 from labelbridge.config import ComplianceConfig, WaiverConfig
 
 REPORT_VERSION = 1
@@ -71,6 +76,7 @@ def build_report(
     previous: Mapping[str, Any] | None = None,
     generated_at: dt.datetime | None = None,
     expected_rules: Mapping[str, Sequence[RuleMeta]] | None = None,
+    earlier_nights: Iterable[Night] = (),
 ) -> dict[str, Any]:
     """Assemble the report document.
 
@@ -78,6 +84,7 @@ def build_report(
         (for every rule in ``expected_rules[cloud]``) so a failed check never reads as a pass.
     :param audit: the merged access-log audit as ``AccessLogAudit.to_dict()`` returns it.
     :param previous: the previous night's report, for the change list.
+    :param earlier_nights: the counts of earlier nights' reports (:func:`.trend.read_nights`), for the trend.
     """
     rows: list[dict[str, Any]] = []
     for result in buckets:
@@ -118,6 +125,7 @@ def build_report(
         "access_logs": audit_section,
         "waivers": waivers,
         "changes": _changes(rows, previous),
+        "trend": trend_section(day, rows, earlier_nights),
     }
     document["summary"] = _summary(document)
     return redact(document)  # type: ignore[no-any-return]

@@ -1,94 +1,121 @@
-"""The report as one self-contained HTML page (no scripts, no external assets), from its JSON."""
+"""The report as one self-contained HTML page (no scripts, no external assets), from its JSON.
+
+The page is ``templates/compliance.html.j2`` (package data), rendered by Jinja2 with
+autoescaping on: every bucket name, rule text and detail comes from config or a cloud and is
+escaped where it is shown. This module only shapes the JSON for the template: the rows split
+into what needs attention (failing and erroring, first), waived and passing, and each rule's
+trend as the bars of a small inline SVG chart.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from html import escape
+import functools
+from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.9rem}
-th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#f3f3f3}
-.fail{background:#fde2e1}.error{background:#fff3cd}.waived{background:#e8e8f8}.pass{background:#e6f4ea}
-.gate-fail{color:#b00020}.gate-pass{color:#137333}
-"""
+import jinja2
+
+TEMPLATE = "templates/compliance.html.j2"
+
+#: The trend chart: one bar per night, oldest left.
+BAR_WIDTH = 6
+BAR_GAP = 1
+CHART_HEIGHT = 22
+MIN_SEGMENT = 3
+#: Stacked bottom to top; the status names are the bars' CSS classes.
+BAR_ORDER = ("pass", "waived", "error", "fail")
+
+ATTENTION_COLUMNS = ("status", "severity", "rule_id", "storage", "role", "resource", "detail", "remediation")
+OTHER_COLUMNS = ("status", "severity", "rule_id", "storage", "role", "resource", "detail")
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["cell"] = _cell
+    return env.from_string(source)
 
 
 def render_html(report: Mapping[str, Any]) -> str:
+    rows = list(report.get("rows", []))
+    status = [str(r.get("status", "")).lower() for r in rows]
     summary = report["summary"]
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>labelbridge compliance {escape(report['day'])}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>Compliance report for {escape(report['day'])}</h1>",
-        f'<p class="gate-{escape(summary["gate"])}"><strong>Gate: {escape(summary["gate"].upper())}</strong> '
-        f"(fails on {escape(report['fail_on'])} and above"
-        f"{', errors included' if report.get('gate_on_error', True) else ''}). "
-        f"Generated {escape(report['generated_at'])}.</p>",
-        "<p>"
-        + ", ".join(f"{summary[k]} {k}" for k in ("pass", "fail", "error", "waived"))
-        + f" across {summary['storages']} storages.</p>",
-    ]
-    if summary["blocking"]:
-        parts.append("<h2>Blocking</h2>")
-        parts.append(_table(summary["blocking"], ("rule_id", "severity", "status", "storage", "resource", "detail")))
-    changes = report["changes"]
-    parts.append("<h2>Since the previous report</h2>")
-    if changes["previous_day"] is None:
-        parts.append("<p>No earlier report to compare with.</p>")
-    else:
-        parts.append(f"<p>Compared with {escape(changes['previous_day'])}.</p>")
-        parts.append(f"<h3>Newly failing ({len(changes['newly_failing'])})</h3>")
-        parts.append(_table(changes["newly_failing"], ("rule_id", "severity", "storage", "was", "detail")))
-        parts.append(f"<h3>Newly fixed ({len(changes['newly_fixed'])})</h3>")
-        parts.append(_table(changes["newly_fixed"], ("rule_id", "severity", "storage", "status")))
-    parts.append("<h2>Every storage and rule</h2>")
-    parts.append(
-        _table(
-            report["rows"],
-            ("status", "severity", "rule_id", "storage", "role", "resource", "detail", "remediation"),
-            status_column=True,
-        )
+    return _template().render(
+        report=report,
+        summary=summary,
+        counts=", ".join(f"{summary.get(k, 0)} {k}" for k in ("pass", "fail", "error", "waived")),
+        attention=[r for r, s in zip(rows, status, strict=True) if s not in ("pass", "waived")],
+        waived=[r for r, s in zip(rows, status, strict=True) if s == "waived"],
+        passing=[r for r, s in zip(rows, status, strict=True) if s == "pass"],
+        attention_columns=ATTENTION_COLUMNS,
+        other_columns=OTHER_COLUMNS,
+        changes=report.get("changes") or {"previous_day": None},
+        trend=trend_charts(report, rows),
+        audit=report.get("access_logs"),
     )
-    if report.get("waivers"):
-        parts.append("<h2>Waivers</h2>")
-        parts.append(_table(report["waivers"], ("rule", "storage", "state", "expires", "reason")))
-    audit = report.get("access_logs")
-    if audit is not None:
-        parts.append("<h2>S3 access logs</h2>")
-        parts.append(
-            f"<p>{audit['objects_read']} log objects, {audit['lines_read']} lines, "
-            f"{audit['lines_unparsed']} unparsed.</p>"
-        )
-        who = audit.get("who", [])
-        if who:
-            shown = f" (first {len(who)} of {audit['who_total']})" if audit.get("who_total", 0) > len(who) else ""
-            parts.append(f"<h3>Who read what{shown}</h3>")
-            parts.append(_table(who, tuple(who[0].keys())))
-        for title, key in (("Rules not evaluated", "not_evaluated"), ("Unreadable log objects", "unreadable")):
-            if audit.get(key):
-                parts.append(f"<h3>{title}</h3>")
-                parts.append(_table(audit[key], tuple(audit[key][0].keys())))
-        if audit.get("unparsed"):
-            parts.append("<h3>Unparsed lines</h3>")
-            parts.append(_table(audit["unparsed"], tuple(audit["unparsed"][0].keys())))
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
-def _table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str], *, status_column: bool = False) -> str:
-    columns = tuple(columns)
-    if not rows:
-        return "<p>None.</p>"
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = []
+def trend_charts(report: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One chart per rule of the report's ``trend``: failing rules first, then by severity and id."""
+    trend = report.get("trend")
+    if not trend:
+        return []
+    nights: list[str] = list(trend["nights"])
+    meta: dict[str, Mapping[str, Any]] = {}
     for row in rows:
-        css = f' class="{escape(str(row.get("status", "")))}"' if status_column else ""
-        cells = "".join(f"<td>{escape(_cell(row.get(c)))}</td>" for c in columns)
-        body.append(f"<tr{css}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        meta.setdefault(str(row["rule_id"]), row)
+    charts = []
+    for rule_id, series in trend["rules"].items():
+        tonight = series[-1] or {}
+        bad_nights = sum(1 for counts in series if counts and (counts.get("fail") or counts.get("error")))
+        charts.append(
+            {
+                "rule_id": rule_id,
+                "title": meta.get(rule_id, {}).get("title", ""),
+                "severity": meta.get(rule_id, {}).get("severity", ""),
+                "tonight": ", ".join(f"{n} {s}" for s, n in tonight.items() if n),
+                "bad_nights": bad_nights,
+                "reported_nights": sum(1 for counts in series if counts is not None),
+                "bars": _bars(nights, series),
+                "bar_width": BAR_WIDTH,
+                "width": len(nights) * (BAR_WIDTH + BAR_GAP),
+                "height": CHART_HEIGHT,
+                "failing": bool(tonight.get("fail") or tonight.get("error")),
+            }
+        )
+    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    charts.sort(key=lambda c: (not c["failing"], -c["bad_nights"], order.get(c["severity"], 9), c["rule_id"]))
+    return charts
+
+
+def _bars(nights: Sequence[str], series: Sequence[Mapping[str, int] | None]) -> list[dict[str, Any]]:
+    """The rectangles of one chart: per night, its statuses stacked in proportion, or a grey stub."""
+    bars = []
+    for index, (night, counts) in enumerate(zip(nights, series, strict=True)):
+        x = index * (BAR_WIDTH + BAR_GAP)
+        total = sum(counts.values()) if counts else 0
+        if not counts or not total:
+            label = "no report" if counts is None else "not checked"
+            bars.append({"x": x, "y": CHART_HEIGHT - 2, "height": 2, "css": "none", "title": f"{night}: {label}"})
+            continue
+        title = f"{night}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in BAR_ORDER if counts.get(s))
+        top = CHART_HEIGHT
+        for status, height in _stack(counts, total):
+            top -= height
+            bars.append({"x": x, "y": top, "height": height, "css": status, "title": title})
+    return bars
+
+
+def _stack(counts: Mapping[str, int], total: int) -> list[tuple[str, int]]:
+    """Each present status's share of the bar's height, at least ``MIN_SEGMENT`` pixels so that one
+    failing bucket among hundreds still shows; the largest share absorbs the rounding."""
+    shares = [(s, max(MIN_SEGMENT, CHART_HEIGHT * counts[s] // total)) for s in BAR_ORDER if counts.get(s)]
+    largest = max(range(len(shares)), key=lambda i: shares[i][1])
+    status, height = shares[largest]
+    shares[largest] = (status, height + CHART_HEIGHT - sum(h for _, h in shares))
+    return shares
 
 
 def _cell(value: Any) -> str:

@@ -13,6 +13,7 @@ from labelbridge.compliance.buckets.targets import BucketTarget
 from labelbridge.compliance.report import read_report, write_report
 from labelbridge.compliance.report.build import BucketResult, build_report
 from labelbridge.compliance.report.sink import ReportSink
+from labelbridge.compliance.report.trend import read_nights
 from labelbridge.config import ComplianceConfig
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ def compile_report(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Merge the bucket parts staged in ``sinks[0]`` with the audit, write the report to every sink.
+
+    The change list compares with the latest earlier report in ``sinks[0]``, the trend reads the
+    earlier reports of the last 30 nights there.
 
     :param audit: the day's merged access-log audit (``AccessLogAudit.to_dict()``), if any.
 
@@ -50,6 +54,7 @@ def compile_report(
         previous=previous,
         generated_at=now,
         expected_rules=expected,
+        earlier_nights=read_nights(staging, day),
     )
     locations = write_report(sinks, report)
     summary = report["summary"]
