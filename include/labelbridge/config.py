@@ -73,11 +73,48 @@ class _Entry(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=200)
 
 
+class LabelStudioConfig(BaseModel):
+    """Where a project's tasks are labeled in Label Studio, and how they go there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Airflow connection of type ``label_studio``: host = server URL, password = token
+    #: (a legacy token or a personal access token).
+    conn_id: str = "label_studio_default"
+    #: The Label Studio project: its id, or its title (looked up; created when ``create`` is set).
+    project: int | str
+    #: Create the project (titled ``project``) with this label config when no project has that title.
+    #: A path relative to storages.yaml, to a Label Studio labeling-interface XML file.
+    label_config: str | None = None
+    create: bool = False
+    #: ``signed``: the task data holds signed URLs; Label Studio needs no cloud credential.
+    #: ``uri``: canonical ``s3://`` URIs, for a Label Studio with its own storage connection.
+    urls: Literal["signed", "uri"] = "signed"
+    #: Tasks whose objects vanished: ``delete_unannotated`` deletes them in Label Studio unless they
+    #: carry an annotation (kept ones are reported); ``keep`` leaves them; ``delete`` deletes them all.
+    vanished: Literal["delete_unannotated", "keep", "delete"] = "delete_unannotated"
+    #: Tasks imported per request (Label Studio's own cap: 250k tasks and 200 MB per request).
+    batch_size: int = Field(default=1000, ge=1, le=50_000)
+    #: Concurrent PATCH requests when renewing URLs (Label Studio has no bulk update).
+    renew_concurrency: int = Field(default=4, ge=1, le=64)
+    #: PATCHes per second this Label Studio absorbs (measured 4-7/s on a 2-core runserver); the
+    #: renewal plan warns when the steady state needs more.
+    max_patch_rate: float = Field(default=4.0, gt=0)
+    schedule: str | None = "@hourly"
+
+    @model_validator(mode="after")
+    def _creatable(self) -> LabelStudioConfig:
+        if self.create and (self.label_config is None or not isinstance(self.project, str)):
+            raise ValueError("create: true needs a project title (not an id) and a label_config file")
+        return self
+
+
 class ProjectConfig(_Entry):
     """A labeling project: tasks from several storages may feed it."""
 
     title: str = ""
     labels: tuple[str, ...] = ()
+    label_studio: LabelStudioConfig | None = None
 
 
 class _BucketEntry(_Entry):
@@ -290,6 +327,20 @@ class LabelbridgeConfig:
             return self.storages[name]
         except KeyError:
             raise ConfigError(self._unknown("storage", name, self.storages)) from None
+
+    def project(self, name: str) -> ProjectConfig:
+        try:
+            return self.projects[name]
+        except KeyError:
+            raise ConfigError(self._unknown("project", name, self.projects)) from None
+
+    def project_storages(self, project: str) -> list[StorageConfig]:
+        """The source storages whose tasks feed ``project``."""
+        return [s for s in self.storages.values() if s.project == project]
+
+    def label_studio_projects(self) -> list[ProjectConfig]:
+        """The projects labeled in Label Studio."""
+        return [p for p in self.projects.values() if p.label_studio is not None]
 
     def export_target(self, name: str) -> ExportTargetConfig:
         try:

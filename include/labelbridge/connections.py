@@ -25,6 +25,7 @@ from labelbridge.compliance.report.sink import LocalReportSink, ReportSink, Stor
 from labelbridge.config import AccessLogConfig, ExportTargetConfig, LabelbridgeConfig, StorageConfig
 from labelbridge.errors import ConfigError
 from labelbridge.storage import ObjectStore, S3Store, store_class
+from labelbridge.tools.label_studio.client import LabelStudioClient
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,18 @@ _LIBPQ_PARAMS = frozenset(
     {"host", "hostaddr", "port", "dbname", "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout",
      "options", "target_session_attrs", "application_name"}
 )
+
+
+def label_studio_client(conn_id: str) -> LabelStudioClient:
+    """A Label Studio client from a ``label_studio`` Airflow Connection (host = URL, password = token)."""
+    from labelbridge.hooks.label_studio import LabelStudioHook
+
+    return LabelStudioHook(conn_id).get_conn()
+
+
+def project_stores(config: LabelbridgeConfig, project: str) -> list[tuple[StorageConfig, ObjectStore]]:
+    """The project's source storages with their stores: what signs the URLs an annotation tool receives."""
+    return [(storage, make_store(storage)) for storage in config.project_storages(project)]
 
 
 def make_client(cloud: Cloud, conn_id: str) -> Any:

@@ -10,6 +10,8 @@
     ├── TaskFileError           a JSON task file (or one item in it) is malformed
     ├── QuarantineError         a sync run set bad task files aside (the rest synced)
     ├── ExportError             an export could not be written or verified
+    ├── AnnotationToolError     an annotation tool refused or could not be reached
+    │   └── LabelStudioError    Label Studio's REST API answered an error (status, endpoint, its message)
     ├── ComplianceError         a compliance gate failed (rules broke)
     └── ComplianceInputError    what a compliance check reads is not what it expects
         ├── Unreadable          a bucket snapshot's section could not be read
@@ -69,6 +71,18 @@ class QuarantineError(LabelbridgeError):
 
 class ExportError(LabelbridgeError):
     """An export could not be written, or what was written does not match what was read."""
+
+
+class AnnotationToolError(LabelbridgeError):
+    """An annotation tool could not be reached, refused a request, or answered what it should not."""
+
+
+class LabelStudioError(AnnotationToolError):
+    """Label Studio's REST API answered an error; the message names the endpoint and status, never a token."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ComplianceError(LabelbridgeError):

@@ -97,15 +97,21 @@ _HEADER_LINE = re.compile(r"(" + _HEADER_NAME + r"\s*:[ \t]*)(?![ \t]*b?['\"])[^
 # Credentials in an Authorization value, wherever the value is printed without its header name:
 # SigV4 (its Credential, SignedHeaders and Signature), SigV2 (AWS key-id:signature), a bearer
 # token, Azure SharedKey (account:signature).
+# Label Studio's legacy ``Token <key>`` scheme too.
 _AUTH_VALUE = re.compile(
-    r"\b(AWS4-HMAC-SHA256|Bearer|SharedKey(?:Lite)?|AWS(?=[ \t]+[A-Z0-9]{16,}:))"
+    r"\b(AWS4-HMAC-SHA256|Bearer|SharedKey(?:Lite)?|AWS(?=[ \t]+[A-Z0-9]{16,}:)|Token(?=[ \t]+[A-Za-z0-9]{6,}\b))"
     r"[ \t]+[^\s'\",]+(?:,[ \t]*[^\s'\",]+)*"
 )
 
 
+# A JSON Web Token anywhere (Label Studio's personal access tokens and the access tokens they buy).
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+
+
 def redact_text(text: str) -> str:
-    """``text`` with URL query strings, secret parameters, credential headers and
+    """``text`` with URL query strings, secret parameters, credential headers, tokens and
     connection-string keys replaced by :data:`REDACTED`."""
+    text = _JWT.sub(REDACTED, text)
     text = _URL_QUERY.sub(lambda m: f"{m.group(1)}?{REDACTED}", text)
     text = _QUOTED_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(2)}", text)
     text = _HEADER_LINE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)

@@ -41,6 +41,7 @@ def test_downgrade_restores_the_uri_constraints_and_upgrade_the_identity_indexes
     with psycopg.connect(labeling_dsn) as conn:
         conn.execute("INSERT INTO project (name) VALUES ('p')")
         conn.execute("INSERT INTO task (project_id, uri, data) VALUES (1, 's3://b/a.jpg', '{}')")
+    head = db.current_revision(labeling_dsn)
 
     downgrade(labeling_dsn, "0005")
 
@@ -51,7 +52,7 @@ def test_downgrade_restores_the_uri_constraints_and_upgrade_the_identity_indexes
     assert fetch(labeling_dsn, IDENTITY_INDEXES) == []
     assert fetch(labeling_dsn, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'uri_key_%%'") == [(0,)]
 
-    assert db.upgrade(labeling_dsn) == "0006"
+    assert db.upgrade(labeling_dsn) == head
 
     assert fetch(labeling_dsn, CONSTRAINTS) == []
     assert fetch(labeling_dsn, IDENTITY_INDEXES) == [
@@ -68,11 +69,12 @@ def test_downgrade_fails_and_changes_nothing_while_a_uri_too_long_for_the_old_co
     with psycopg.connect(labeling_dsn) as conn:
         conn.execute("INSERT INTO project (name) VALUES ('p')")
         conn.execute("INSERT INTO task (project_id, uri, data) VALUES (1, %s, '{}')", (long_uri,))
+    head = db.current_revision(labeling_dsn)
 
     with pytest.raises(OperationalError, match="exceeds btree version 4 maximum 2704"):
         downgrade(labeling_dsn, "0005")
 
-    assert db.current_revision(labeling_dsn) == "0006"
+    assert db.current_revision(labeling_dsn) == head
     assert fetch(labeling_dsn, IDENTITY_INDEXES) == [
         ("quarantine_identity",), ("source_object_identity",), ("task_identity",)
     ]

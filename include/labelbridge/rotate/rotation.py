@@ -165,6 +165,11 @@ class RotationOptions(TypedDict, total=False):
     #: URLs of the first batch fetched over HTTP before anything is written (default
     #: :data:`DEFAULT_CANARY_SIZE`); 0 turns the canary off (e.g. a worker outside an IP-locked range).
     canary_size: int
+    #: Only these tasks (an annotation tool renewing the URLs it holds, earliest first).
+    task_ids: Sequence[int]
+    #: Sign URLs expiring before this instead of before ``now`` + the lead time: a tool spreading
+    #: its renewals signs some URLs before they are due.
+    due_before: datetime
 
 
 class UrlRotation:
@@ -194,11 +199,13 @@ class UrlRotation:
         self.id_range = options.get("id_range", (None, None))
         self.batch_size = options.get("batch_size", DEFAULT_BATCH_SIZE)
         self.canary_size = options.get("canary_size", DEFAULT_CANARY_SIZE)
+        self.task_ids = options.get("task_ids")
+        self.due_before = options.get("due_before")
 
     def run(self, now: datetime | None = None) -> RotationResult:
         started = time.monotonic()
         run_at = (now or datetime.now(UTC)).astimezone(UTC)
-        due_before = run_at + self.storage.lead_time
+        due_before = self.due_before or run_at + self.storage.lead_time
         result = RotationResult(self.storage.name)
         read_conn, write_conn = self.listing, self.conn
         project_id = projects.project_id(read_conn, self.storage.project)
@@ -208,11 +215,14 @@ class UrlRotation:
             )
             return result
         params = _params(self.storage, project_id, due_before, self.id_range)
+        scope = _PROJECT_SCOPE
+        if self.task_ids is not None:
+            scope, params["task_ids"] = f"{_PROJECT_SCOPE} AND t.id = ANY(%(task_ids)s)", list(self.task_ids)
         with read_conn.transaction():
             # Server-side: the candidates stream in batches, never all in memory.
             cursor = read_conn.cursor(name="labelbridge_rotate_due")
             cursor.itersize = self.batch_size
-            cursor.execute(_due_query(_PROJECT_SCOPE), params)
+            cursor.execute(_due_query(scope), params)
             while rows := cursor.fetchmany(self.batch_size):
                 result.counts.due += len(rows)
                 self._batch(write_conn, rows, params, result)

@@ -1,0 +1,6 @@
+"""Annotation tools: where a labeling project's tasks are labeled, and where its annotations come from.
+
+``base`` holds what every tool shares (the remote project bound to a labeling project, and the
+mapping between labeling-DB tasks and the tool's own ids); one package per tool holds the rest:
+``label_studio`` (live, over its REST API).
+"""

@@ -1,0 +1,148 @@
+"""What every annotation tool shares: its remote project bound to a labeling project, and the
+mapping between labeling-DB tasks and the tool's own task ids (tables ``tool_project`` and
+``tool_task``, migration 0007).
+
+A tool module (``label_studio/``; Ground Truth and Labelbox next) subclasses :class:`ToolBinding`
+with its name, and uses the named statements here for the task sets every tool works on: tasks not
+pushed yet, tasks whose data changed since they were pushed, tasks whose objects vanished, and the
+tool's tasks in the order their signed URLs expire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+import psycopg
+
+_BIND = """
+INSERT INTO tool_project (project_id, tool, remote_project) VALUES (%s, %s, %s)
+ON CONFLICT (project_id, tool, remote_project) DO UPDATE SET tool = EXCLUDED.tool
+RETURNING id, pull_cursor
+"""
+
+# A media field is a top-level string holding a canonical URI of one of the project's storages
+# (%(heads)s: 's3://bucket/', ...). In signed mode a task goes to the tool only once each such
+# field has a live URL: the tool could not show it otherwise.
+_HAS_UNSIGNED_MEDIA = """
+EXISTS (SELECT 1 FROM jsonb_each_text(t.data) f, unnest(%(heads)s::text[]) h
+        WHERE starts_with(f.value, h) AND NOT (v.data ->> f.key) IS DISTINCT FROM f.value)
+"""
+
+#: Live tasks the tool has not received, in id order; ``{ready}`` is TRUE or the signed-mode test.
+NOT_PUSHED = """
+SELECT t.id, v.data, t.meta, md5(t.data::text), v.urls_expire_at
+FROM task t JOIN task_with_urls v ON v.id = t.id
+WHERE t.project_id = %(project_id)s AND t.deleted_at IS NULL AND {ready}
+  AND NOT EXISTS (SELECT 1 FROM tool_task m WHERE m.tool_project_id = %(tool_project_id)s AND m.task_id = t.id)
+ORDER BY t.id
+"""
+
+#: Tasks the tool holds whose canonical data changed since (a rewritten object, an edited task file).
+CHANGED = """
+SELECT m.remote_id, t.id, v.data, md5(t.data::text), v.urls_expire_at
+FROM tool_task m JOIN task t ON t.id = m.task_id JOIN task_with_urls v ON v.id = t.id
+WHERE m.tool_project_id = %(tool_project_id)s AND m.remote_deleted_at IS NULL AND {ready}
+  AND m.data_hash <> md5(t.data::text)
+ORDER BY t.id
+"""
+
+#: Tasks the tool holds whose objects vanished, not yet handled.
+VANISHED = """
+SELECT m.remote_id, t.id FROM tool_task m JOIN task t ON t.id = m.task_id
+WHERE m.tool_project_id = %(tool_project_id)s AND m.remote_deleted_at IS NULL AND m.kept_at IS NULL
+  AND t.deleted_at IS NOT NULL
+ORDER BY m.remote_id
+"""
+
+#: A kept task whose object came back is an ordinary task again.
+UNKEEP_RESTORED = """
+UPDATE tool_task m SET kept_at = NULL FROM task t
+WHERE m.task_id = t.id AND m.tool_project_id = %(tool_project_id)s AND m.kept_at IS NOT NULL
+  AND t.deleted_at IS NULL
+"""
+
+RECORD_PUSHED = """
+INSERT INTO tool_task (tool_project_id, task_id, remote_id, data_hash, urls_expire_at)
+SELECT %(tool_project_id)s, b.task_id, b.remote_id, b.data_hash, b.urls_expire_at
+FROM unnest(%(task_ids)s::bigint[], %(remote_ids)s::bigint[], %(hashes)s::text[], %(expiries)s::timestamptz[])
+     AS b (task_id, remote_id, data_hash, urls_expire_at)
+ON CONFLICT (tool_project_id, task_id) DO UPDATE SET
+    remote_id = EXCLUDED.remote_id, data_hash = EXCLUDED.data_hash,
+    urls_expire_at = EXCLUDED.urls_expire_at, pushed_at = now(), remote_deleted_at = NULL
+"""
+
+#: The tool's tasks in the order their URLs expire (the renewal order), from a given position.
+BY_EXPIRY = """
+SELECT m.remote_id, m.task_id, m.urls_expire_at
+FROM tool_task m JOIN task t ON t.id = m.task_id
+WHERE m.tool_project_id = %(tool_project_id)s AND m.remote_deleted_at IS NULL
+  AND t.deleted_at IS NULL AND m.urls_expire_at IS NOT NULL
+ORDER BY m.urls_expire_at, m.task_id
+LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class ToolProject:
+    """A labeling project bound to one remote project of one tool."""
+
+    id: int
+    project_id: int
+    remote_project: str
+    pull_cursor: str | None
+
+
+class ToolBinding:
+    """One tool's side of the mapping: subclasses name the tool (its rows say which)."""
+
+    tool: ClassVar[str]
+
+    @classmethod
+    def bind(cls, conn: psycopg.Connection[Any], project_id: int, remote_project: str) -> ToolProject:
+        """The binding row of ``project_id`` to ``remote_project``, created on first use."""
+        row = conn.execute(_BIND, (project_id, cls.tool, remote_project)).fetchone()
+        assert row is not None
+        return ToolProject(int(row[0]), project_id, remote_project, row[1])
+
+    @classmethod
+    def find(cls, conn: psycopg.Connection[Any], project_id: int, remote_project: str) -> ToolProject | None:
+        row = conn.execute(
+            "SELECT id, pull_cursor FROM tool_project WHERE project_id = %s AND tool = %s AND remote_project = %s",
+            (project_id, cls.tool, remote_project),
+        ).fetchone()
+        return ToolProject(int(row[0]), project_id, remote_project, row[1]) if row else None
+
+
+def ready_clause(signed: bool) -> str:
+    """What makes a task ready to push: always in ``uri`` mode; in ``signed`` mode, no media field
+    still holds a bare URI."""
+    return f"NOT {_HAS_UNSIGNED_MEDIA}" if signed else "TRUE"
+
+
+def record_pushed(
+    conn: psycopg.Connection[Any],
+    tool_project_id: int,
+    rows: Sequence[tuple[int, int, str, datetime | None]],
+) -> None:
+    """Remember what the tool now holds: (task id, tool's id, data hash, URL expiry) per task."""
+    if not rows:
+        return
+    conn.execute(
+        RECORD_PUSHED,
+        {
+            "tool_project_id": tool_project_id,
+            "task_ids": [r[0] for r in rows],
+            "remote_ids": [r[1] for r in rows],
+            "hashes": [r[2] for r in rows],
+            "expiries": [r[3] for r in rows],
+        },
+    )
+
+
+def stamp(conn: psycopg.Connection[Any], tool_project_id: int, column: str) -> None:
+    """Record when the project was last pushed, renewed or pulled."""
+    assert column in ("pushed_at", "renewed_at", "pulled_at")
+    conn.execute(f"UPDATE tool_project SET {column} = now() WHERE id = %s", (tool_project_id,))

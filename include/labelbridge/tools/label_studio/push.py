@@ -1,0 +1,372 @@
+"""Push a labeling project's tasks to its Label Studio project: new ones imported in batches,
+changed ones updated in place (their annotations stay), vanished ones deleted or kept.
+
+Idempotent, crash included. Label Studio ignores the ids it is sent, so every imported task
+carries labelbridge's task id in its ``meta`` (``labelbridge_task_id``), and each batch's id
+mapping commits right after its import. A run killed between the two leaves tasks in Label
+Studio that the database does not know; the next run lists Label Studio's tasks newer than the
+newest it knows (ids only grow), adopts each by its ``meta``, and deletes (by explicit id, and
+only when unannotated) a second copy of a task it already maps.
+
+Deletes always name their task ids: in Label Studio 1.23 a delete action without a selection
+deletes every task of the project.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from labelbridge.config import ProjectConfig, StorageConfig
+from labelbridge.db import connect, projects
+from labelbridge.rotate import rotate_storage
+from labelbridge.storage import store_class
+from labelbridge.storage.base import ObjectStore
+from labelbridge.tools import base
+from labelbridge.tools.label_studio.client import LabelStudioClient, number_filter
+from labelbridge.tools.label_studio.patch import patch_task_data
+from labelbridge.tools.label_studio.project import (
+    LabelStudioBinding,
+    RemoteProject,
+    label_studio_config,
+    resolve_project,
+)
+
+log = logging.getLogger(__name__)
+
+#: The ``meta`` keys that tie a Label Studio task to its labeling-DB task.
+META_TASK_ID = "labelbridge_task_id"
+META_PROJECT = "labelbridge_project"
+#: Ids per delete request, and per "which of these are annotated" query.
+DELETE_CHUNK = 1000
+
+
+@dataclass
+class PushCounts:
+    """What one push did; counts only (XCom, CLI, logs): never task data or a URL."""
+
+    imported: int = 0
+    updated: int = 0
+    deleted: int = 0
+    #: Vanished objects whose Label Studio tasks carry annotations: kept there, and reported.
+    kept_annotated: int = 0
+    #: Imported by a run that died before recording them: adopted by their meta.
+    adopted: int = 0
+    #: Second copies from such a run, deleted.
+    duplicates_removed: int = 0
+    #: Deleted in Label Studio by hand, noticed while updating.
+    deleted_in_tool: int = 0
+    #: Signed mode: tasks still waiting for a signed URL (their storage could not sign).
+    waiting_for_urls: int = 0
+    signed: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, int | float]:
+        return asdict(self)
+
+
+@dataclass
+class PushResult:
+    project: str
+    label_studio_project: int
+    counts: PushCounts = field(default_factory=PushCounts)
+
+
+def heads(storages: Sequence[StorageConfig]) -> list[str]:
+    """The canonical URI prefix of each storage's bucket (``s3://bucket/``)."""
+    return sorted({f"{store_class(s.cloud).scheme}://{s.bucket}/" for s in storages})
+
+
+def push_project(
+    dsn: str,
+    client: LabelStudioClient,
+    *,
+    project: ProjectConfig,
+    stores: Sequence[tuple[StorageConfig, ObjectStore]],
+    config_dir: Path,
+    canary_size: int = 3,
+) -> PushResult:
+    """Push ``project``'s new, changed and vanished tasks to its Label Studio project.
+
+    :param stores: the project's source storages with their stores: in ``signed`` mode, each signs
+        the URLs its tasks still lack before they go (the same rotation the URL DAG runs).
+    :param config_dir: where ``label_studio.label_config`` paths are relative to.
+    :param canary_size: URLs fetched over HTTP before a signing batch is written (0: off).
+    """
+    started = time.monotonic()
+    ls = label_studio_config(project)
+    remote = resolve_project(client, project, config_dir=config_dir)
+    result = PushResult(project.name, remote.id)
+    counts = result.counts
+    signed_mode = ls.urls == "signed"
+    if signed_mode:
+        for storage, store in stores:
+            counts.signed += rotate_storage(dsn, store, storage=storage, canary_size=canary_size).counts.signed
+    with connect(dsn) as listing, connect(dsn) as conn:
+        project_id = projects.project_id(conn, project.name)
+        if project_id is None:
+            log.info("project %s: no tasks yet (sync has not run); nothing to push", project.name)
+            return result
+        with conn.transaction():
+            bound = LabelStudioBinding.bind(conn, project_id, str(remote.id))
+        params = {
+            "project_id": project_id,
+            "tool_project_id": bound.id,
+            "heads": heads([s for s, _ in stores]),
+        }
+        ready = sql.SQL(base.ready_clause(signed_mode))
+        _adopt_orphans(conn, client, remote, project.name, bound.id, counts)
+        _import_new(listing, conn, client, remote, project.name, params, ready, ls.batch_size, counts)
+        _update_changed(listing, conn, client, params, ready, ls.renew_concurrency, counts)
+        _handle_vanished(conn, client, remote, params, ls.vanished, counts)
+        with conn.transaction():
+            conn.execute(base.UNKEEP_RESTORED, params)
+            base.stamp(conn, bound.id, "pushed_at")
+            # Whatever is still not pushed now lacks a signed URL.
+            counts.waiting_for_urls = _count(conn, sql.SQL(base.NOT_PUSHED).format(ready=sql.SQL("TRUE")), params)
+    counts.seconds = round(time.monotonic() - started, 3)
+    log.info(
+        "project %s -> Label Studio project %d: %d imported in %d batches, %d updated, %d deleted, "
+        "%d kept (annotated, object vanished), %d adopted after an interrupted run, %d duplicates removed, "
+        "%d deleted in Label Studio by hand, %d waiting for a signed URL, %.1fs",
+        project.name, remote.id, counts.imported, counts.batches, counts.updated, counts.deleted,
+        counts.kept_annotated, counts.adopted, counts.duplicates_removed, counts.deleted_in_tool,
+        counts.waiting_for_urls, counts.seconds,
+    )  # fmt: skip
+    if counts.kept_annotated:
+        log.warning(
+            "project %s: %d Label Studio tasks whose objects vanished carry annotations and were kept "
+            "(label_studio.vanished: %s)", project.name, counts.kept_annotated, ls.vanished,
+        )  # fmt: skip
+    return result
+
+
+def _count(conn: psycopg.Connection[Any], query: sql.Composed, params: dict[str, Any]) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM ({q}) q").format(q=query), params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _ls_task(task_id: int, data: dict[str, Any], meta: Any, project: str) -> dict[str, Any]:
+    carried = meta if isinstance(meta, dict) else {}
+    return {"data": data, "meta": {**carried, META_TASK_ID: task_id, META_PROJECT: project}}
+
+
+def _import_new(
+    listing: psycopg.Connection[Any],
+    conn: psycopg.Connection[Any],
+    client: LabelStudioClient,
+    remote: RemoteProject,
+    project: str,
+    params: dict[str, Any],
+    ready: sql.Composable,
+    batch_size: int,
+    counts: PushCounts,
+) -> None:
+    with listing.transaction():
+        cursor = listing.cursor(name="labelbridge_ls_push")
+        cursor.itersize = batch_size
+        cursor.execute(sql.SQL(base.NOT_PUSHED).format(ready=ready), params)
+        while rows := cursor.fetchmany(batch_size):
+            tasks = [_ls_task(int(r[0]), r[1], r[2], project) for r in rows]
+            remote_ids = client.import_tasks(remote.id, tasks)
+            with conn.transaction():
+                base.record_pushed(
+                    conn,
+                    params["tool_project_id"],
+                    [(int(r[0]), rid, str(r[3]), r[4]) for r, rid in zip(rows, remote_ids, strict=True)],
+                )
+            counts.imported += len(rows)
+            counts.batches += 1
+        cursor.close()
+
+
+def _update_changed(
+    listing: psycopg.Connection[Any],
+    conn: psycopg.Connection[Any],
+    client: LabelStudioClient,
+    params: dict[str, Any],
+    ready: sql.Composable,
+    concurrency: int,
+    counts: PushCounts,
+) -> None:
+    chunk = 200
+    with listing.transaction():
+        cursor = listing.cursor(name="labelbridge_ls_changed")
+        cursor.itersize = chunk
+        cursor.execute(sql.SQL(base.CHANGED).format(ready=ready), params)
+        while rows := cursor.fetchmany(chunk):
+            outcome = patch_task_data(client, [(int(r[0]), r[2]) for r in rows], concurrency=concurrency)
+            done = set(outcome.updated)
+            with conn.transaction():
+                base.record_pushed(
+                    conn,
+                    params["tool_project_id"],
+                    [(int(r[1]), int(r[0]), str(r[3]), r[4]) for r in rows if int(r[0]) in done],
+                )
+                mark_deleted_in_tool(conn, params["tool_project_id"], outcome.missing)
+            counts.updated += len(outcome.updated)
+            counts.deleted_in_tool += len(outcome.missing)
+            if outcome.error is not None:
+                raise outcome.error
+        cursor.close()
+
+
+def mark_deleted_in_tool(conn: psycopg.Connection[Any], tool_project_id: int, remote_ids: Sequence[int]) -> int:
+    """Tasks deleted in Label Studio by hand: not pushed again, and their pulled annotations go
+    as they went there (the task's ``updated_at`` moves, so the next export rewrites it)."""
+    if not remote_ids:
+        return 0
+    rows = conn.execute(
+        """UPDATE tool_task SET remote_deleted_at = now()
+           WHERE tool_project_id = %s AND remote_id = ANY(%s) AND remote_deleted_at IS NULL RETURNING task_id""",
+        (tool_project_id, list(remote_ids)),
+    ).fetchall()
+    task_ids = [int(r[0]) for r in rows]
+    if task_ids:
+        conn.execute("DELETE FROM annotation WHERE origin = 'tool' AND task_id = ANY(%s)", (task_ids,))
+        conn.execute("UPDATE task SET updated_at = now() WHERE id = ANY(%s)", (task_ids,))
+    return len(task_ids)
+
+
+def annotated_among(client: LabelStudioClient, project_id: int, remote_ids: Sequence[int]) -> set[int]:
+    """Which of ``remote_ids`` carry an annotation or a skip in Label Studio now: two filtered
+    listings over their id range, intersected with them."""
+    lo, hi = min(remote_ids), max(remote_ids)
+    wanted = set(remote_ids)
+    found: set[int] = set()
+    for column in ("total_annotations", "cancelled_annotations"):
+        page = 1
+        while True:
+            rows = client.list_tasks(
+                project_id,
+                include=("id",),
+                filters=[
+                    number_filter("id", "greater", lo - 1),
+                    number_filter("id", "less", hi + 1),
+                    number_filter(column, "greater", 0),
+                ],
+                page=page,
+            )
+            found.update(int(r["id"]) for r in rows if int(r["id"]) in wanted)
+            if len(rows) < 1000:
+                break
+            page += 1
+    return found
+
+
+def _handle_vanished(
+    conn: psycopg.Connection[Any],
+    client: LabelStudioClient,
+    remote: RemoteProject,
+    params: dict[str, Any],
+    policy: str,
+    counts: PushCounts,
+) -> None:
+    tool_project_id = params["tool_project_id"]
+    while True:
+        rows = conn.execute(f"{base.VANISHED} LIMIT {DELETE_CHUNK}", params).fetchall()
+        conn.commit()
+        if not rows:
+            return
+        remote_ids = [int(r[0]) for r in rows]
+        keep: set[int] = set()
+        if policy == "keep":
+            keep = set(remote_ids)
+        elif policy == "delete_unannotated":
+            keep = annotated_among(client, remote.id, remote_ids)
+        doomed = [rid for rid in remote_ids if rid not in keep]
+        if doomed:
+            client.delete_tasks(remote.id, doomed)
+        with conn.transaction():
+            if keep:
+                conn.execute(
+                    "UPDATE tool_task SET kept_at = now(), annotated = true"
+                    " WHERE tool_project_id = %s AND remote_id = ANY(%s)",
+                    (tool_project_id, sorted(keep)),
+                )
+            if doomed:
+                conn.execute(
+                    "DELETE FROM tool_task WHERE tool_project_id = %s AND remote_id = ANY(%s)",
+                    (tool_project_id, doomed),
+                )
+        counts.deleted += len(doomed)
+        counts.kept_annotated += len(keep)
+
+
+def _adopt_orphans(
+    conn: psycopg.Connection[Any],
+    client: LabelStudioClient,
+    remote: RemoteProject,
+    project: str,
+    tool_project_id: int,
+    counts: PushCounts,
+) -> None:
+    """Record (or remove, when a second copy) tasks a killed run imported but never recorded."""
+    row = conn.execute("SELECT max(remote_id) FROM tool_task WHERE tool_project_id = %s", (tool_project_id,)).fetchone()
+    conn.commit()
+    after = int(row[0]) if row and row[0] is not None else 0
+    page = 1
+    while True:
+        tasks = client.list_tasks(
+            remote.id,
+            include=("id", "meta", "total_annotations", "cancelled_annotations"),
+            filters=[number_filter("id", "greater", after)],
+            page=page,
+        )
+        ours = [t for t in tasks if isinstance(t.get("meta"), dict) and t["meta"].get(META_PROJECT) == project]
+        if ours:
+            _adopt(conn, client, remote, tool_project_id, ours, counts)
+        if len(tasks) < 1000:
+            return
+        page += 1
+
+
+def _adopt(
+    conn: psycopg.Connection[Any],
+    client: LabelStudioClient,
+    remote: RemoteProject,
+    tool_project_id: int,
+    tasks: list[dict[str, Any]],
+    counts: PushCounts,
+) -> None:
+    by_task: dict[int, int] = {}
+    for t in tasks:
+        by_task.setdefault(int(t["meta"][META_TASK_ID]), int(t["id"]))
+    with conn.transaction():
+        known = dict(
+            conn.execute(
+                "SELECT task_id, remote_id FROM tool_task WHERE tool_project_id = %s AND task_id = ANY(%s)",
+                (tool_project_id, list(by_task)),
+            ).fetchall()
+        )
+        # Adopted with an empty hash and no URL expiry: this push updates their data in place and the
+        # next renewal renews their URLs, whatever the killed run sent.
+        adopt = [(task_id, rid, "", None) for task_id, rid in by_task.items() if task_id not in known]
+        live = {
+            int(r[0])
+            for r in conn.execute("SELECT id FROM task WHERE id = ANY(%s)", ([a[0] for a in adopt],)).fetchall()
+        }
+        base.record_pushed(conn, tool_project_id, [a for a in adopt if a[0] in live])
+        counts.adopted += sum(1 for a in adopt if a[0] in live)
+    # Each labeling task keeps one Label Studio task: the one already recorded, else the adopted one.
+    mapped = {int(known.get(task_id, rid)) for task_id, rid in by_task.items() if task_id in known or task_id in live}
+    extra = [
+        int(t["id"])
+        for t in tasks
+        if int(t["id"]) not in mapped and not t.get("total_annotations") and not t.get("cancelled_annotations")
+    ]
+    if extra:
+        client.delete_tasks(remote.id, extra)
+        counts.duplicates_removed += len(extra)
+    log.info(
+        "adopted %d Label Studio tasks imported by an interrupted run; %d second copies deleted",
+        counts.adopted, counts.duplicates_removed,
+    )  # fmt: skip
