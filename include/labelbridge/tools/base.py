@@ -17,6 +17,10 @@ from typing import Any, ClassVar
 
 import psycopg
 
+#: What a tool's copy of a task is compared on: its canonical data and, in objects mode, the object's
+#: version (a rewritten image under the same key updates the tool's task, keeping its annotations).
+DATA_HASH = "md5(t.data::text || coalesce(t.object_version, ''))"
+
 _BIND = """
 INSERT INTO tool_project (project_id, tool, remote_project) VALUES (%s, %s, %s)
 ON CONFLICT (project_id, tool, remote_project) DO UPDATE SET tool = EXCLUDED.tool
@@ -33,7 +37,7 @@ EXISTS (SELECT 1 FROM jsonb_each_text(t.data) f, unnest(%(heads)s::text[]) h
 
 #: Live tasks the tool has not received, in id order; ``{ready}`` is TRUE or the signed-mode test.
 NOT_PUSHED = """
-SELECT t.id, v.data, t.meta, md5(t.data::text), v.urls_expire_at
+SELECT t.id, v.data, t.meta, """ + DATA_HASH + """, v.urls_expire_at
 FROM task t JOIN task_with_urls v ON v.id = t.id
 WHERE t.project_id = %(project_id)s AND t.deleted_at IS NULL AND {ready}
   AND NOT EXISTS (SELECT 1 FROM tool_task m WHERE m.tool_project_id = %(tool_project_id)s AND m.task_id = t.id)
@@ -42,10 +46,10 @@ ORDER BY t.id
 
 #: Tasks the tool holds whose canonical data changed since (a rewritten object, an edited task file).
 CHANGED = """
-SELECT m.remote_id, t.id, v.data, md5(t.data::text), v.urls_expire_at
+SELECT m.remote_id, t.id, v.data, """ + DATA_HASH + """, v.urls_expire_at
 FROM tool_task m JOIN task t ON t.id = m.task_id JOIN task_with_urls v ON v.id = t.id
 WHERE m.tool_project_id = %(tool_project_id)s AND m.remote_deleted_at IS NULL AND {ready}
-  AND m.data_hash <> md5(t.data::text)
+  AND m.data_hash <> """ + DATA_HASH + """
 ORDER BY t.id
 """
 

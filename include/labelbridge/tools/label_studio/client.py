@@ -7,7 +7,7 @@ lock. The endpoints, their traps and timings: docs/label-studio.md.
 Two token kinds, told apart by their shape:
 
 - a legacy token (``Authorization: Token <key>``);
-- a personal access token: a JWT refresh token, exchanged at ``POST /api/token/refresh`` for a
+- a personal access token: a JWT refresh token, exchanged at ``POST /api/token/refresh/`` for a
   short-lived access token (``Authorization: Bearer <access>``), renewed when it is refused.
 
 No token, header or signed URL appears in an error this client raises: messages name the
@@ -91,11 +91,11 @@ class LabelStudioClient:
             return f"Token {self._token}"
         with self._lock:
             if self._access is None or renew:
-                answer = self._send("POST", "/api/token/refresh", None, json_body={"refresh": self._token})
+                answer = self._send("POST", "/api/token/refresh/", None, json_body={"refresh": self._token})
                 access = answer.json().get("access") if answer.status_code == 200 else None
                 if not isinstance(access, str):
                     raise self._error(
-                        "POST", "/api/token/refresh", answer, hint="the personal access token was refused"
+                        "POST", "/api/token/refresh/", answer, hint="the personal access token was refused"
                     )
                 self._access = access
             return f"Bearer {self._access}"
@@ -229,14 +229,14 @@ class LabelStudioClient:
         self,
         project_id: int,
         *,
-        include: Sequence[str],
+        include: Sequence[str] = (),
         filters: Sequence[Mapping[str, Any]] = (),
         ordering: Sequence[str] = ("tasks:id",),
         page_size: int = LIST_PAGE_SIZE,
         page: int = 1,
     ) -> list[dict[str, Any]]:
-        """One page of the project's tasks (only the ``include`` fields), filtered and ordered as the
-        Data Manager does. A page past the end is empty (Label Studio answers 404 "Invalid page")."""
+        """One page of the project's tasks (only the ``include`` fields, else every field), filtered
+        and ordered as the Data Manager does. A page past the end is empty (Label Studio answers 404 "Invalid page")."""
         query = {"filters": {"conjunction": "and", "items": list(filters)}, "ordering": list(ordering)}
         answer = self.request(
             "GET",
@@ -244,11 +244,12 @@ class LabelStudioClient:
             params={
                 "project": project_id,
                 "fields": "all",
-                "include": ",".join(include),
                 "resolve_uri": "false",
                 "page_size": page_size,
                 "page": page,
                 "query": json.dumps(query),
+                # With "include", annotations come as {id, updated_at} only; without it, whole.
+                **({"include": ",".join(include)} if include else {}),
             },
             ok=(200, 404),
         )

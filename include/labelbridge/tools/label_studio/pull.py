@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,11 @@ from labelbridge.tools.label_studio.push import mark_deleted_in_tool
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
-_INCLUDE = ("id", "updated_at", "annotations", "total_annotations", "cancelled_annotations")
-#: Label Studio annotation fields kept in their own columns; the rest goes to ``extra``.
+#: Label Studio annotation fields kept in their own columns; the rest goes to ``extra``, except
+#: what only its UI shows (``created_username`` holds the annotator's e-mail) and its own task and
+#: project ids (labelbridge's export names its own).
 _COLUMNS = ("result", "completed_by", "was_cancelled", "ground_truth", "lead_time", "created_at")
+_NOT_KEPT = (*_COLUMNS, "created_username", "created_ago", "task", "project")
 
 _UPSERT = """
 INSERT INTO annotation (task_id, origin, origin_key, result, completed_by, was_cancelled, ground_truth,
@@ -139,9 +141,10 @@ def pull_project(
 
 
 def _before(stamp: str) -> str:
-    """A timestamp one microsecond before ``stamp`` (ISO 8601 as Label Studio writes it)."""
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")) - timedelta(microseconds=1)
-    return moment.isoformat(timespec="microseconds")
+    """One microsecond before ``stamp``, in the one format Label Studio's Datetime filter parses
+    (``%Y-%m-%dT%H:%M:%S.%fZ``, UTC)."""
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC) - timedelta(microseconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _pages_since(
@@ -153,7 +156,8 @@ def _pages_since(
     while True:
         filters = [datetime_filter("updated_at", "greater", _before(after))] if after else []
         rows = client.list_tasks(
-            project_id, include=_INCLUDE, filters=filters, ordering=("tasks:updated_at",),
+            # Whole tasks: a listing with "include" gives each annotation's id and updated_at only.
+            project_id, filters=filters, ordering=("tasks:updated_at",),
             page_size=page_size, page=page_no,
         )  # fmt: skip
         counts.pages += 1
@@ -204,7 +208,7 @@ def _store_page(
             columns["truths"].append(bool(a.get("ground_truth")))
             lead = a.get("lead_time")
             columns["lead_times"].append(float(lead) if isinstance(lead, int | float) else None)
-            columns["extras"].append(Jsonb({k: v for k, v in a.items() if k not in _COLUMNS}))
+            columns["extras"].append(Jsonb({k: v for k, v in a.items() if k not in _NOT_KEPT}))
             columns["created"].append(a.get("created_at"))
     if not touched:
         return

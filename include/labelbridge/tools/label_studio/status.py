@@ -24,9 +24,9 @@ WHERE project_id = %s AND tool = 'label_studio' ORDER BY coalesce(pushed_at, cre
 """
 _MAPPED = """
 SELECT count(*) FILTER (WHERE m.remote_deleted_at IS NULL AND m.kept_at IS NULL AND t.deleted_at IS NULL
-                               AND m.data_hash = md5(t.data::text)),
+                               AND m.data_hash = """ + base.DATA_HASH + """),
        count(*) FILTER (WHERE m.remote_deleted_at IS NULL AND t.deleted_at IS NULL
-                               AND m.data_hash <> md5(t.data::text)),
+                               AND m.data_hash <> """ + base.DATA_HASH + """),
        count(*) FILTER (WHERE m.remote_deleted_at IS NULL AND m.kept_at IS NULL AND t.deleted_at IS NOT NULL),
        count(*) FILTER (WHERE m.kept_at IS NOT NULL),
        count(*) FILTER (WHERE m.remote_deleted_at IS NOT NULL),

@@ -36,7 +36,7 @@ CREATE TABLE tool_task (
     tool_project_id  integer NOT NULL REFERENCES tool_project (id) ON DELETE CASCADE,
     task_id          bigint NOT NULL REFERENCES task (id) ON DELETE CASCADE,
     remote_id        bigint NOT NULL,
-    -- md5 of task.data as last pushed (canonical URIs, not the signed URLs).
+    -- md5 of task.data and object_version as last pushed (canonical URIs, not the signed URLs).
     data_hash        text NOT NULL,
     -- Earliest expiry of the signed URLs in the data the tool holds; NULL when it holds none.
     urls_expire_at   timestamptz,
