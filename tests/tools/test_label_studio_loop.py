@@ -72,9 +72,8 @@ def test_a_second_copy_from_an_interrupted_run_is_removed(loop: Loop) -> None:
     loop.push()
     ((task_id,),) = loop.rows("SELECT id FROM task")
     # What a run that died after importing a second copy leaves behind.
-    loop.client.import_tasks(
-        loop.remote_id, [{"data": {"image": "x"}, "meta": {"labelbridge_task_id": task_id, "labelbridge_project": "proj"}}]
-    )
+    meta = {"labelbridge_task_id": task_id, "labelbridge_project": "proj"}
+    loop.client.import_tasks(loop.remote_id, [{"data": {"image": "x"}, "meta": meta}])
     assert len(loop.remote_tasks()) == 2
 
     counts = loop.push().counts
