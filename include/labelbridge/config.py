@@ -277,6 +277,10 @@ class ComplianceConfig(BaseModel):
     fail_on: Literal["info", "low", "medium", "high", "critical"] = "high"
     access_logs: tuple[AccessLogConfig, ...] = ()
     allowed_cidrs: tuple[str, ...] = ()
+    #: The web origins a bucket's CORS rules may name: your labeling UI's, e.g. Label Studio's
+    #: ``https://label-studio.example.com`` (its front end fetches text and audio by script). Unset:
+    #: any origin but ``*``; set: exactly these.
+    allowed_origins: tuple[str, ...] = ()
     allowed_account_ids: tuple[str, ...] = ()
     max_presign_ttl: Duration = timedelta(days=7)
     burst_403_threshold: int = Field(default=20, ge=1)

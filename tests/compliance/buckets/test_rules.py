@@ -582,3 +582,27 @@ def test_unexpected_snapshot_shape_is_an_error_naming_the_rule_not_a_crash() -> 
 def test_s3_good_fixture_is_realistic() -> None:
     # The fixture must use the shapes the S3 API returns, not simplified ones.
     assert isinstance(S3_GOOD["settings"]["policy"], str)
+
+
+LABEL_STUDIO = "https://label-studio.example.com"
+CORS_WITH = {
+    Cloud.S3: lambda origins: {"cors": {"CORSRules": [{"AllowedOrigins": origins, "AllowedMethods": ["GET"]}]}},
+    Cloud.GCS: lambda origins: {
+        "bucket": edited(GCS_GOOD["settings"]["bucket"], "cors", [{"origin": origins, "method": ["GET"]}])
+    },
+    Cloud.AZURE: lambda origins: {"service_cors": [{"allowedOrigins": origins, "allowedMethods": ["GET"]}]},
+}
+CORS_RULE = {Cloud.S3: "s3.cors_restricted", Cloud.GCS: "gcs.cors_restricted", Cloud.AZURE: "azure.sas_policy"}
+
+
+def test_cors_accepts_exactly_the_allowed_origins_when_they_are_set(cloud: Cloud) -> None:
+    # Label Studio's front end fetches text and audio by script: its origin is the one CORS needs.
+    settings = SETTINGS.model_copy(update={"allowed_origins": (LABEL_STUDIO,)})
+    rule = CORS_RULE[cloud]
+
+    def finding(origins: list[str]) -> Any:
+        return {f.rule.id: f for f in evaluate_snapshot(snapshot(cloud, **CORS_WITH[cloud](origins)), settings)}[rule]
+
+    assert finding([LABEL_STUDIO]).status is Status.PASS
+    stray = finding([LABEL_STUDIO, "https://evil.example"])
+    assert stray.status is Status.FAIL and "https://evil.example" in stray.detail and LABEL_STUDIO not in stray.detail

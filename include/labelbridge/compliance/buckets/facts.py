@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from labelbridge.compliance.buckets.policy import Policy, PolicyParseError, parse_policy
 from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
 from labelbridge.compliance.model import Finding, RuleMeta
 from labelbridge.storage import store_class
+
+
+def stray_origins(origins: Iterable[str], allowed: Sequence[str]) -> list[str]:
+    """The CORS origins a bucket should not name: ``*`` always; with ``compliance.allowed_origins``
+    set, any origin not listed there."""
+    listed = {a.rstrip("/") for a in allowed}
+    return sorted({o for o in origins if o == "*" or (listed and o.rstrip("/") not in listed)})
 
 
 def resource(snapshot: BucketSnapshot) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labelbridge.compliance.buckets.facts import Checks, resource
+from labelbridge.compliance.buckets.facts import Checks, resource, stray_origins
 from labelbridge.compliance.buckets.snapshot import BucketSnapshot, Unreadable
 from labelbridge.compliance.model import Finding, RuleMeta, Severity
 from labelbridge.config import ComplianceConfig
@@ -39,8 +39,9 @@ def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
     except Unreadable as exc:
         checks.unreadable(str(exc))
     else:
-        if any("*" in rule.get("allowedOrigins", []) for rule in cors):
-            checks.fail("a blob service CORS rule allows origin *")
+        stray = stray_origins([o for rule in cors for o in rule.get("allowedOrigins", [])], settings.allowed_origins)
+        if stray:
+            checks.fail(f"a blob service CORS rule allows origin {', '.join(stray)}")
         else:
-            checks.ok("no CORS origin *")
+            checks.ok("CORS names only allowed origins")
     return checks.finding(RULE, resource(snapshot))
