@@ -43,5 +43,5 @@ def evaluate(snapshot: BucketSnapshot, settings: ComplianceConfig) -> Finding:
         if stray:
             checks.fail(f"a blob service CORS rule allows origin {', '.join(stray)}")
         else:
-            checks.ok("CORS names only allowed origins")
+            checks.ok("CORS names only allowed origins" if settings.allowed_origins else "no CORS origin *")
     return checks.finding(RULE, resource(snapshot))
