@@ -258,3 +258,21 @@ def test_no_token_or_signature_reaches_logs_or_results(
     assert label_studio.token not in published
     for marker in SECRET_MARKERS:
         assert marker not in published
+
+
+def test_task_file_predictions_go_along_as_pre_annotations(loop: Loop) -> None:
+    from tests.sync import helpers as sync_helpers
+
+    loop.add_images("a.jpg")
+    prediction = {"model_version": "yolo-v9", "score": 0.87, "result": choice("cat")}
+    task = {"data": {"image": loop.store.uri("images/a.jpg"), "note": "from a file"}, "predictions": [prediction]}
+    loop.store.write("tasks/batch.json", sync_helpers.task_file(task))
+    loop.storage = sync_helpers.storage_for(loop.store, name="files", prefix="tasks/", mode="task_files")
+    loop.sync()
+
+    assert loop.push().counts.imported == 1
+
+    ((remote,),) = [list(loop.by_key().values())]
+    assert remote["data"]["note"] == "from a file" and fetch(remote["data"]["image"])[0] == 200
+    predictions = loop.client.request("GET", "/api/predictions/", params={"task": remote["id"]}).json()
+    assert [(p["model_version"], p["score"], p["result"]) for p in predictions] == [("yolo-v9", 0.87, choice("cat"))]

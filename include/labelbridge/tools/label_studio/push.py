@@ -154,9 +154,14 @@ def _count(conn: psycopg.Connection[Any], query: sql.Composed, params: dict[str,
     return int(row[0]) if row else 0
 
 
-def _ls_task(task_id: int, data: dict[str, Any], meta: Any, project: str) -> dict[str, Any]:
+def _ls_task(task_id: int, data: dict[str, Any], meta: Any, predictions: Any, project: str) -> dict[str, Any]:
+    """A task as Label Studio imports it. Predictions go along (labelers see them as pre-annotations);
+    annotations from task files do not: they would come back from the pull as the tool's own."""
     carried = meta if isinstance(meta, dict) else {}
-    return {"data": data, "meta": {**carried, META_TASK_ID: task_id, META_PROJECT: project}}
+    task = {"data": data, "meta": {**carried, META_TASK_ID: task_id, META_PROJECT: project}}
+    if predictions:
+        task["predictions"] = predictions
+    return task
 
 
 def _import_new(
@@ -175,7 +180,7 @@ def _import_new(
         cursor.itersize = batch_size
         cursor.execute(sql.SQL(base.NOT_PUSHED).format(ready=ready), params)
         while rows := cursor.fetchmany(batch_size):
-            tasks = [_ls_task(int(r[0]), r[1], r[2], project) for r in rows]
+            tasks = [_ls_task(int(r[0]), r[1], r[2], r[5], project) for r in rows]
             remote_ids = client.import_tasks(remote.id, tasks)
             with conn.transaction():
                 base.record_pushed(
