@@ -61,7 +61,8 @@ class Loop:
 
     @property
     def stores(self) -> list[tuple[StorageConfig, ObjectStore]]:
-        return [(self.storage, sync_helpers.configured(self.store, self.storage))]
+        # Signing needs the bucket only (and, for GCS, the store's signing credentials), not the listing prefix.
+        return [(self.storage, self.store)]
 
     def add_images(self, *names: str) -> None:
         for name in names:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from labelbridge.config import Cloud
@@ -276,3 +277,43 @@ def test_task_file_predictions_go_along_as_pre_annotations(loop: Loop) -> None:
     assert remote["data"]["note"] == "from a file" and fetch(remote["data"]["image"])[0] == 200
     predictions = loop.client.request("GET", "/api/predictions/", params={"task": remote["id"]}).json()
     assert [(p["model_version"], p["score"], p["result"]) for p in predictions] == [("yolo-v9", 0.87, choice("cat"))]
+
+
+def test_each_clouds_signed_urls_open_from_label_studio(
+    cloud: Cloud, signing_store: StoreFactory, labeling_dsn: str, label_studio: Any, tmp_path: Path
+) -> None:
+    other = make_loop(labeling_dsn, signing_store(cloud), label_studio, tmp_path)
+    other.add_images("a b.jpg", "ü.jpg")
+    other.sync()
+
+    assert other.push().counts.imported == 2
+
+    for key, task in other.by_key().items():
+        assert fetch(task["data"]["image"]) == (200, f"pixels of {key}".encode())
+
+
+def test_label_studio_lost_mid_push_fails_clearly_and_the_rerun_resumes_without_duplicates(
+    signing_store: StoreFactory, labeling_dsn: str, label_studio: Any, tmp_path: Path
+) -> None:
+    loop = make_loop(labeling_dsn, signing_store(Cloud.S3), label_studio, tmp_path, batch_size=2)
+    loop.add_images(*(f"{i}.jpg" for i in range(5)))
+    loop.sync()
+
+    class DropsAfterTwoImports(httpx.HTTPTransport):
+        imports = 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/import"):
+                self.imports += 1
+                if self.imports > 2:
+                    raise httpx.ConnectError("connection refused")
+            return super().handle_request(request)
+
+    flaky = LabelStudioClient(label_studio.url, label_studio.token, transport=DropsAfterTwoImports())
+    with pytest.raises(LabelStudioError, match=r"did not answer POST /api/projects/\d+/import: ConnectError"):
+        loop.push(flaky)
+    assert loop.rows("SELECT count(*) FROM tool_task") == [(4,)]
+
+    rerun = loop.push().counts
+    assert (rerun.imported, rerun.adopted, rerun.duplicates_removed) == (1, 0, 0)
+    assert sorted(loop.by_key()) == [f"{i}.jpg" for i in range(5)]
