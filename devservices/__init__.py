@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -37,12 +38,15 @@ class Service:
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
+        # Each peer leads its own process group (start_new_session): signal the group, children included.
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         for step in reversed(self.cleanup):
             step()
@@ -214,3 +218,106 @@ def start_azurite(port: int | None = None) -> Service:
     conn = {"conn_type": "wasb", "extra": {"connection_string": connection_string}}
     env = {"AIRFLOW_CONN_WASB_DEFAULT": json.dumps(conn), "AZURITE_CONNECTION_STRING": connection_string}
     return Service("azurite", url, env, process)
+
+
+# Label Studio ------------------------------------------------------------------------------
+
+LABEL_STUDIO_BIN = ROOT / ".ls-venv" / "bin" / "label-studio"
+
+
+@dataclass
+class LabelStudioServer(Service):
+    """A Label Studio on loopback with one admin user whose legacy token is ``token``."""
+
+    token: str = ""
+    email: str = ""
+    password: str = ""
+    _personal_access_token: str | None = None
+
+    def personal_access_token(self) -> str:
+        """The admin's personal access token (a JWT refresh token), created on first use.
+
+        Label Studio keeps one per user and answers 409 to a second request, so it is created once and kept.
+        """
+        if self._personal_access_token is None:
+            import httpx
+
+            answer = httpx.post(f"{self.url}/api/token/", headers={"Authorization": f"Token {self.token}"}, timeout=30)
+            answer.raise_for_status()
+            self._personal_access_token = str(answer.json()["token"])
+        return self._personal_access_token
+
+
+def start_label_studio(server_dsn: str, *, port: int | None = None, timeout_s: float = 150.0) -> LabelStudioServer:
+    """Start Label Studio (installed in .ls-venv by scripts/setup.sh) on loopback, on a database of its own.
+
+    It stops by process group and drops its database. Start-up runs Django's migrations: 20-45 s.
+    """
+    import secrets
+    import uuid
+
+    import psycopg
+    import psycopg.conninfo
+
+    if not LABEL_STUDIO_BIN.exists():
+        raise RuntimeError(f"{LABEL_STUDIO_BIN} is missing: run ./scripts/setup.sh (it installs .ls-venv)")
+    port = port or free_port()
+    database = f"lb_label_studio_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
+    params = psycopg.conninfo.conninfo_to_dict(server_dsn)
+    data_dir = tempfile.mkdtemp(prefix="labelbridge-ls-")
+    token, email, password = secrets.token_hex(20), "admin@labelbridge.test", secrets.token_urlsafe(12)
+    env = {
+        "LABEL_STUDIO_BASE_DATA_DIR": data_dir,
+        "LABEL_STUDIO_USERNAME": email,
+        "LABEL_STUDIO_PASSWORD": password,
+        "LABEL_STUDIO_USER_TOKEN": token,
+        # Legacy tokens answer 401 unless enabled when the organization is first created.
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+        # Otherwise it asks pypi.org for a newer version at start (10 s timeout when offline).
+        "LATEST_VERSION_CHECK": "false",
+        # Its own S3 storage sync (the benchmark's baseline) reads from the emulator on loopback.
+        "SSRF_PROTECTION_ENABLED": "false",
+        "DJANGO_DB": "default",
+        "POSTGRE_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRE_PORT": str(params.get("port") or 5432),
+        "POSTGRE_USER": str(params.get("user") or "postgres"),
+        "POSTGRE_PASSWORD": str(params.get("password") or ""),
+        "POSTGRE_NAME": database,
+    }
+    log = open(Path(data_dir) / "label-studio.log", "wb")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(
+        [str(LABEL_STUDIO_BIN), "start", "--no-browser", "--internal-host", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    server = LabelStudioServer("label-studio", url, {}, process, token=token, email=email, password=password)
+
+    def drop_database() -> None:
+        log.close()
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    server.cleanup.append(drop_database)
+    try:
+        wait_until(lambda: _answers(f"{url}/health"), what="label-studio", timeout_s=timeout_s, process=process)
+    except Exception as error:
+        tail = (Path(data_dir) / "label-studio.log").read_text(errors="replace")[-2000:]
+        server.stop()
+        raise RuntimeError(f"{error}; its log ends with:\n{tail}") from error
+    return server
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

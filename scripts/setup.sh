@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates the project's environment from an empty machine (Python 3.11, Node 20):
-# a venv with uv, the locked requirements, the project itself, and Azurite for the tests.
+# a venv with uv, the locked requirements, the project itself, Label Studio in .ls-venv, and Azurite for the tests.
 # Idempotent: reruns skip what is already in place and in step with the lock files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,17 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/uv pip install --python .venv/bin/python --no-deps --quiet -e .
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+
+# Label Studio, the annotation tool the tests and the demo talk to over HTTP, in an environment of its own:
+# its Django pins clash with Airflow's (installed together it downgrades the Azure provider and others).
+ls_stamp=".ls-venv/.installed-$(sha256sum requirements-label-studio.txt | cut -c1-16)"
+if [ ! -f "$ls_stamp" ]; then
+  echo "setup: installing Label Studio into .ls-venv"
+  [ -x .ls-venv/bin/python ] || "$PYTHON" -m venv .ls-venv
+  .venv/bin/uv pip install --python .ls-venv/bin/python --quiet -r requirements-label-studio.txt
+  rm -f .ls-venv/.installed-*
+  touch "$ls_stamp"
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -60,6 +60,16 @@ def pg_server(services: dict[str, devservices.Service]) -> str:
     return services["postgres"].url
 
 
+@pytest.fixture(scope="session")
+def label_studio(pg_server: str) -> Iterator[devservices.LabelStudioServer]:
+    """A real Label Studio on loopback, once per session (start-up runs its migrations: 20-45 s)."""
+    server = devservices.start_label_studio(pg_server)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _admin(pg_server: str) -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(pg_server, autocommit=True)
 
