@@ -5,8 +5,9 @@ Writes the target's project to its bucket (or container) in each configured form
 format, under `<prefix>/<project>/<format>/<run id>/`, with `manifest.json` written last: a
 reader that sees the manifest sees a complete, verified export.
 
-* Runs when any of the target's source storages was synced (their Assets), and/or on the
-  target's `schedule` cron.
+* Runs when any of the target's source storages was synced (their Assets), when a pull brought
+  annotations from Label Studio (`labelbridge://label-studio/<project>`), and/or on the target's
+  `schedule` cron.
 * Incremental by default (what changed since the last verified export of this target and
   format); trigger with `full: true` to rebuild the whole snapshot.
 * Clearing a task reruns the same run: same window, byte-identical files. The watermark moves
@@ -25,15 +26,25 @@ import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
 
 from labelbridge.config import ExportTargetConfig
-from labelbridge.operators.assets import export_asset, export_dag_id, load_config_for_dags, storage_asset
+from labelbridge.operators.assets import (
+    export_asset,
+    export_dag_id,
+    label_studio_asset,
+    load_config_for_dags,
+    storage_asset,
+)
 from labelbridge.operators.export import EXPORT_OPERATORS
 
 CONFIG = load_config_for_dags()
 
 
 def schedule_of(target: ExportTargetConfig) -> Any:
-    """Source storages' Assets (any of them), the cron, both, or nothing (manual runs only)."""
+    """Source storages' Assets and, for a project labeled in Label Studio, its pulls' Asset (any of
+    them), the cron, both, or nothing (manual runs only)."""
     assets = [storage_asset(name) for name in target.sources]
+    project = CONFIG.projects.get(target.project)
+    if project is not None and project.label_studio is not None:
+        assets.append(label_studio_asset(project.name))
     condition = functools.reduce(operator.or_, assets) if assets else None
     if condition is not None and target.schedule:
         return AssetOrTimeSchedule(timetable=CronTriggerTimetable(target.schedule, timezone="UTC"), assets=condition)

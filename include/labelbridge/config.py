@@ -8,11 +8,12 @@ both; :func:`load_config_strict` raises on the first problem, for the CLI's ``co
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -100,7 +101,26 @@ class LabelStudioConfig(BaseModel):
     #: PATCHes per second this Label Studio absorbs (measured 4-7/s on a 2-core runserver); the
     #: renewal plan warns when the steady state needs more.
     max_patch_rate: float = Field(default=4.0, gt=0)
-    schedule: str | None = "@hourly"
+    #: When the project's DAG runs besides after each sync (cron or preset); renewal takes its share per run.
+    schedule: str = "@hourly"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter  # Airflow's own cron parser
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression or preset (such as '@hourly' or '*/15 * * * *')")
+        return value
+
+    @property
+    def interval(self) -> timedelta:
+        """The shortest gap between two scheduled runs: what each renewal run plans its share for."""
+        from croniter import croniter
+
+        runs = croniter(self.schedule, datetime(2025, 1, 1, tzinfo=UTC))
+        times: list[datetime] = [runs.get_next(datetime) for _ in range(25)]
+        return min(b - a for a, b in itertools.pairwise(times))
 
     @model_validator(mode="after")
     def _creatable(self) -> LabelStudioConfig:

@@ -22,7 +22,7 @@ from labelbridge.compliance.buckets.collectors import (
 )
 from labelbridge.compliance.buckets.targets import BucketTarget
 from labelbridge.compliance.report.sink import LocalReportSink, ReportSink, StoreReportSink
-from labelbridge.config import AccessLogConfig, ExportTargetConfig, LabelbridgeConfig, StorageConfig
+from labelbridge.config import AccessLogConfig, ExportTargetConfig, LabelbridgeConfig, ProjectConfig, StorageConfig
 from labelbridge.errors import ConfigError
 from labelbridge.storage import ObjectStore, S3Store, store_class
 from labelbridge.tools.label_studio.client import LabelStudioClient
@@ -64,6 +64,18 @@ def label_studio_client(conn_id: str) -> LabelStudioClient:
     from labelbridge.hooks.label_studio import LabelStudioHook
 
     return LabelStudioHook(conn_id).get_conn()
+
+
+def label_studio_project(config: LabelbridgeConfig, name: str) -> ProjectConfig:
+    """``name``'s entry in storages.yaml, which must say where it is labeled in Label Studio."""
+    project = config.project(name)
+    if project.label_studio is None:
+        labeled = ", ".join(p.name for p in config.label_studio_projects()) or "none"
+        raise ConfigError(
+            f"project {name!r} in {config.path} has no label_studio section; "
+            f"projects labeled in Label Studio: {labeled}"
+        )
+    return project
 
 
 def project_stores(config: LabelbridgeConfig, project: str) -> list[tuple[StorageConfig, ObjectStore]]:

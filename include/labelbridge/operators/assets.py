@@ -1,8 +1,10 @@
 """The names that tie the DAGs, the operators and the UI plugin together, written once.
 
-Asset URIs (a sync updates ``labelbridge://storage/<name>``, which the rotation and export DAGs
-are scheduled on; an export task updates ``labelbridge://export/<target>/<format>``), the DAG
-ids built from storages.yaml names, and the config load every DAG file starts with.
+Asset URIs (a sync updates ``labelbridge://storage/<name>``, which the rotation, Label Studio and
+export DAGs are scheduled on; a pull that brought annotations from Label Studio updates
+``labelbridge://label-studio/<project>``, which export DAGs are scheduled on too; an export task
+updates ``labelbridge://export/<target>/<format>``), the DAG ids built from storages.yaml names,
+and the config load every DAG file starts with.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 from labelbridge.config import LabelbridgeConfig, load_config
 
@@ -23,6 +25,17 @@ def storage_asset(name: str) -> Asset:
     return Asset(f"labelbridge://storage/{name}")
 
 
+def label_studio_asset(project: str) -> Asset:
+    """The Asset a pull updates when it brought annotations (new, edited or deleted) from Label Studio."""
+    return Asset(f"labelbridge://label-studio/{project}")
+
+
+def label_studio_alias(project: str) -> AssetAlias:
+    """What a pull task declares as its outlet: it attaches :func:`label_studio_asset`'s event only
+    when annotations changed, so exports do not rerun after every hourly pull that found nothing."""
+    return AssetAlias(f"labelbridge-label-studio-{project}")
+
+
 def export_asset(target: str, fmt: str) -> Asset:
     """The Asset an export target's task for one format updates."""
     return Asset(f"labelbridge://export/{target}/{fmt}")
@@ -30,6 +43,10 @@ def export_asset(target: str, fmt: str) -> Asset:
 
 def sync_dag_id(storage: str) -> str:
     return f"labelbridge_sync_{storage.replace('-', '_')}"
+
+
+def label_studio_dag_id(project: str) -> str:
+    return f"labelbridge_label_studio_{project.replace('-', '_')}"
 
 
 def export_dag_id(target: str) -> str:

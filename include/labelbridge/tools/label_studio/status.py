@@ -1,5 +1,5 @@
 """Where a project stands with Label Studio, from the labeling DB alone (no request to Label Studio):
-tasks in sync, pending (new, changed, vanished), waiting for a signed URL, when the earliest URL
+tasks in sync, pending (new, changed, vanished), how many new ones have no signed URL yet, when the earliest URL
 Label Studio holds expires, and whether renewal keeps up."""
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class LabelStudioStatus:
     pending_new: int
     pending_changed: int
     pending_vanished: int
-    waiting_for_urls: int
+    #: New tasks without a signed URL yet (push signs them first; in ``uri`` mode none wait).
+    unsigned_new: int
     kept_annotated: int
     deleted_in_tool: int
     annotated: int
@@ -94,18 +95,18 @@ def label_studio_status(
             row = conn.execute(query, params).fetchone()
             return int(row[0]) if row else 0
 
-        new_ready = not_pushed(base.ready_clause(signed))
-        waiting = not_pushed("TRUE") - new_ready
+        new = not_pushed("TRUE")
+        unsigned = new - not_pushed(base.ready_clause(signed))
         pulled_row = conn.execute(_PULLED, (project_id,)).fetchone() if project_id is not None else None
         renewal = plan_renewal(conn, tool_project_id, ls, storages, now=run_at) if binding and signed else None
     return LabelStudioStatus(
         project=project.name,
         label_studio_project=binding[1] if binding else None,
         in_sync=int(mapped[0]),
-        pending_new=new_ready,
+        pending_new=new,
         pending_changed=int(mapped[1]),
         pending_vanished=int(mapped[2]),
-        waiting_for_urls=waiting,
+        unsigned_new=unsigned,
         kept_annotated=int(mapped[3]),
         deleted_in_tool=int(mapped[4]),
         annotated=int(mapped[5]),
