@@ -6,6 +6,7 @@ labelbridge pushed, and those must open.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from labelbridge.errors import LabelStudioError
 from labelbridge.secrets import SECRET_MARKERS
 from labelbridge.tools.label_studio import LabelStudioClient
 from tests.conftest import StoreFactory
+from tests.sync import helpers as sync_helpers
 from tests.tools.label_studio_helpers import Loop, box, choice, fetch, make_loop
 
 
@@ -317,3 +319,33 @@ def test_label_studio_lost_mid_push_fails_clearly_and_the_rerun_resumes_without_
     rerun = loop.push().counts
     assert (rerun.imported, rerun.adopted, rerun.duplicates_removed) == (1, 0, 0)
     assert sorted(loop.by_key()) == [f"{i}.jpg" for i in range(5)]
+
+
+def test_tasks_label_studio_refuses_are_reported_and_left_out_while_the_rest_go(
+    loop: Loop, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Task files hold what Python parses and Label Studio refuses: a task without the field the
+    # label config reads, an image that is a number or an object (Label Studio rejects the whole batch).
+    loop.add_images("a.jpg", "b.jpg")
+    image = f"s3://{loop.store.bucket}/images/"
+    tasks = [
+        {"image": f"{image}a.jpg"}, {"text": "no image field"}, {"image": 5}, {"image": f"{image}b.jpg"},
+        {"image": {"nested": True}},
+    ]  # fmt: skip
+    loop.store.write("tasks/batch.json", json.dumps(tasks).encode())
+    loop.storage = sync_helpers.storage_for(loop.store, prefix="tasks/", mode="task_files", url_ttl="1d")
+    loop.sync()
+
+    with caplog.at_level(logging.WARNING):
+        first = loop.push().counts
+
+    assert (first.imported, first.refused) == (2, 3)
+    images = sorted(t["data"]["image"].split("?")[0].rsplit("/", 1)[-1] for t in loop.remote_tasks())
+    assert images == ["a.jpg", "b.jpg"]
+    refusals = [r.getMessage() for r in caplog.records if "not sent to Label Studio" in r.getMessage()]
+    assert len(refusals) == 3 and all(f"s3://{loop.store.bucket}/tasks/batch.json" in m for m in refusals)
+    assert any("its data lacks image, which the label config reads" in m for m in refusals)
+    assert any("answered 400" in m and "is of type 'int'" in m for m in refusals)
+    again = loop.push().counts
+    assert (again.imported, again.refused) == (0, 3)
+    assert len(loop.remote_tasks()) == 2

@@ -41,7 +41,8 @@ NOT_PUSHED = """
 SELECT t.id, v.data, t.meta, """ + DATA_HASH + """, v.urls_expire_at,
        (SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
                 'result', p.result, 'model_version', p.model_version, 'score', p.score)) ORDER BY p.id)
-        FROM prediction p WHERE p.task_id = t.id)
+        FROM prediction p WHERE p.task_id = t.id),
+       t.uri
 FROM task t JOIN task_with_urls v ON v.id = t.id
 WHERE t.project_id = %(project_id)s AND t.deleted_at IS NULL AND {ready}
   AND NOT EXISTS (SELECT 1 FROM tool_task m WHERE m.tool_project_id = %(tool_project_id)s AND m.task_id = t.id)

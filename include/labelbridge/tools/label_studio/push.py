@@ -26,6 +26,7 @@ from psycopg import sql
 
 from labelbridge.config import ProjectConfig, StorageConfig
 from labelbridge.db import connect, projects
+from labelbridge.errors import LabelStudioError
 from labelbridge.rotate import rotate_storage
 from labelbridge.storage import store_class
 from labelbridge.storage.base import ObjectStore
@@ -65,6 +66,9 @@ class PushCounts:
     deleted_in_tool: int = 0
     #: Signed mode: tasks still waiting for a signed URL (their storage could not sign).
     waiting_for_urls: int = 0
+    #: Tasks Label Studio refuses (e.g. a field the label config needs is missing): logged with
+    #: where and why, left out, the rest imported; they stay pending and are tried again next run.
+    refused: int = 0
     signed: int = 0
     batches: int = 0
     seconds: float = 0.0
@@ -136,10 +140,10 @@ def push_project(
     log.info(
         "project %s -> Label Studio project %d: %d imported in %d batches, %d updated, %d deleted, "
         "%d kept (annotated, object vanished), %d adopted after an interrupted run, %d duplicates removed, "
-        "%d deleted in Label Studio by hand, %d waiting for a signed URL, %.1fs",
+        "%d deleted in Label Studio by hand, %d waiting for a signed URL, %d refused by Label Studio, %.1fs",
         project.name, remote.id, counts.imported, counts.batches, counts.updated, counts.deleted,
         counts.kept_annotated, counts.adopted, counts.duplicates_removed, counts.deleted_in_tool,
-        counts.waiting_for_urls, counts.seconds,
+        counts.waiting_for_urls, counts.refused, counts.seconds,
     )  # fmt: skip
     if counts.kept_annotated:
         log.warning(
@@ -180,17 +184,55 @@ def _import_new(
         cursor.itersize = batch_size
         cursor.execute(sql.SQL(base.NOT_PUSHED).format(ready=ready), params)
         while rows := cursor.fetchmany(batch_size):
-            tasks = [_ls_task(int(r[0]), r[1], r[2], r[5], project) for r in rows]
-            remote_ids = client.import_tasks(remote.id, tasks)
-            with conn.transaction():
-                base.record_pushed(
-                    conn,
-                    params["tool_project_id"],
-                    [(int(r[0]), rid, str(r[3]), r[4]) for r, rid in zip(rows, remote_ids, strict=True)],
-                )
-            counts.imported += len(rows)
+            items = []
+            for r in rows:
+                missing = [f for f in remote.data_fields if not isinstance(r[1], dict) or f not in r[1]]
+                if missing:
+                    _refused(r, f"its data lacks {', '.join(missing)}, which the label config reads", counts)
+                else:
+                    items.append((r, _ls_task(int(r[0]), r[1], r[2], r[5], project)))
+            imported = _import_splitting_refusals(client, remote.id, items, counts)
+            if imported:
+                with conn.transaction():
+                    base.record_pushed(
+                        conn, params["tool_project_id"], [(int(r[0]), rid, str(r[3]), r[4]) for r, rid in imported]
+                    )
+            counts.imported += len(imported)
             counts.batches += 1
         cursor.close()
+    if counts.refused:
+        log.warning(
+            "project %s: %d tasks refused by Label Studio were left out (see above); fix them at their source "
+            "or the label config: the next push tries them again", project, counts.refused,
+        )  # fmt: skip
+
+
+def _import_splitting_refusals(
+    client: LabelStudioClient, project_id: int, items: list[tuple[Any, dict[str, Any]]], counts: PushCounts
+) -> list[tuple[Any, int]]:
+    """Import ``items`` (row, task) in one request; when Label Studio refuses the batch (400, the
+    whole batch is rejected), split it until the refused tasks stand alone, and leave those out.
+    One bad task costs about log2(batch) extra requests, not the push."""
+    if not items:
+        return []
+    try:
+        ids = client.import_tasks(project_id, [task for _, task in items])
+    except LabelStudioError as exc:
+        if exc.status != 400:
+            raise
+        if len(items) == 1:
+            _refused(items[0][0], str(exc), counts)
+            return []
+        half = len(items) // 2
+        return _import_splitting_refusals(client, project_id, items[:half], counts) + _import_splitting_refusals(
+            client, project_id, items[half:], counts
+        )
+    return [(row, rid) for (row, _), rid in zip(items, ids, strict=True)]
+
+
+def _refused(row: Any, why: str, counts: PushCounts) -> None:
+    counts.refused += 1
+    log.warning("task %d (%s) not sent to Label Studio: %s", row[0], row[6], why)
 
 
 def _update_changed(
