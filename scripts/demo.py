@@ -1,9 +1,11 @@
 """The demo: labelbridge's jobs on the bundled storages.yaml, with no cloud account.
 
-Starts PostgreSQL (the machine's own when it answers, else an embedded one) and moto_server (S3)
-on loopback, seeds the bucket ``labelbridge-demo`` with a few images and Label Studio task files
-(one of them broken on purpose), then runs the sync DAG through Airflow and the other jobs
-through the CLI. Run it with ``./scripts/demo.sh``.
+Starts PostgreSQL (the machine's own when it answers, else an embedded one), moto_server (S3) and
+Label Studio (installed in .ls-venv by setup) on loopback, seeds the bucket ``labelbridge-demo``
+with a few images and Label Studio task files (one of them broken on purpose), then runs the sync
+DAG through Airflow and the other jobs through the CLI: the tasks go to a Label Studio project
+with signed URLs, a labeler's annotation made through its REST API comes back and is exported.
+Run it with ``./scripts/demo.sh``; ``--keep-running`` leaves Label Studio up to look at in a browser.
 
 The screen gets the story: one line per step (what happened, in numbers) with the command that
 did it, and a small table where a step has one; well under 100 lines. Everything the commands
@@ -26,11 +28,13 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import traceback
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -49,8 +53,11 @@ IMAGES = {
 #: The step names, in the order the story tells them (tests/test_demo.py checks each is there).
 STEPS = (
     "services", "seeded", "schema", "storages", "listed", "airflow", "synced", "dry run", "synced",
-    "quarantined", "re-synced", "rotated", "exported", "compliance", "database",
+    "quarantined", "re-synced", "rotated", "label studio", "pushed", "annotated", "pulled", "exported",
+    "compliance", "database",
 )
+#: The Label Studio project the bundled storages.yaml names for project ``demo``.
+LABEL_STUDIO_PROJECT = "labelbridge demo"
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 #: How many lines of a failed command's output the screen shows.
 FAILURE_LINES = 15
@@ -206,6 +213,9 @@ def tell(story: Story, *, state: Path, database: str) -> None:
 
     postgres = devservices.start_postgres()
     services.append(postgres)
+    # Label Studio takes 20-45 s to start (Django migrations): it starts while the first steps run.
+    label_studio = LabelStudioStarting(postgres.url)
+    services.append(label_studio)
     moto = devservices.start_moto()
     services.append(moto)
     os.environ.update(moto.env)
@@ -302,6 +312,8 @@ def tell(story: Story, *, state: Path, database: str) -> None:
         (r["storage"], f"{r['signed']} of {r['due']} due signed", f"by {r['signer'] or '-'}") for r in rotated
     ])
 
+    loop_through_label_studio(story, label_studio.wait(), dsn)
+
     exports = story.labelbridge("export", "demo-export").json_lines()
     story.step(
         "exported",
@@ -365,8 +377,84 @@ def tell(story: Story, *, state: Path, database: str) -> None:
     ])
 
 
+class LabelStudioStarting:
+    """Label Studio starting in a thread; :meth:`wait` returns it once it answers."""
+
+    def __init__(self, server_dsn: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="label-studio")
+        self._future = self._pool.submit(devservices.start_label_studio, server_dsn)
+        self._pool.shutdown(wait=False)
+
+    def wait(self) -> devservices.LabelStudioServer:
+        return self._future.result()
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._future.result().stop()
+
+
+def loop_through_label_studio(story: Story, server: devservices.LabelStudioServer, dsn: str) -> None:
+    """Tasks into Label Studio with signed URLs, a labeler's annotation made there, pulled back."""
+    import httpx
+    import psycopg
+
+    from labelbridge.tools.label_studio import LabelStudioClient
+
+    conn = {"conn_type": "label_studio", "host": server.url, "password": server.token}
+    os.environ["AIRFLOW_CONN_LABEL_STUDIO_DEFAULT"] = json.dumps(conn)
+    story.step("label studio", f"{server.url} (Label Studio 1.23 from .ls-venv): it holds no cloud credential")
+
+    (pushed,) = story.labelbridge("label-studio", "push", "demo", "--json").json_lines()
+    client = LabelStudioClient(server.url, server.token)
+    project_id = int(pushed["label_studio_project"])
+    tasks = client.list_tasks(project_id, include=("id", "data"), page=1, page_size=100)
+    image = next(t for t in tasks if t["data"]["image"].split("?")[0].endswith("/cat-003.png"))
+    answer = httpx.get(image["data"]["image"], timeout=10)
+    story.step(
+        "pushed",
+        f"{pushed['imported']} tasks into Label Studio project {project_id} with signed URLs; cat-003.png's URL "
+        f"from there: HTTP {answer.status_code}, {answer.headers.get('content-type')}",
+        command="labelbridge label-studio push demo",
+    )
+
+    box = {
+        "from_name": "label", "to_name": "image", "type": "rectanglelabels", "original_width": 64,
+        "original_height": 64, "image_rotation": 0,
+        "value": {"x": 20, "y": 25, "width": 50, "height": 45, "rotation": 0, "rectanglelabels": ["cat"]},
+    }  # fmt: skip
+    client.request("POST", f"/api/tasks/{image['id']}/annotations/", json_body={"result": [box], "lead_time": 4.2})
+    story.step("annotated", "a labeler draws a 'cat' box on cat-003.png in Label Studio (its REST API, as the "
+               "browser does)")
+
+    (pulled,) = story.labelbridge("label-studio", "pull", "demo", "--json").json_lines()
+    with psycopg.connect(dsn) as db:
+        tool = db.execute("SELECT count(*) FROM annotation WHERE origin = 'tool'").fetchone()
+    story.step(
+        "pulled",
+        f"{pulled['created']} annotation made in Label Studio came back, by the server's updated_at cursor "
+        f"({tool[0] if tool else 0} with origin 'tool')",
+        command="labelbridge label-studio pull demo",
+    )
+    (status,) = story.labelbridge("label-studio", "status", "demo", "--json").json_lines()
+    renewal = status["renewal"] or {}
+    story.detail(
+        f"status: {status['in_sync']} in sync, {status['pending']} pending, earliest URL expiry "
+        f"{str(renewal.get('earliest_expiry'))[:16]}, renewal needs {renewal.get('steady_rate_per_s')} PATCH/s "
+        f"of {renewal.get('max_patch_rate_per_s')}"
+    )
+
+
+def keep_running(story: Story, services_up: Sequence[Any]) -> None:
+    """Leave Label Studio and the S3 emulator up until Ctrl-C, to look at the tasks in a browser."""
+    server = next(s for s in services_up if isinstance(s, LabelStudioStarting)).wait()
+    story.say()
+    story.say(f"Label Studio is up at {server.url}/projects/ : log in as {server.email} / {server.password}")
+    story.say("the images load from the S3 emulator through their signed URLs; Ctrl-C stops everything")
+    threading.Event().wait()
+
+
 #: Started services, stopped in reverse order whatever happens.
-services: list[devservices.Service] = []
+services: list[Any] = []
 
 
 @contextlib.contextmanager
@@ -397,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--state", type=Path, default=ROOT / ".demo", help="where the demo keeps what it makes")
     parser.add_argument("--database", default="labelbridge_demo", help="labeling database (dropped and recreated)")
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave Label Studio and S3 up afterwards, until Ctrl-C"
+    )
     args = parser.parse_args(argv)
     state: Path = args.state.resolve()
     started = time.monotonic()
@@ -412,11 +503,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     with output_to_log(log_path) as screen:
         story = Story(screen, log_path)
-        story.say("labelbridge demo: config/storages.yaml on loopback PostgreSQL and S3 (moto), no cloud account")
+        story.say("labelbridge demo: config/storages.yaml with PostgreSQL, S3 (moto), Label Studio on loopback")
         story.say(f"every command's full output, Airflow's logs included: {shown_path(log_path)}")
         story.say()
         try:
             tell(story, state=state, database=args.database)
+            story.say()
+            story.say(f"demo finished in {time.monotonic() - started:.0f}s; full output: {shown_path(log_path)}")
+            if args.keep_running:
+                keep_running(story, services)
         except Exception as exc:
             story.log(traceback.format_exc())
             cause = str(exc) if isinstance(exc, DemoFailed) else f"{type(exc).__name__}: {exc}"
@@ -430,8 +525,6 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for service in reversed(services):
                 service.stop()
-        story.say()
-        story.say(f"demo finished in {time.monotonic() - started:.0f}s; full output: {shown_path(log_path)}")
     return 0
 
 

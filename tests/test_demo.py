@@ -3,7 +3,8 @@ lines on screen, every command's and Airflow's output in the log file it names, 
 cause on screen.
 
 The demo runs whole, as ``./scripts/demo.sh`` runs it (only its state directory and database
-name are the test's own): about 30 s, the sync DAG through ``airflow dags test`` included.
+name are the test's own): about 50 s, the sync DAG through ``airflow dags test`` and a Label
+Studio of its own included.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ DEMO = ROOT / "scripts" / "demo.py"
 #: Each step's name starts its line, in this order.
 STORY = [
     "services", "seeded", "schema", "storages", "listed", "airflow", "synced", "dry run", "synced",
-    "quarantined", "re-synced", "rotated", "exported", "compliance", "database",
+    "quarantined", "re-synced", "rotated", "label studio", "pushed", "annotated", "pulled", "exported",
+    "compliance", "database",
 ]
 
 
@@ -60,7 +62,7 @@ def test_demo_tells_each_step_in_a_line_and_logs_the_rest(
     lines = result.stdout.splitlines()
     assert result.returncode == 0, result.stdout
     assert result.stderr == ""  # Airflow's logs and every command's output went to the log file
-    assert len(lines) <= 60, result.stdout
+    assert len(lines) <= 70, result.stdout
 
     assert [line[:12].strip() for line in lines if line[:12].strip() in STORY] == STORY
     log = tmp_path / "demo" / "demo.log"
@@ -81,8 +83,14 @@ def test_demo_tells_each_step_in_a_line_and_logs_the_rest(
     )
     assert step("re-synced").endswith("7 listed, 7 unchanged, 0 written (incremental: nothing rewritten)")
     assert step("rotated").startswith("rotated      12 signed URLs written; a canary fetched 3")
-    assert re.search(r"^ +json +12 tasks +2 annotations", result.stdout, re.M)
-    assert re.search(r"^ +coco +1 tasks +1 annotations", result.stdout, re.M)
+    # The loop through Label Studio: tasks in with working signed URLs, a labeler's box back, then exported.
+    assert re.match(r"http://127\.0\.0\.1:\d+ \(Label Studio 1\.23", step("label studio")[13:])
+    assert re.search(r"12 tasks into Label Studio project \d+ with signed URLs; cat-003.png's URL from there: "
+                     r"HTTP 200, image/png", step("pushed"))
+    assert "1 annotation made in Label Studio came back, by the server's updated_at cursor" in step("pulled")
+    assert re.search(r"^ +status: 12 in sync, 0 pending, earliest URL expiry 20", result.stdout, re.M)
+    assert re.search(r"^ +json +12 tasks +3 annotations", result.stdout, re.M)
+    assert re.search(r"^ +coco +2 tasks +2 annotations", result.stdout, re.M)
     assert len(re.findall(r"manifest\.json$", result.stdout, re.M)) == 2
     # The compliance verdict in a few lines: the gate, counts and failing rule ids per severity, the report.
     assert "gate FAIL (fails on high and above): 16 pass, 32 fail, 0 error" in step("compliance")
@@ -90,7 +98,7 @@ def test_demo_tells_each_step_in_a_line_and_logs_the_rest(
     assert re.search(r"^ +high +8 fail, 4 pass +s3\.ip_restricted, s3\.tls_only$", result.stdout, re.M)
     (report,) = (tmp_path / "demo" / "reports").glob("*/compliance.html")
     assert f"report: {report} (and .json)" in result.stdout
-    assert "tasks 12, annotations 2, predictions 1, quarantined files 1, signed URLs 12, exports 2" in step("database")
+    assert "tasks 12, annotations 3, predictions 1, quarantined files 1, signed URLs 12, exports 2" in step("database")
 
     text = log.read_text()
     assert "$ airflow dags test labelbridge_sync_demo_images" in text
