@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator
 import labelbridge.operators
 
 #: Values for the required arguments of the operators' ``__init__``.
-REQUIRED = {"storage": "s", "target": "t", "fmt": "json", "log_name": "logs", "shard": 0, "shards": 1}
+REQUIRED = {"storage": "s", "target": "t", "fmt": "json", "log_name": "logs", "shard": 0, "shards": 1, "project": "p"}
 
 
 def _operators() -> list[type[BaseOperator]]:
