@@ -135,6 +135,21 @@ class Browser:
         missing = [n for n in needles if n not in text]
         raise AssertionError(f"page never showed {missing} within {timeout_s:.0f}s; it shows: {text[:1500]!r}")
 
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression on the page (JSON-serialisable values only)."""
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, *, what: str, timeout_s: float = 60.0) -> Any:
+        """Poll a JavaScript expression until its value is truthy, and return it."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.25)
+        raise AssertionError(f"{what}: not within {timeout_s:.0f}s; the page shows: {self.text()[:1000]!r}")
+
     def screenshot(self, path: Path) -> None:
         data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
