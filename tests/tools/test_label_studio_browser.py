@@ -4,6 +4,7 @@ from the signed URL the task holds, and a URL that no longer works does not (so 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from labelbridge.config import Cloud
 from tests.conftest import StoreFactory
 from tests.e2e.browser import CHROMIUM, Browser
+from tests.sync import helpers as sync_helpers
 from tests.tools.label_studio_helpers import Loop, make_loop
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (scripts/setup.sh installs it)")
@@ -82,3 +84,39 @@ def test_a_pushed_task_shows_its_image_loaded_from_its_signed_url(loop: Loop, br
     loop.store.delete("images/gone.png")  # its signed URL now answers 404: the browser shows no image
     broken = open_task(browser, loop, tasks["gone.png"]["id"], "/images/gone.png")
     assert broken["width"] == 0 and broken["signed"]
+
+
+TEXT_CONFIG = """<View>
+  <Text name="text" value="$text" valueType="url"/>
+  <Choices name="tone" toName="text"><Choice value="kind"/><Choice value="rude"/></Choices>
+</View>
+"""
+
+
+def test_text_fetched_by_script_loads_only_when_the_bucket_allows_label_studios_origin(
+    signing_store: StoreFactory, labeling_dsn: str, label_studio: Any, tmp_path: Path, browser: Browser
+) -> None:
+    # Label Studio's front end fetches a text given by URL with fetch(): a cross-origin read, which
+    # the bucket's CORS rule must allow. Azurite enforces CORS as Azure does (moto allows every origin).
+    from azure.storage.blob import BlobServiceClient, CorsRule
+
+    loop = make_loop(labeling_dsn, signing_store(Cloud.AZURE), label_studio, tmp_path)
+    (tmp_path / "image.xml").write_text(TEXT_CONFIG)
+    loop.storage = sync_helpers.storage_for(loop.store, prefix="texts/", media_field="text", url_ttl="1d")
+    loop.store.write("texts/a.txt", b"a review read from the bucket")
+    loop.sync()
+    loop.push()
+    (task,) = loop.remote_tasks()
+    page = f"{loop.client.url}/projects/{loop.remote_id}/data?task={task['id']}"
+    service = BlobServiceClient.from_connection_string(os.environ["AZURITE_CONNECTION_STRING"])
+    try:
+        browser.goto(page)
+        browser.wait_for_text("There was an issue loading URL from $text value", "Failed to fetch")
+
+        # Exactly Label Studio's origin, as docs/label-studio.md says (and compliance.allowed_origins accepts).
+        service.set_service_properties(cors=[CorsRule([loop.client.url], ["GET", "HEAD"])])
+        browser.goto(page)
+        shown = browser.wait_for_text("a review read from the bucket")
+        assert "There was an issue loading URL" not in shown
+    finally:
+        service.set_service_properties(cors=[])  # the emulator's account is shared by the session's tests
