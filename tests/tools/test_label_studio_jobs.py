@@ -199,3 +199,17 @@ def test_the_cli_refuses_clearly_without_leaking_the_token(
     code, out, err = cli(capsys, "label-studio", "pull", "birds", *common)
     assert code == 2 and err.startswith("labelbridge: error: ") and "401" in err
     assert wrong not in out + err and label_studio.token not in out + err
+
+
+def test_the_connection_forms_test_button_says_whose_token_it_is_or_why_not(
+    connection: LabelStudioClient, label_studio: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labelbridge.hooks.label_studio import LabelStudioHook
+
+    assert LabelStudioHook().test_connection() == (True, f"Connected to Label Studio as {label_studio.email}")
+
+    wrong = "0" * 40
+    conn = {"conn_type": "label_studio", "host": label_studio.url, "password": wrong}
+    monkeypatch.setenv("AIRFLOW_CONN_LABEL_STUDIO_DEFAULT", json.dumps(conn))
+    ok, message = LabelStudioHook().test_connection()
+    assert not ok and "answered 401" in message and wrong not in message

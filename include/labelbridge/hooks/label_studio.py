@@ -1,6 +1,7 @@
 """The ``label_studio`` connection type: a Label Studio server and a user's token.
 
-In the Airflow UI: Host = the server's URL (``https://label-studio.example.com``), Password = the
+In the Airflow UI (the form is declared in ``labelbridge/get_provider_info.py``, as Airflow 3.2+ wants
+it): Host = the server's URL (``https://label-studio.example.com``), Password = the
 token (a legacy token or a personal access token, told apart by shape), with a Test button that
 asks Label Studio who the token belongs to. As an environment variable::
 
@@ -29,17 +30,6 @@ class LabelStudioHook(BaseHook):
     def __init__(self, label_studio_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.label_studio_conn_id = label_studio_conn_id
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "login", "port", "extra"],
-            "relabeling": {"host": "Label Studio URL", "password": "Token"},
-            "placeholders": {
-                "host": "https://label-studio.example.com",
-                "password": "legacy token, or personal access token (Account & Settings)",
-            },
-        }
 
     def url(self) -> str:
         conn = self.get_connection(self.label_studio_conn_id)
