@@ -135,6 +135,25 @@ def test_the_dag_closes_the_loop_and_updates_the_export_asset_only_when_annotati
     assert dag.test().state == "success"
     assert _asset_events("labelbridge://label-studio/birds") == 1  # an empty pull leaves exports alone
     assert len(remote_tasks(connection, title)) == 2
+    # XCom holds counts: no token, no URL, no signature.
+    pushed = _xcoms(second.run_id)
+    assert set(pushed) == {"pull", "push", "renew"} and pushed["pull"]["created"] == 1
+    published = json.dumps(pushed)
+    assert connection._token not in published and "http" not in published and "Signature" not in published
+
+
+def _xcoms(run_id: str) -> dict[str, Any]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(XComModel.task_id, XComModel.value).where(
+                XComModel.run_id == run_id, XComModel.key == "return_value"
+            )
+        ).all()
+    return {task: json.loads(value) if isinstance(value, str) else value for task, value in rows}
 
 
 def _asset_events(uri: str) -> int:
