@@ -264,7 +264,7 @@ def start_label_studio(server_dsn: str, *, port: int | None = None, timeout_s: f
     port = port or free_port()
     database = f"lb_label_studio_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{database}"')
     params = psycopg.conninfo.conninfo_to_dict(server_dsn)
     data_dir = tempfile.mkdtemp(prefix="labelbridge-ls-")
     token, email, password = secrets.token_hex(20), "admin@labelbridge.test", secrets.token_urlsafe(12)
@@ -301,7 +301,7 @@ def start_label_studio(server_dsn: str, *, port: int | None = None, timeout_s: f
     def drop_database() -> None:
         log.close()
         with psycopg.connect(server_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         shutil.rmtree(data_dir, ignore_errors=True)
 
     server.cleanup.append(drop_database)
