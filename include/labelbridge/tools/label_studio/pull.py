@@ -6,8 +6,8 @@ Incremental by the server's own clock: Label Studio bumps a task's ``updated_at`
 its annotations is saved or deleted, so each pull asks for the tasks updated after the newest
 ``updated_at`` it has seen (kept verbatim in ``tool_project.pull_cursor``; never the client's
 clock). Pages are keyed on that timestamp, not on page numbers (rows move while one pages): each
-query restarts just before the newest timestamp seen, and the tasks already read at that instant
-are skipped. Only when more than a page of tasks share one timestamp does it page within it.
+query starts after the newest instant read; a full page's newest instant is then drained on its
+own, by task id (Label Studio breaks no ties: a bulk action stamps thousands of tasks alike).
 
 Rewrites nothing unchanged: an annotation is written only when its ``updated_at`` in Label
 Studio moved (labelbridge's own URL renewals bump the task, not its annotations). Tasks deleted
@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 
 from labelbridge.config import ProjectConfig
 from labelbridge.db import connect, projects
-from labelbridge.tools.label_studio.client import LabelStudioClient, datetime_filter
+from labelbridge.tools.label_studio.client import LabelStudioClient, datetime_filter, number_filter
 from labelbridge.tools.label_studio.project import LabelStudioBinding, resolve_project
 from labelbridge.tools.label_studio.push import mark_deleted_in_tool
 
@@ -140,38 +140,71 @@ def pull_project(
     return result
 
 
-def _before(stamp: str) -> str:
+def _before(stamp: str, *, step: int = -1) -> str:
     """One microsecond before ``stamp``, in the one format Label Studio's Datetime filter parses
     (``%Y-%m-%dT%H:%M:%S.%fZ``, UTC)."""
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC) - timedelta(microseconds=1)
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC) + timedelta(microseconds=step)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _after(stamp: str) -> str:
+    """One microsecond after ``stamp``: with :func:`_before`, the strict bounds of one instant."""
+    return _before(stamp, step=1)
 
 
 def _pages_since(
     client: LabelStudioClient, project_id: int, cursor: str | None, page_size: int, counts: PullCounts
 ) -> Iterator[list[dict[str, Any]]]:
-    """Pages of tasks updated at or after ``cursor``, oldest first, each task read once per run."""
-    after, page_no = cursor, 1
-    edge: set[int] = set()  # ids already read whose updated_at is ``after``
+    """Pages of tasks updated at or after ``cursor``, oldest first, each task read once per run.
+
+    Label Studio orders by its first ordering field only, so tasks sharing one ``updated_at`` (a bulk
+    action stamps thousands alike) come in any order from one page to the next: paging through them
+    by page number loses some and repeats others. A full page is therefore read as "everything
+    before its newest instant", and that instant is then drained on its own, by task id.
+    """
+    after, strictly = cursor, False  # the first query re-reads the cursor's own instant
     while True:
-        filters = [datetime_filter("updated_at", "greater", _before(after))] if after else []
+        filters = []
+        if after:
+            filters = [datetime_filter("updated_at", "greater", after if strictly else _before(after))]
         rows = client.list_tasks(
             # Whole tasks: a listing with "include" gives each annotation's id and updated_at only.
-            project_id, filters=filters, ordering=("tasks:updated_at",),
-            page_size=page_size, page=page_no,
+            project_id, filters=filters, ordering=("tasks:updated_at",), page_size=page_size, page=1,
         )  # fmt: skip
         counts.pages += 1
-        fresh = [t for t in rows if not (t["updated_at"] == after and int(t["id"]) in edge)]
-        if fresh:
-            yield fresh
         if len(rows) < page_size:
+            if rows:
+                yield rows
             return
         newest = str(rows[-1]["updated_at"])
-        if newest == after:
-            page_no += 1  # a page's worth of tasks share one instant: page within it
-        else:
-            after, page_no, edge = newest, 1, set()
-        edge.update(int(t["id"]) for t in rows if t["updated_at"] == newest)
+        # Ordered by updated_at, the page holds every task older than its newest instant.
+        older = [t for t in rows if str(t["updated_at"]) != newest]
+        if older:
+            yield older
+        yield from _pages_at(client, project_id, newest, page_size, counts)
+        after, strictly = newest, True
+
+
+def _pages_at(
+    client: LabelStudioClient, project_id: int, instant: str, page_size: int, counts: PullCounts
+) -> Iterator[list[dict[str, Any]]]:
+    """Every task whose ``updated_at`` is exactly ``instant``, in id order, keyset-paged by id."""
+    window = [
+        datetime_filter("updated_at", "greater", _before(instant)),
+        datetime_filter("updated_at", "less", _after(instant)),
+    ]
+    last_id = 0
+    while True:
+        rows = client.list_tasks(
+            project_id, filters=[*window, number_filter("id", "greater", last_id)], ordering=("tasks:id",),
+            page_size=page_size, page=1,
+        )  # fmt: skip
+        counts.pages += 1
+        if rows:
+            yield rows
+            last_id = int(rows[-1]["id"])
+        if len(rows) < page_size:
+            return
 
 
 def _store_page(
