@@ -126,6 +126,10 @@ class LabelStudioConfig(BaseModel):
     def _creatable(self) -> LabelStudioConfig:
         if self.create and (self.label_config is None or not isinstance(self.project, str)):
             raise ValueError("create: true needs a project title (not an id) and a label_config file")
+        # Label Studio 1.23 refuses other titles (PROJECT_TITLE_MIN_LEN / _MAX_LEN): say so at load, not mid-run.
+        if isinstance(self.project, str) and not 3 <= len(self.project) <= 50:
+            raise ValueError(f"project: a Label Studio title has 3 to 50 characters; {self.project!r} has "
+                             f"{len(self.project)}")
         return self
 
 

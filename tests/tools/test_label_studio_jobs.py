@@ -105,6 +105,18 @@ def test_a_bad_label_studio_section_names_file_entry_and_field(tmp_path: Path) -
     assert problem.startswith(f"{where}: 'every hour' is not a cron expression")
 
 
+@pytest.mark.parametrize("title", ["ab", "x" * 51])
+def test_a_title_label_studio_would_refuse_is_an_error_at_load(tmp_path: Path, title: str) -> None:
+    config, _ = write_config(tmp_path, "bucket")
+    raw = yaml.safe_load(config.read_text())
+    raw["projects"][0]["label_studio"]["project"] = title
+    config.write_text(yaml.safe_dump(raw))
+
+    (problem,) = [str(p) for p in load_config(config).problems if "projects[0]" in str(p)]
+
+    assert f"a Label Studio title has 3 to 50 characters; {title!r} has {len(title)}" in problem
+
+
 @pytest.mark.usefixtures("airflow_db")
 def test_the_dag_closes_the_loop_and_updates_the_export_asset_only_when_annotations_changed(
     new_store: StoreFactory, labeling_dsn: str, connection: LabelStudioClient, tmp_path: Path,
