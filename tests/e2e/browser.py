@@ -72,6 +72,25 @@ class Browser:
     def set_cookie(self, url: str, name: str, value: str) -> None:
         self.send("Network.setCookie", url=url, name=name, value=value, path="/")
 
+    def disable_cache(self) -> None:
+        """Fetch every resource anew: a response cached without CORS headers must not stand in for a later one."""
+        self.send("Network.setCacheDisabled", cacheDisabled=True)
+
+    def resources(self, url: str) -> list[tuple[str, int]]:
+        """How the current page fetched ``url``: (initiator type, HTTP status) per request, in order.
+
+        From the page's resource timing: the status of a cross-origin response is 0 unless CORS let the page read it.
+        """
+        result = self.send(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=(
+                f"performance.getEntriesByType('resource').filter(e => e.name === {json.dumps(url)})"
+                ".map(e => [e.initiatorType, e.responseStatus])"
+            ),
+        )
+        return [(str(kind), int(status)) for kind, status in result["result"].get("value") or []]
+
     def goto(self, url: str) -> None:
         self.send("Page.navigate", url=url)
 
