@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
@@ -170,6 +170,9 @@ class RotationOptions(TypedDict, total=False):
     #: Sign URLs expiring before this instead of before ``now`` + the lead time: a tool spreading
     #: its renewals signs some URLs before they are due.
     due_before: datetime
+    #: Called after each batch commits with the batch's highest task id: the tasks up to it (in this
+    #: storage) now hold live URLs. A push imports them while the next batches are signed.
+    on_batch: Callable[[int], None]
 
 
 class UrlRotation:
@@ -201,6 +204,7 @@ class UrlRotation:
         self.canary_size = options.get("canary_size", DEFAULT_CANARY_SIZE)
         self.task_ids = options.get("task_ids")
         self.due_before = options.get("due_before")
+        self.on_batch = options.get("on_batch")
 
     def run(self, now: datetime | None = None) -> RotationResult:
         started = time.monotonic()
@@ -226,6 +230,8 @@ class UrlRotation:
             while rows := cursor.fetchmany(self.batch_size):
                 result.counts.due += len(rows)
                 self._batch(write_conn, rows, params, result)
+                if self.on_batch is not None:
+                    self.on_batch(rows[-1][0])
             cursor.close()
         with write_conn.transaction():
             result.counts.pruned = write_conn.execute(_PRUNE, params).rowcount

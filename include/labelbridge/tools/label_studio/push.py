@@ -15,8 +15,11 @@ deletes every task of the project.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,9 +114,6 @@ def push_project(
     result = PushResult(project.name, remote.id)
     counts = result.counts
     signed_mode = ls.urls == "signed"
-    if signed_mode:
-        for storage, store in stores:
-            counts.signed += rotate_storage(dsn, store, storage=storage, canary_size=canary_size).counts.signed
     with connect(dsn) as listing, connect(dsn) as conn:
         project_id = projects.project_id(conn, project.name)
         if project_id is None:
@@ -128,7 +128,11 @@ def push_project(
         }
         ready = sql.SQL(base.ready_clause(signed_mode))
         _adopt_orphans(conn, client, remote, project.name, bound.id, counts)
-        _import_new(listing, conn, client, remote, project.name, params, ready, ls.batch_size, counts)
+        importer = _Importer(listing, conn, client, remote, project.name, params, ready, ls.batch_size, counts)
+        if signed_mode:
+            _sign_while_importing(dsn, stores, canary_size, importer)
+        importer.run()
+        importer.report_refused()
         _update_changed(listing, conn, client, params, ready, ls.renew_concurrency, counts)
         _handle_vanished(conn, client, remote, params, ls.vanished, counts)
         with conn.transaction():
@@ -168,43 +172,112 @@ def _ls_task(task_id: int, data: dict[str, Any], meta: Any, predictions: Any, pr
     return task
 
 
-def _import_new(
-    listing: psycopg.Connection[Any],
-    conn: psycopg.Connection[Any],
-    client: LabelStudioClient,
-    remote: RemoteProject,
-    project: str,
-    params: dict[str, Any],
-    ready: sql.Composable,
-    batch_size: int,
-    counts: PushCounts,
+class _Importer:
+    """Imports the tasks not pushed yet that are ready, in id order, ``batch_size`` per request,
+    recording each batch's id mapping right after Label Studio answers."""
+
+    def __init__(
+        self,
+        listing: psycopg.Connection[Any],
+        conn: psycopg.Connection[Any],
+        client: LabelStudioClient,
+        remote: RemoteProject,
+        project: str,
+        params: dict[str, Any],
+        ready: sql.Composable,
+        batch_size: int,
+        counts: PushCounts,
+    ) -> None:
+        self.listing, self.conn, self.client, self.remote = listing, conn, client, remote
+        self.project, self.params, self.ready = project, params, ready
+        self.batch_size, self.counts = batch_size, counts
+
+    def run(self, after: int = 0, upto: int | None = None) -> None:
+        """Import the ready tasks with ids in ``(after, upto]`` (every id when ``upto`` is None)."""
+        window = sql.SQL("{ready} AND t.id > %(after)s").format(ready=self.ready)
+        if upto is not None:
+            window = sql.SQL("{window} AND t.id <= %(upto)s").format(window=window)
+        params = {**self.params, "after": after, "upto": upto}
+        with self.listing.transaction():
+            cursor = self.listing.cursor(name="labelbridge_ls_push")
+            cursor.itersize = self.batch_size
+            cursor.execute(sql.SQL(base.NOT_PUSHED).format(ready=window), params)
+            while rows := cursor.fetchmany(self.batch_size):
+                self._import(rows)
+            cursor.close()
+
+    def _import(self, rows: list[Any]) -> None:
+        counts = self.counts
+        items = []
+        for r in rows:
+            missing = [f for f in self.remote.data_fields if not isinstance(r[1], dict) or f not in r[1]]
+            if missing:
+                _refused(r, f"its data lacks {', '.join(missing)}, which the label config reads", counts)
+            else:
+                items.append((r, _ls_task(int(r[0]), r[1], r[2], r[5], self.project)))
+        imported = _import_splitting_refusals(self.client, self.remote.id, items, counts)
+        if imported:
+            with self.conn.transaction():
+                base.record_pushed(
+                    self.conn,
+                    self.params["tool_project_id"],
+                    [(int(r[0]), rid, str(r[3]), r[4]) for r, rid in imported],
+                )
+        counts.imported += len(imported)
+        counts.batches += 1
+
+    def report_refused(self) -> None:
+        if self.counts.refused:
+            log.warning(
+                "project %s: %d tasks refused by Label Studio were left out (see above); fix them at their "
+                "source or the label config: the next push tries them again", self.project, self.counts.refused,
+            )  # fmt: skip
+
+
+def _sign_while_importing(
+    dsn: str, stores: Sequence[tuple[StorageConfig, ObjectStore]], canary_size: int, importer: _Importer
 ) -> None:
-    with listing.transaction():
-        cursor = listing.cursor(name="labelbridge_ls_push")
-        cursor.itersize = batch_size
-        cursor.execute(sql.SQL(base.NOT_PUSHED).format(ready=ready), params)
-        while rows := cursor.fetchmany(batch_size):
-            items = []
-            for r in rows:
-                missing = [f for f in remote.data_fields if not isinstance(r[1], dict) or f not in r[1]]
-                if missing:
-                    _refused(r, f"its data lacks {', '.join(missing)}, which the label config reads", counts)
-                else:
-                    items.append((r, _ls_task(int(r[0]), r[1], r[2], r[5], project)))
-            imported = _import_splitting_refusals(client, remote.id, items, counts)
-            if imported:
-                with conn.transaction():
-                    base.record_pushed(
-                        conn, params["tool_project_id"], [(int(r[0]), rid, str(r[3]), r[4]) for r, rid in imported]
-                    )
-            counts.imported += len(imported)
-            counts.batches += 1
-        cursor.close()
-    if counts.refused:
-        log.warning(
-            "project %s: %d tasks refused by Label Studio were left out (see above); fix them at their source "
-            "or the label config: the next push tries them again", project, counts.refused,
-        )  # fmt: skip
+    """Sign the URLs the project's tasks still lack (the URL DAG's rotation) in a second thread, and
+    import each ``batch_size`` of signed tasks while the next are signed: Label Studio's import (its
+    server's time) and signing (ours) overlap instead of adding up. Ends with every signing done;
+    the caller's last pass imports what is left (the tail, tasks of a storage signed after it)."""
+    frontier: queue.Queue[int | None] = queue.Queue()
+    import_failed = threading.Event()
+
+    def signed_upto(task_id: int) -> None:
+        if import_failed.is_set():
+            raise _PushFailed  # stop signing after this committed batch: the push is failing anyway
+        frontier.put(task_id)
+
+    def sign() -> int:
+        try:
+            return sum(
+                rotate_storage(dsn, store, storage=storage, canary_size=canary_size, on_batch=signed_upto)
+                .counts.signed
+                for storage, store in stores
+            )  # fmt: skip
+        finally:
+            frontier.put(None)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="labelbridge-sign") as pool:
+        signing = pool.submit(sign)
+        after = upto = 0
+        try:
+            while (task_id := frontier.get()) is not None:
+                upto = max(upto, task_id)
+                # About a whole batch at a time (ids of one sync are near dense): a partial batch waits
+                # for the next signed one, or for the caller's last pass.
+                if upto - after >= importer.batch_size:
+                    importer.run(after, upto)
+                    after = upto
+        except BaseException:
+            import_failed.set()
+            raise
+        importer.counts.signed += signing.result()
+
+
+class _PushFailed(Exception):
+    """Raised in the signing thread when the import it feeds failed."""
 
 
 def _import_splitting_refusals(
