@@ -31,6 +31,7 @@ from psycopg import sql
 from labelbridge.config import StorageConfig
 from labelbridge.db import connect, projects
 from labelbridge.errors import SigningError
+from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.rotate.canary import check_urls
 from labelbridge.storage import AzureBlobStore, store_class
 from labelbridge.storage.base import ObjectStore, SignedUrl
@@ -170,6 +171,8 @@ class RotationOptions(TypedDict, total=False):
     #: Sign URLs expiring before this instead of before ``now`` + the lead time: a tool spreading
     #: its renewals signs some URLs before they are due.
     due_before: datetime
+    #: Advanced by each batch of due URLs handled (the CLI's live line); default nothing.
+    progress: Progress
 
 
 class UrlRotation:
@@ -201,6 +204,7 @@ class UrlRotation:
         self.canary_size = options.get("canary_size", DEFAULT_CANARY_SIZE)
         self.task_ids = options.get("task_ids")
         self.due_before = options.get("due_before")
+        self.progress = options.get("progress", NO_PROGRESS)
 
     def run(self, now: datetime | None = None) -> RotationResult:
         started = time.monotonic()
@@ -226,6 +230,7 @@ class UrlRotation:
             while rows := cursor.fetchmany(self.batch_size):
                 result.counts.due += len(rows)
                 self._batch(write_conn, rows, params, result)
+                self.progress.advance(len(rows))
             cursor.close()
         with write_conn.transaction():
             result.counts.pruned = write_conn.execute(_PRUNE, params).rowcount

@@ -27,6 +27,7 @@ from psycopg import sql
 from labelbridge.config import ProjectConfig, StorageConfig
 from labelbridge.db import connect, projects
 from labelbridge.errors import LabelStudioError
+from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.rotate import rotate_storage
 from labelbridge.storage import store_class
 from labelbridge.storage.base import ObjectStore
@@ -97,6 +98,7 @@ def push_project(
     stores: Sequence[tuple[StorageConfig, ObjectStore]],
     config_dir: Path,
     canary_size: int = 3,
+    progress: Progress = NO_PROGRESS,
 ) -> PushResult:
     """Push ``project``'s new, changed and vanished tasks to its Label Studio project.
 
@@ -104,6 +106,7 @@ def push_project(
         the URLs its tasks still lack before they go (the same rotation the URL DAG runs).
     :param config_dir: where ``label_studio.label_config`` paths are relative to.
     :param canary_size: URLs fetched over HTTP before a signing batch is written (0: off).
+    :param progress: advanced by the tasks of each batch imported or updated (the CLI's live line).
     """
     started = time.monotonic()
     ls = label_studio_config(project)
@@ -128,8 +131,8 @@ def push_project(
         }
         ready = sql.SQL(base.ready_clause(signed_mode))
         _adopt_orphans(conn, client, remote, project.name, bound.id, counts)
-        _import_new(listing, conn, client, remote, project.name, params, ready, ls.batch_size, counts)
-        _update_changed(listing, conn, client, params, ready, ls.renew_concurrency, counts)
+        _import_new(listing, conn, client, remote, project.name, params, ready, ls.batch_size, counts, progress)
+        _update_changed(listing, conn, client, params, ready, ls.renew_concurrency, counts, progress)
         _handle_vanished(conn, client, remote, params, ls.vanished, counts)
         with conn.transaction():
             conn.execute(base.UNKEEP_RESTORED, params)
@@ -178,6 +181,7 @@ def _import_new(
     ready: sql.Composable,
     batch_size: int,
     counts: PushCounts,
+    progress: Progress,
 ) -> None:
     with listing.transaction():
         cursor = listing.cursor(name="labelbridge_ls_push")
@@ -199,6 +203,7 @@ def _import_new(
                     )
             counts.imported += len(imported)
             counts.batches += 1
+            progress.advance(len(rows))
         cursor.close()
     if counts.refused:
         log.warning(
@@ -243,6 +248,7 @@ def _update_changed(
     ready: sql.Composable,
     concurrency: int,
     counts: PushCounts,
+    progress: Progress,
 ) -> None:
     chunk = 200
     with listing.transaction():
@@ -263,6 +269,7 @@ def _update_changed(
             counts.deleted_in_tool += len(outcome.missing)
             if outcome.error is not None:
                 raise outcome.error
+            progress.advance(len(rows))
         cursor.close()
 
 

@@ -1,0 +1,186 @@
+"""The live progress line: on a terminal, long commands show done, rate and elapsed on stderr;
+with stderr not a terminal, or with --json, their output is what it was, byte for byte.
+
+Each command runs as a user runs it, the ``labelbridge`` console script in a subprocess, against
+the emulators; "a terminal" is a pseudo-terminal (``os.openpty``) holding the child's stderr
+(and, in one test, its stdout too).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import termios
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labelbridge.config import Cloud
+from tests.compliance.accesslog.lines import line
+from tests.conftest import StoreFactory
+
+BIN = Path(sys.executable).parent
+OBJECTS = 2500  # three listing pages of moto's 1,000
+#: What rich draws: the count, the rate, then the elapsed time (h:mm:ss).
+LINE = r"(?P<done>[\d,]+) {unit} +(?P<rate>[\d,]+) {unit}/s +\d+:\d\d:\d\d"
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+
+
+@dataclass
+class Run:
+    status: int
+    stdout: str
+    stderr: str  # with the terminal's control sequences taken out when it was a terminal
+
+
+def run(args: list[str], env: dict[str, str], *, stderr_tty: bool, stdout_tty: bool = False) -> Run:
+    """Run ``labelbridge ARGS``; stderr (and stdout, if asked) on a pseudo-terminal, or on pipes."""
+    env = {k: v for k, v in env.items() if k not in ("AIRFLOW__CORE__UNIT_TEST_MODE", "NO_COLOR", "COLUMNS")}
+    env["TERM"] = "xterm-256color"
+    command = [str(BIN / "labelbridge"), *args]
+    if not stderr_tty:
+        done = subprocess.run(command, capture_output=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
+        return Run(done.returncode, done.stdout.decode(), done.stderr.decode())
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    child = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=slave if stdout_tty else subprocess.PIPE, stderr=slave, env=env
+    )
+    os.close(slave)
+    screen = bytearray()
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its end of the terminal
+                return
+            if not chunk:
+                return
+            screen.extend(chunk)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    stdout = child.stdout.read() if child.stdout else b""
+    status = child.wait(timeout=300)
+    reader.join(timeout=60)
+    os.close(master)
+    return Run(status, stdout.decode(), CONTROL.sub("\n", COLOUR.sub("", screen.decode(errors="replace"))))
+
+
+def last_line(text: str, unit: str) -> re.Match[str]:
+    """The final drawing of the progress line (it is drawn again on the way out)."""
+    found = list(re.finditer(LINE.format(unit=re.escape(unit)), text))
+    assert found, f"no progress line counting {unit} in:\n{text}"
+    return found[-1]
+
+
+@pytest.fixture
+def many_objects(tmp_path: Path, new_store: StoreFactory, labeling_dsn: str) -> tuple[dict[str, str], str]:
+    store = new_store(Cloud.S3)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: store.write(f"img/{n:05d}.jpg", b"x"), range(OBJECTS)))
+    config = tmp_path / "storages.yaml"
+    config.write_text(
+        "projects: [{name: p}]\nstorages:\n"
+        f"  - {{name: imgs, project: p, cloud: s3, bucket: {store.bucket}, prefix: img/, url_ttl: 1h}}\n"
+    )
+    return {**os.environ, "LABELBRIDGE_CONFIG": str(config)}, store.bucket
+
+
+def test_ls_on_a_terminal_shows_objects_rate_and_elapsed_on_stderr_and_stdout_is_unchanged(
+    many_objects: tuple[dict[str, str], str],
+) -> None:
+    env, _ = many_objects
+    piped = run(["ls", "imgs"], env, stderr_tty=False)
+    shown = run(["ls", "imgs"], env, stderr_tty=True)
+
+    assert shown.status == piped.status == 0
+    final = last_line(shown.stderr, "objects")
+    assert final["done"] == f"{OBJECTS:,}" and int(final["rate"].replace(",", "")) > 0
+    assert "ls imgs" in shown.stderr
+    # stdout went to a file: the listing, byte for byte what it is without a terminal.
+    assert shown.stdout == piped.stdout and len(piped.stdout.splitlines()) == OBJECTS
+    # And without a terminal, no trace of the line: the count as before, nothing else.
+    assert piped.stderr.strip().splitlines()[-1] == f"{OBJECTS} objects"
+    assert "objects/s" not in piped.stderr
+
+
+def test_ls_with_stdout_on_the_terminal_too_prints_every_key_above_the_line(
+    many_objects: tuple[dict[str, str], str],
+) -> None:
+    env, bucket = many_objects
+    shown = run(["ls", "imgs"], env, stderr_tty=True, stdout_tty=True)
+
+    assert shown.status == 0
+    keys = re.findall(rf"s3://{bucket}/img/\d{{5}}\.jpg", shown.stderr)
+    assert len(keys) == OBJECTS and len(set(keys)) == OBJECTS
+    assert last_line(shown.stderr, "objects")["done"] == f"{OBJECTS:,}"
+
+
+def test_sync_and_rotate_show_their_progress_and_json_shows_none(
+    many_objects: tuple[dict[str, str], str], labeling_dsn: str
+) -> None:
+    env, _ = many_objects
+    synced = run(["sync", "imgs"], env, stderr_tty=True)
+    assert synced.status == 0, synced.stderr
+    assert last_line(synced.stderr, "objects")["done"] == f"{OBJECTS:,}"
+    assert f"imgs: synced: listed={OBJECTS} inserted={OBJECTS}" in synced.stderr  # the summary still follows
+
+    # --json on a terminal: the JSON line on stdout, and no live line on stderr.
+    again = run(["sync", "imgs", "--json"], env, stderr_tty=True)
+    assert again.status == 0
+    assert json.loads(again.stdout)["unchanged"] == OBJECTS
+    assert "objects/s" not in again.stderr
+
+    rotated = run(["rotate", "imgs"], env, stderr_tty=True)
+    assert rotated.status == 0, rotated.stderr
+    assert last_line(rotated.stderr, "URLs")["done"] == f"{OBJECTS:,}"
+    assert rotated.stdout.startswith(f"imgs: {OBJECTS} of {OBJECTS} due URLs re-signed")
+
+
+def test_an_error_closes_the_line_and_its_message_still_shows(tmp_path: Path, services: object) -> None:
+    config = tmp_path / "storages.yaml"
+    config.write_text(
+        "projects: [{name: p}]\nstorages:\n  - {name: gone, project: p, cloud: s3, bucket: no-such-bucket-lb}\n"
+    )
+    failed = run(["ls", "gone"], {**os.environ, "LABELBRIDGE_CONFIG": str(config)}, stderr_tty=True)
+
+    assert failed.status == 2
+    last = [text for text in failed.stderr.splitlines() if text.strip()][-1]
+    assert last.startswith("labelbridge: error: ") and "no-such-bucket-lb" in last
+    assert "Traceback" not in failed.stderr
+
+
+def test_logs_parse_and_audit_count_lines(tmp_path: Path) -> None:
+    log = tmp_path / "2019-02-06-00-00-00-A"
+    lines = 3000
+    log.write_text("\n".join(line() for _ in range(lines)) + "\nbroken line\n", encoding="utf-8")
+    config = tmp_path / "storages.yaml"
+    config.write_text("compliance:\n  allowed_cidrs: ['192.0.2.0/24']\n", encoding="utf-8")
+    env = dict(os.environ)
+
+    parsed = run(["logs", "parse", str(log)], env, stderr_tty=True)
+    plain = run(["logs", "parse", str(log)], env, stderr_tty=False)
+    assert parsed.status == plain.status == 1  # one unparsed line
+    assert last_line(parsed.stderr, "lines")["done"] == f"{lines + 1:,}"
+    assert f"{log}:{lines + 1}: " in parsed.stderr  # the bad line's report, printed above the line
+    assert parsed.stdout == plain.stdout
+    assert plain.stderr.endswith(f"{lines} records, 1 unparsed lines\n") and "lines/s" not in plain.stderr
+
+    jsonl = run(["logs", "parse", str(log), "--jsonl"], env, stderr_tty=True)
+    assert "lines/s" not in jsonl.stderr and len(jsonl.stdout.splitlines()) == lines
+
+    audited = run(["logs", "audit", "--config", str(config), "--files", str(log), "--day", "2019-02-06"], env,
+                  stderr_tty=True)
+    assert last_line(audited.stderr, "lines")["done"] == f"{lines + 1:,}"
+    assert json.loads(audited.stdout)["lines_read"] == lines + 1
