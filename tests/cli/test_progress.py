@@ -8,10 +8,12 @@ the emulators; "a terminal" is a pseudo-terminal (``os.openpty``) holding the ch
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -184,3 +186,44 @@ def test_logs_parse_and_audit_count_lines(tmp_path: Path) -> None:
                   stderr_tty=True)
     assert last_line(audited.stderr, "lines")["done"] == f"{lines + 1:,}"
     assert json.loads(audited.stdout)["lines_read"] == lines + 1
+
+
+def test_ctrl_c_closes_the_line_restores_the_terminal_and_says_so(tmp_path: Path) -> None:
+    # logs parse reading a pipe that stays open: it parses what came, then waits for more.
+    env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW__CORE__UNIT_TEST_MODE", "COLUMNS")}
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    child = subprocess.Popen(
+        [str(BIN / "labelbridge"), "logs", "parse", "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=slave, env={**env, "TERM": "xterm-256color"},
+    )
+    os.close(slave)
+    screen = bytearray()
+    counting = threading.Event()
+
+    def read_terminal() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                screen.extend(chunk)
+                if re.search(rb"[1-9][\d,]* lines +[\d,]+ lines/s", screen):
+                    counting.set()
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    assert child.stdin is not None
+    child.stdin.write(("\n".join(line() for _ in range(2000)) + "\n").encode())
+    child.stdin.flush()
+    assert counting.wait(timeout=120), bytes(screen).decode(errors="replace")
+
+    child.send_signal(signal.SIGINT)
+    status = child.wait(timeout=60)
+    reader.join(timeout=60)
+    os.close(master)
+    child.stdin.close()
+    text = bytes(screen).decode(errors="replace")
+    assert status == 130
+    assert text.rstrip().endswith("labelbridge: interrupted")
+    assert "\x1b[?25h" in text  # the cursor rich hid is shown again
+    assert "Traceback" not in text
+    # Drawn once more on the way out: the lines parsed when the signal came (the last batch waits for more).
+    assert 0 < int(last_line(CONTROL.sub("\n", COLOUR.sub("", text)), "lines")["done"].replace(",", "")) <= 2000

@@ -28,7 +28,11 @@ from rich.text import Text
 
 from labelbridge.progress import NO_PROGRESS, Progress
 
-__all__ = ["live_progress", "wants_progress"]
+__all__ = ["REFRESH_PER_SECOND", "live_progress", "wants_progress"]
+
+#: Redraws per second: the elapsed time moves, and each redraw costs about 0.6 ms of CPU
+#: (bench/progress.py), 0.3% of a core in all.
+REFRESH_PER_SECOND = 5
 
 
 def wants_progress(args: argparse.Namespace) -> bool:
@@ -60,7 +64,7 @@ def live_progress(args: argparse.Namespace, what: str, unit: str) -> Iterator[Pr
         console=console,
         redirect_stdout=False,
         redirect_stderr=False,
-        refresh_per_second=5,
+        refresh_per_second=REFRESH_PER_SECOND,
     )
     task = line.add_task(what, total=None, unit=unit)
     try:
