@@ -28,6 +28,7 @@ import pytest
 from labelbridge.config import Cloud
 from tests.compliance.accesslog.lines import line
 from tests.conftest import StoreFactory
+from tests.tools.test_label_studio_jobs import connection, write_config  # noqa: F401  (connection: a fixture)
 
 BIN = Path(sys.executable).parent
 OBJECTS = 2500  # three listing pages of moto's 1,000
@@ -95,6 +96,8 @@ def many_objects(tmp_path: Path, new_store: StoreFactory, labeling_dsn: str) -> 
     config.write_text(
         "projects: [{name: p}]\nstorages:\n"
         f"  - {{name: imgs, project: p, cloud: s3, bucket: {store.bucket}, prefix: img/, url_ttl: 1h}}\n"
+        "export_targets:\n"
+        f"  - {{name: out, project: p, cloud: s3, bucket: {store.bucket}, prefix: exports/, formats: [json]}}\n"
     )
     return {**os.environ, "LABELBRIDGE_CONFIG": str(config)}, store.bucket
 
@@ -129,7 +132,7 @@ def test_ls_with_stdout_on_the_terminal_too_prints_every_key_above_the_line(
     assert last_line(shown.stderr, "objects")["done"] == f"{OBJECTS:,}"
 
 
-def test_sync_and_rotate_show_their_progress_and_json_shows_none(
+def test_sync_rotate_and_export_show_their_progress_and_json_shows_none(
     many_objects: tuple[dict[str, str], str], labeling_dsn: str
 ) -> None:
     env, _ = many_objects
@@ -148,6 +151,12 @@ def test_sync_and_rotate_show_their_progress_and_json_shows_none(
     assert rotated.status == 0, rotated.stderr
     assert last_line(rotated.stderr, "URLs")["done"] == f"{OBJECTS:,}"
     assert rotated.stdout.startswith(f"imgs: {OBJECTS} of {OBJECTS} due URLs re-signed")
+
+    # export prints JSON whatever the flags: stdout is that JSON, the line is on the terminal only.
+    exported = run(["export", "out", "--run-key", "r1"], env, stderr_tty=True)
+    assert exported.status == 0, exported.stderr
+    assert last_line(exported.stderr, "tasks")["done"] == f"{OBJECTS:,}"
+    assert json.loads(exported.stdout)["tasks_exported"] == OBJECTS
 
 
 def test_an_error_closes_the_line_and_its_message_still_shows(tmp_path: Path, services: object) -> None:
@@ -227,3 +236,32 @@ def test_ctrl_c_closes_the_line_restores_the_terminal_and_says_so(tmp_path: Path
     assert "Traceback" not in text
     # Drawn once more on the way out: the lines parsed when the signal came (the last batch waits for more).
     assert 0 < int(last_line(CONTROL.sub("\n", COLOUR.sub("", text)), "lines")["done"].replace(",", "")) <= 2000
+
+
+@pytest.mark.usefixtures("connection")  # AIRFLOW_CONN_LABEL_STUDIO_DEFAULT: the session's Label Studio
+def test_label_studio_push_pull_and_renew_count_tasks(
+    new_store: StoreFactory, labeling_dsn: str, tmp_path: Path
+) -> None:
+    store = new_store(Cloud.S3)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: store.write(f"img/{n:03d}.png", b"x"), range(40)))
+    config, _ = write_config(tmp_path, store.bucket)
+    env = {**os.environ, "LABELBRIDGE_CONFIG": str(config)}
+    assert run(["sync", "src", "--dsn", labeling_dsn], env, stderr_tty=False).status == 0
+    common = ["--dsn", labeling_dsn]
+
+    pushed = run(["label-studio", "push", "birds", *common], env, stderr_tty=True)
+    assert pushed.status == 0, pushed.stderr
+    assert last_line(pushed.stderr, "tasks")["done"] == "40" and "push birds" in pushed.stderr
+    assert ": 40 imported" in pushed.stdout
+
+    pulled = run(["label-studio", "pull", "birds", *common], env, stderr_tty=True)
+    assert pulled.status == 0 and "pull birds" in pulled.stderr and "tasks/s" in pulled.stderr
+
+    # renew knows how many tasks it chose: the line says "N of M tasks".
+    renewed = run(["label-studio", "renew", "birds", *common], env, stderr_tty=True)
+    assert renewed.status == 0, renewed.stderr
+    assert re.search(r"renew birds ([\d,]+) of \1 tasks", renewed.stderr), renewed.stderr
+
+    as_json = run(["label-studio", "push", "birds", *common, "--json"], env, stderr_tty=True)
+    assert json.loads(as_json.stdout)["imported"] == 0 and "tasks/s" not in as_json.stderr
