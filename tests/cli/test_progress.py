@@ -45,10 +45,12 @@ class Run:
     stderr: str  # with the terminal's control sequences taken out when it was a terminal
 
 
-def run(args: list[str], env: dict[str, str], *, stderr_tty: bool, stdout_tty: bool = False) -> Run:
+def run(
+    args: list[str], env: dict[str, str], *, stderr_tty: bool, stdout_tty: bool = False, term: str = "xterm-256color"
+) -> Run:
     """Run ``labelbridge ARGS``; stderr (and stdout, if asked) on a pseudo-terminal, or on pipes."""
     env = {k: v for k, v in env.items() if k not in ("AIRFLOW__CORE__UNIT_TEST_MODE", "NO_COLOR", "COLUMNS")}
-    env["TERM"] = "xterm-256color"
+    env["TERM"] = term
     command = [str(BIN / "labelbridge"), *args]
     if not stderr_tty:
         done = subprocess.run(command, capture_output=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
@@ -118,6 +120,9 @@ def test_ls_on_a_terminal_shows_objects_rate_and_elapsed_on_stderr_and_stdout_is
     # And without a terminal, no trace of the line: the count as before, nothing else.
     assert piped.stderr.strip().splitlines()[-1] == f"{OBJECTS} objects"
     assert "objects/s" not in piped.stderr
+    # A dumb terminal (Emacs' shell, some CI consoles) cannot redraw a line: none is drawn.
+    dumb = run(["ls", "imgs"], env, stderr_tty=True, term="dumb")
+    assert dumb.stdout == piped.stdout and "objects/s" not in dumb.stderr
 
 
 def test_ls_with_stdout_on_the_terminal_too_prints_every_key_above_the_line(

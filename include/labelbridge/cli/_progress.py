@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from typing import IO
 
 from rich.console import Console
 from rich.progress import Progress as RichProgress
@@ -36,10 +37,19 @@ REFRESH_PER_SECOND = 5
 
 
 def wants_progress(args: argparse.Namespace) -> bool:
-    """A live line only for a person at a terminal: stderr is a tty and the output is not JSON."""
+    """A live line only for a person at a terminal: stderr is a tty (not a dumb one: no cursor
+    control) and the output is not JSON."""
     if getattr(args, "json", False) or getattr(args, "jsonl", False):
         return False
-    return sys.stderr.isatty()
+    return _is_terminal(sys.stderr, 2) and os.environ.get("TERM") != "dumb"
+
+
+def _is_terminal(stream: IO[str], fd: int) -> bool:
+    """``stream`` is the process's own descriptor ``fd`` and a tty: the line works at the descriptor."""
+    try:
+        return stream.isatty() and stream.fileno() == fd
+    except (AttributeError, ValueError, OSError):  # replaced by an object with no descriptor, or closed
+        return False
 
 
 @contextlib.contextmanager
@@ -68,7 +78,7 @@ def live_progress(args: argparse.Namespace, what: str, unit: str) -> Iterator[Pr
     )
     task = line.add_task(what, total=None, unit=unit)
     try:
-        with line, _printed_above(console, stdout_too=sys.stdout.isatty()):
+        with line, _printed_above(console, stdout_too=_is_terminal(sys.stdout, 1)):
             yield _LiveLine(line, task)
     finally:
         terminal.close()
