@@ -63,7 +63,10 @@ def live_progress(args: argparse.Namespace, what: str, unit: str) -> Iterator[Pr
     sys.stderr.flush()
     terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", encoding="utf-8", errors="replace")
     # Measured now: while the line is drawn, fds 1 and 2 lead to a pipe, where rich would find no size.
-    width, height = os.get_terminal_size(terminal.fileno())
+    try:
+        width, height = os.get_terminal_size(terminal.fileno())
+    except OSError:
+        width, height = 80, 25
     console = Console(file=terminal, highlight=False, width=width or 80, height=height or 25)
     line = RichProgress(
         SpinnerColumn(),
@@ -145,15 +148,19 @@ def _printed_above(console: Console, *, stdout_too: bool) -> Iterator[None]:
 
 
 def _print_lines(read_end: int, console: Console) -> None:
+    """Relay the pipe's whole lines above the live line, a read's worth at a time: rich redraws the
+    line after each print, so a listing of 100,000 keys must not be 100,000 prints."""
     pending = b""
     while chunk := os.read(read_end, 65536):
-        *lines, pending = (pending + chunk).split(b"\n")
-        for raw in lines:
-            _print(console, raw)
+        lines, newline, pending = (pending + chunk).rpartition(b"\n")
+        if newline:
+            _print(console, lines)
     if pending:
         _print(console, pending)
 
 
 def _print(console: Console, raw: bytes) -> None:
-    # soft_wrap: a long line is left for the terminal to wrap, not cut by rich into several.
-    console.print(Text(raw.decode("utf-8", errors="replace")), soft_wrap=True)
+    # The terminal gone is no reason to stop draining: the job would block on a full pipe.
+    with contextlib.suppress(Exception):
+        # soft_wrap: a long line is left for the terminal to wrap, not cut by rich into several.
+        console.print(Text(raw.decode("utf-8", errors="replace")), soft_wrap=True)
