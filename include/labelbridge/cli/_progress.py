@@ -1,8 +1,9 @@
 """The live progress line of long commands: done so far, rate, elapsed (and the total when known).
 
-Drawn with ``rich.progress`` (rich is in the lock): it keeps each task's count, total, elapsed
-time and a windowed rate, and redraws from its own thread, so the elapsed time moves while a
-slow page or request is awaited. Plain ``rich.live`` would leave all of that to us.
+Drawn with ``rich.progress`` (rich is in the lock): it keeps the count, the total and the start
+time, lays out columns, hides and restores the cursor, and redraws from its own thread, so the
+elapsed time moves while a slow page or request is awaited. ``rich.live``, on which it is built,
+would leave the counting, timing and layout to us.
 
 Only on a terminal: when stderr is not a tty, or the command prints JSON, nothing changes, byte for
 byte. While the line is drawn, whatever else reaches the terminal (log records, warnings, and
