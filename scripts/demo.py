@@ -328,7 +328,7 @@ def tell(story: Story, *, state: Path, database: str) -> None:
     story.table(exported_objects())
 
     reports = state / "reports"
-    story.labelbridge("check-buckets", "--report-dir", str(reports), ok=(0, 1))  # 1: the gate failed
+    story.labelbridge("compliance", "check-buckets", "--report-dir", str(reports), ok=(0, 1))  # 1: the gate failed
     (report_file,) = reports.glob("*/compliance.json")
     report = json.loads(report_file.read_text())
     summary = report["summary"]
@@ -336,7 +336,7 @@ def tell(story: Story, *, state: Path, database: str) -> None:
         "compliance",
         f"gate {summary['gate'].upper()} (fails on {report['fail_on']} and above): "
         f"{counts_text(summary, ('pass', 'fail', 'error', 'waived'))} over {summary['storages']} storages",
-        command=f"labelbridge check-buckets --report-dir {shown_path(reports)}",
+        command=f"labelbridge compliance check-buckets --report-dir {shown_path(reports)}",
     )
     by_severity: dict[str, Counter[str]] = {}
     failing: dict[str, set[str]] = {}

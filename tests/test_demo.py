@@ -103,7 +103,7 @@ def test_demo_tells_each_step_in_a_line_and_logs_the_rest(
     text = log.read_text()
     assert "$ airflow dags test labelbridge_sync_demo_images" in text
     assert "[DAG TEST] starting task_id=sync" in text  # Airflow's own logging is in the file
-    assert "$ labelbridge check-buckets --report-dir" in text
+    assert "$ labelbridge compliance check-buckets --report-dir" in text
 
 
 def test_a_failed_step_shows_its_command_and_cause_on_screen(

@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabelbridgeError as exc:
         print(error_line(exc), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # The live progress line is closed by now; a traceback would only bury this.
+        print("labelbridge: interrupted", file=sys.stderr)
+        return 130
 
 
 def error_line(exc: LabelbridgeError) -> str:

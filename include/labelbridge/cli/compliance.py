@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from labelbridge.cli._common import Subparsers, add_config_arg, load_config_warning
+from labelbridge.cli._progress import live_progress
 from labelbridge.compliance.accesslog.audit import (
     AccessLogAudit,
     audit_access_logs,
@@ -38,6 +39,7 @@ from labelbridge.config import ComplianceConfig, StorageConfig, load_config
 from labelbridge.connections import access_log_store, collector_for
 from labelbridge.display import escaped
 from labelbridge.errors import ConfigError
+from labelbridge.progress import Progress
 
 # Bucket settings ---------------------------------------------------------------------------
 
@@ -113,23 +115,24 @@ def _verdict(report: dict[str, Any]) -> int:
 
 def cmd_logs_parse(args: argparse.Namespace) -> int:
     parsed = unparsed = 0
-    for name, stream in _open_files(args.files):
-        with stream:
-            for line_no, item in iter_records(stream):
-                if isinstance(item, LineError):
-                    unparsed += 1
-                    print(escaped(f"{name}:{line_no}: {item}"), file=sys.stderr)
-                    continue
-                parsed += 1
-                if args.jsonl:
-                    sys.stdout.write(json.dumps({**item.to_json(), "line_no": line_no}) + "\n")
-                else:
-                    # Escaped: the key and requester are whatever a request sent.
-                    line = (
-                        f"{item.time.isoformat()} {item.remote_ip or '-'} {item.requester or '-'} "
-                        f"{item.operation or '-'} {item.http_status or '-'} {item.key or '-'}"
-                    )
-                    sys.stdout.write(escaped(line) + "\n")
+    with live_progress(args, "logs parse", "lines") as progress:
+        for name, stream in _open_files(args.files):
+            with stream:
+                for line_no, item in iter_records(stream, progress=progress):
+                    if isinstance(item, LineError):
+                        unparsed += 1
+                        print(escaped(f"{name}:{line_no}: {item}"), file=sys.stderr)
+                        continue
+                    parsed += 1
+                    if args.jsonl:
+                        sys.stdout.write(json.dumps({**item.to_json(), "line_no": line_no}) + "\n")
+                    else:
+                        # Escaped: the key and requester are whatever a request sent.
+                        line = (
+                            f"{item.time.isoformat()} {item.remote_ip or '-'} {item.requester or '-'} "
+                            f"{item.operation or '-'} {item.http_status or '-'} {item.key or '-'}"
+                        )
+                        sys.stdout.write(escaped(line) + "\n")
     print(f"{parsed} records, {unparsed} unparsed lines", file=sys.stderr)
     return 1 if unparsed else 0
 
@@ -139,12 +142,13 @@ def cmd_logs_audit(args: argparse.Namespace) -> int:
     settings = config.compliance
     storages = tuple(config.storages.values())
     day = args.day or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
-    if args.files:
-        with ExitStack() as stack:
-            streams = [(name, stack.enter_context(stream)) for name, stream in _open_files(args.files)]
-            result = audit_streams(streams, settings, storages=storages)
-    else:
-        result = _audit_buckets(settings, storages, day, args.access_log)
+    with live_progress(args, "logs audit", "lines") as progress:
+        if args.files:
+            with ExitStack() as stack:
+                streams = [(name, stack.enter_context(stream)) for name, stream in _open_files(args.files)]
+                result = audit_streams(streams, settings, storages=storages, progress=progress)
+        else:
+            result = _audit_buckets(settings, storages, day, args.access_log, progress)
     report = {"day": day.isoformat(), **result.to_dict()}
     text = json.dumps(report, indent=2, default=str) + "\n"
     if args.out:
@@ -167,7 +171,11 @@ def gate(result: AccessLogAudit, fail_on: Severity) -> dict[str, int]:
 
 
 def _audit_buckets(
-    settings: ComplianceConfig, storages: tuple[StorageConfig, ...], day: dt.date, names: list[str] | None
+    settings: ComplianceConfig,
+    storages: tuple[StorageConfig, ...],
+    day: dt.date,
+    names: list[str] | None,
+    progress: Progress,
 ) -> AccessLogAudit:
     entries = [e for e in settings.access_logs if names is None or e.name in names]
     unknown = set(names or ()) - {e.name for e in entries}
@@ -178,7 +186,7 @@ def _audit_buckets(
     for entry in entries:
         store = access_log_store(entry)
         keys = log_keys_for_day(store, entry.prefix, day=day)
-        audits.append(audit_access_logs(store, keys, settings=settings, storages=storages))
+        audits.append(audit_access_logs(store, keys, settings=settings, storages=storages, progress=progress))
     return merge_audits(audits, settings, storages=storages)
 
 

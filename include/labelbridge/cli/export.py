@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labeling_dsn, print_json
+from labelbridge.cli._progress import live_progress
 from labelbridge.config import load_config
 from labelbridge.connections import make_store
 from labelbridge.display import escaped
@@ -45,9 +46,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     image_field = image_field_of(config, target)
     dsn = labeling_dsn(args)
     for fmt in [args.format] if args.format else list(target.formats):
-        result = export_target(
-            dsn, store, target=target, fmt=fmt, run_key=run_key, full=args.full, image_field=image_field
-        )
+        # Its output is JSON lines whatever the flags: the live line goes to the terminal only.
+        with live_progress(args, f"export {escaped(target.name)} {fmt}", "tasks") as progress:
+            result = export_target(
+                dsn, store, target=target, fmt=fmt, run_key=run_key, full=args.full, image_field=image_field,
+                progress=progress,
+            )
         print_json({"format": fmt, "prefix": result.run_prefix, **result.counts()})
     return 0
 

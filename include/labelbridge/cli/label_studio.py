@@ -19,6 +19,7 @@ from labelbridge.cli._common import (
     load_config_warning,
     print_json,
 )
+from labelbridge.cli._progress import live_progress
 from labelbridge.config import LabelbridgeConfig, ProjectConfig
 from labelbridge.display import escaped
 from labelbridge.tools.label_studio import label_studio_status, pull_project, push_project, renew_project
@@ -71,10 +72,14 @@ def _run(args: argparse.Namespace, config: LabelbridgeConfig, project: ProjectCo
 
     assert project.label_studio is not None
     name = escaped(project.name)
-    with label_studio_client(project.label_studio.conn_id) as client:
+    with (
+        label_studio_client(project.label_studio.conn_id) as client,
+        live_progress(args, f"{args.verb} {name}", "tasks") as progress,
+    ):
         if args.verb == "push":
             pushed = push_project(
-                dsn, client, project=project, stores=project_stores(config, project.name), config_dir=config.path.parent
+                dsn, client, project=project, stores=project_stores(config, project.name),
+                config_dir=config.path.parent, progress=progress,
             )
             c = pushed.counts
             out = {"project": project.name, "label_studio_project": pushed.label_studio_project, **c.as_dict()}
@@ -92,6 +97,7 @@ def _run(args: argparse.Namespace, config: LabelbridgeConfig, project: ProjectCo
                 config_dir=config.path.parent,
                 interval=project.label_studio.interval,
                 max_seconds=args.max_seconds,
+                progress=progress,
             )
             r, plan = renewed.counts, renewed.plan
             out = {"project": project.name, **r.as_dict(), "plan": plan.as_dict() if plan else None}
@@ -104,7 +110,8 @@ def _run(args: argparse.Namespace, config: LabelbridgeConfig, project: ProjectCo
                 text += f"\nwarning: {escaped(str(plan.advice()))}"
         else:
             pulled = pull_project(
-                dsn, client, project=project, config_dir=config.path.parent, check_deleted=not args.skip_deleted_check
+                dsn, client, project=project, config_dir=config.path.parent, check_deleted=not args.skip_deleted_check,
+                progress=progress,
             )
             p = pulled.counts
             out = {"project": project.name, "label_studio_project": pulled.label_studio_project, **p.as_dict()}

@@ -12,6 +12,7 @@ from labelbridge.cli._common import (
     load_config_warning,
     print_json,
 )
+from labelbridge.cli._progress import live_progress
 from labelbridge.connections import make_store
 from labelbridge.display import escaped
 from labelbridge.rotate import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, plan_rotation, rotate_storage
@@ -59,9 +60,11 @@ def cmd_rotate(args: argparse.Namespace) -> int:
                 f"{plan.signed} signed; next expiry {next_expiry}, next due {next_due}"
             )
             continue
-        result = rotate_storage(
-            dsn, make_store(storage), storage=storage, batch_size=args.batch_size, canary_size=args.canary
-        )
+        with live_progress(args, f"rotate {escaped(storage.name)}", "URLs") as progress:
+            result = rotate_storage(
+                dsn, make_store(storage), storage=storage, batch_size=args.batch_size, canary_size=args.canary,
+                progress=progress,
+            )
         counts = result.counts.as_dict()
         if args.json:
             print_json({"storage": storage.name, **counts, "signer": result.signer})

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from labelbridge.cli._common import Subparsers, add_config_arg, load_config_warning, print_json
+from labelbridge.cli._progress import live_progress
 from labelbridge.config import load_config
 from labelbridge.connections import make_store
 from labelbridge.display import escaped
@@ -64,21 +65,24 @@ def cmd_ls(args: argparse.Namespace) -> int:
     storage = load_config(args.config).storage(args.storage)
     store = make_store(storage, prefix=args.prefix)
     count = 0
-    for obj in store.iter_objects():
-        count += 1
-        if args.json:
-            print_json(
-                {
-                    "uri": store.uri(obj.key),
-                    "size_bytes": obj.size_bytes,
-                    "etag": obj.etag,
-                    "last_modified": obj.last_modified.isoformat() if obj.last_modified else None,
-                    "version_id": obj.version_id,
-                }
-            )
-        else:
-            # Escaped: a key holding a newline would otherwise print a line that looks like another object.
-            print(f"{obj.size_bytes:>12}  {obj.last_modified:%Y-%m-%d %H:%M:%S}  {escaped(store.uri(obj.key))}")
+    with live_progress(args, f"ls {escaped(storage.name)}", "objects") as progress:
+        for page in store.iter_pages():
+            count += len(page)
+            for obj in page:
+                if args.json:
+                    print_json(
+                        {
+                            "uri": store.uri(obj.key),
+                            "size_bytes": obj.size_bytes,
+                            "etag": obj.etag,
+                            "last_modified": obj.last_modified.isoformat() if obj.last_modified else None,
+                            "version_id": obj.version_id,
+                        }
+                    )
+                else:
+                    # Escaped: a key holding a newline would otherwise print a line that looks like another object.
+                    print(f"{obj.size_bytes:>12}  {obj.last_modified:%Y-%m-%d %H:%M:%S}  {escaped(store.uri(obj.key))}")
+            progress.advance(len(page))
     print(f"{count} objects", file=sys.stderr)
     return 0
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labeling_dsn, print_json
+from labelbridge.cli._progress import live_progress
 from labelbridge.config import load_config
 from labelbridge.connections import make_store
 from labelbridge.db import connect
@@ -40,17 +41,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
     def show(action: str, uri: str, index: int) -> None:
         print(f"would {action:<6} {escaped(uri)}" + (f" #{index}" if storage.mode.value == "task_files" else ""))
 
-    counts = sync_storage(
-        labeling_dsn(args),
-        make_store(storage, prefix=prefix),
-        storage=storage,
-        project=config.projects.get(storage.project),
-        exclude_prefixes=config.excluded_prefixes(storage),
-        prefix=prefix,
-        run_id="cli-dry-run" if args.dry_run else "cli",
-        dry_run=args.dry_run,
-        on_change=show if args.dry_run else None,
-    )
+    with live_progress(args, f"sync {escaped(storage.name)}", "objects") as progress:
+        counts = sync_storage(
+            labeling_dsn(args),
+            make_store(storage, prefix=prefix),
+            storage=storage,
+            project=config.projects.get(storage.project),
+            exclude_prefixes=config.excluded_prefixes(storage),
+            prefix=prefix,
+            run_id="cli-dry-run" if args.dry_run else "cli",
+            dry_run=args.dry_run,
+            on_change=show if args.dry_run else None,
+            progress=progress,
+        )
     label = "dry run (nothing written)" if args.dry_run else "synced"
     print(f"{storage.name}: {label}: {counts.summary()}", file=sys.stderr)
     if args.json:

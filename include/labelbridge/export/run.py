@@ -33,10 +33,13 @@ from labelbridge.export.manifest import manifest_header, render
 from labelbridge.export.output import MANIFEST_NAME, WRITER_THREADS, ExportTarget, RunOutput, Tally
 from labelbridge.export.source import DatabaseSource, FileSource, TaskSource, open_snapshot
 from labelbridge.export.watermark import begin_run, fail_run, finish_run
+from labelbridge.progress import NO_PROGRESS, Progress, counted
 
 log = logging.getLogger(__name__)
 
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._=-]+")
+#: Tasks between two advances of the progress line.
+_PROGRESS_EVERY = 500
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def export_target(
     full: bool = False,
     image_field: str = "image",
     batch_size: int = 2000,
+    progress: Progress = NO_PROGRESS,
 ) -> ExportResult:
     """Export ``target.project`` in ``fmt`` to ``store``; the watermark moves only after verification.
 
@@ -98,6 +102,7 @@ def export_target(
     :param target: the export target's config: project, bucket prefix, formats.
     :param run_key: the Airflow run id or logical date; a rerun with the same key rewrites the same files.
     :param full: export every live task instead of what changed since the last successful run.
+    :param progress: advanced by the tasks written, a few hundred at a time (the CLI's live line).
     :raises ExportError: counts or the upload did not check out; nothing was published.
     """
     _check_format(fmt, target.formats)
@@ -126,7 +131,9 @@ def export_target(
         try:
             with open_snapshot(dsn) as snapshot:
                 source = DatabaseSource(snapshot, run.project_id, window=window, batch_size=batch_size)
-                result = write_export(source, store, prefix=prefix, fmt=fmt, context=context, header=header)
+                result = write_export(
+                    source, store, prefix=prefix, fmt=fmt, context=context, header=header, progress=progress
+                )
         except BaseException as exc:
             # Record the failure whatever its cause (SDK errors, a killed task too), then let it go on.
             fail_run(book, run, error=str(exc) if isinstance(exc, LabelbridgeError) else f"{type(exc).__name__}: {exc}")
@@ -164,11 +171,13 @@ def write_export(
     context: FormatContext,
     header: dict[str, Any],
     writer_threads: int = WRITER_THREADS,
+    progress: Progress = NO_PROGRESS,
 ) -> ExportResult:
     """Steps 1-5 of the module docstring, for any source and target.
 
     :param writer_threads: threads writing small files (one per image); 0 writes them inline, which
         suits a local directory (see :class:`~labelbridge.export.output.RunOutput`).
+    :param progress: advanced by the tasks handed to the format's writer.
     """
     writer_class = FORMATS[fmt]
     plan = writer_class.read_plan
@@ -180,6 +189,7 @@ def write_export(
         out.clear()
         tasks = source.iter_tasks(decode_results=plan.decode_results, details=plan.details,
                                   image_field=context.image_field if plan.image_paths else None)
+        tasks = counted(tasks, progress, every=_PROGRESS_EVERY)
         writer.write(tasks, out)
         out.flush()
         deleted = _write_deleted(source.iter_deleted(), out)

@@ -31,6 +31,7 @@ from psycopg import sql
 from labelbridge.config import StorageConfig
 from labelbridge.db import connect, projects
 from labelbridge.errors import SigningError
+from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.rotate.canary import check_urls
 from labelbridge.storage import AzureBlobStore, store_class
 from labelbridge.storage.base import ObjectStore, SignedUrl
@@ -173,6 +174,8 @@ class RotationOptions(TypedDict, total=False):
     #: Called after each batch commits with the batch's highest task id: the tasks up to it (in this
     #: storage) now hold live URLs. A push imports them while the next batches are signed.
     on_batch: Callable[[int], None]
+    #: Advanced by each batch of due URLs handled (the CLI's live line); default nothing.
+    progress: Progress
 
 
 class UrlRotation:
@@ -205,6 +208,7 @@ class UrlRotation:
         self.task_ids = options.get("task_ids")
         self.due_before = options.get("due_before")
         self.on_batch = options.get("on_batch")
+        self.progress = options.get("progress", NO_PROGRESS)
 
     def run(self, now: datetime | None = None) -> RotationResult:
         started = time.monotonic()
@@ -232,6 +236,7 @@ class UrlRotation:
                 self._batch(write_conn, rows, params, result)
                 if self.on_batch is not None:
                     self.on_batch(rows[-1][0])
+                self.progress.advance(len(rows))
             cursor.close()
         with write_conn.transaction():
             result.counts.pruned = write_conn.execute(_PRUNE, params).rowcount

@@ -27,6 +27,7 @@ from labelbridge.db import connect
 from labelbridge.db.bulk import forget_stages
 from labelbridge.db.projects import register_storage
 from labelbridge.db.runs import mark_abandoned, release_lease, take_lease
+from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.sync.context import ChangeReporter, SyncContext
 from labelbridge.sync.objects import ObjectsWriter
@@ -80,6 +81,7 @@ class StorageSync:
     :param on_change: in a dry run, told of each would-be insert, update and delete.
     :param write_batch: objects written and committed together (a run killed half-way keeps
         whole batches; the rerun completes them).
+    :param progress: advanced by each batch's listed objects once it is written (the CLI's live line).
     """
 
     def __init__(
@@ -93,8 +95,10 @@ class StorageSync:
         dry_run: bool = False,
         on_change: ChangeReporter | None = None,
         write_batch: int = WRITE_BATCH,
+        progress: Progress = NO_PROGRESS,
     ) -> None:
         self.conn = conn
+        self.progress = progress
         self.write_batch = write_batch
         self.store = store
         self.storage = storage
@@ -188,6 +192,7 @@ class StorageSync:
         if not self.dry_run:
             cur.execute(_PROGRESS, (*_counted(counts), self.run_row))
         self._commit()
+        self.progress.advance(len(page))
 
     # Bookkeeping ----------------------------------------------------------------------------
 
@@ -247,15 +252,17 @@ def sync_storage(
     run_id: str = "manual",
     dry_run: bool = False,
     on_change: ChangeReporter | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> SyncCounts:
     """Sync a storage: its whole prefix (or ``prefix``, e.g. a rendered date partition), or one shard.
 
     Opens its own connection to the labeling database at ``dsn``; each batch commits on its own.
+    :param progress: advanced by the objects of each batch written.
     """
     with connect(dsn) as conn:
         job = StorageSync(
             conn, store, storage, project=project, exclude_prefixes=exclude_prefixes, dry_run=dry_run,
-            on_change=on_change,
+            on_change=on_change, progress=progress,
         )
         if shard is None:
             return job.run(Scope(storage.prefix if prefix is None else prefix), run_id=run_id)

@@ -22,6 +22,7 @@ from labelbridge.compliance.accesslog.state import UNPARSED_CAP, WHO_FIELDS, Aud
 from labelbridge.compliance.model import Finding, RuleMeta, Status
 from labelbridge.config import ComplianceConfig, StorageConfig
 from labelbridge.errors import StorageError
+from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def audit_access_logs(
     *,
     settings: ComplianceConfig,
     storages: Iterable[StorageConfig] = (),
+    progress: Progress = NO_PROGRESS,
 ) -> AccessLogAudit:
     """Stream each log object through the parser and the rules; one bad object or line is
     recorded and skipped, and the run goes on.
@@ -118,6 +120,7 @@ def audit_access_logs(
     :param keys: log object keys, e.g. one shard of :func:`log_keys_for_day`.
     :param storages: the configured storages (``config.storages.values()``): an S3 storage's
         own ``allowed_cidrs`` (or ``ip_range``) also holds for requests under its bucket and prefix.
+    :param progress: advanced by the log lines read, a batch at a time (the CLI's live line).
     """
     state = AuditState(RuleContext.from_settings(settings, storages=storages))
     for key in keys:
@@ -125,7 +128,7 @@ def audit_access_logs(
         uri = store.uri(key)
         try:
             with store.open(key) as stream:
-                state.add_object(uri, stream)
+                state.add_object(uri, stream, progress)
         except StorageError as exc:
             log.warning("access log %s unreadable: %s", uri, exc)
             state.add_unreadable(uri, str(exc))
@@ -133,12 +136,16 @@ def audit_access_logs(
 
 
 def audit_streams(
-    streams: Iterable[tuple[str, IO[bytes]]], settings: ComplianceConfig, *, storages: Iterable[StorageConfig] = ()
+    streams: Iterable[tuple[str, IO[bytes]]],
+    settings: ComplianceConfig,
+    *,
+    storages: Iterable[StorageConfig] = (),
+    progress: Progress = NO_PROGRESS,
 ) -> AccessLogAudit:
     """Like :func:`audit_access_logs` over already-open streams named by ``(name, stream)``."""
     state = AuditState(RuleContext.from_settings(settings, storages=storages))
     for name, stream in streams:
-        state.add_object(name, stream)
+        state.add_object(name, stream, progress)
     return finish(state)
 
 

@@ -31,6 +31,7 @@ from typing import IO, cast
 from labelbridge.compliance.accesslog.record import MONTHS, LogRecord, RawFields
 from labelbridge.compliance.accesslog.redact import REDACTED, redact
 from labelbridge.errors import ComplianceInputError
+from labelbridge.progress import NO_PROGRESS, Progress
 
 __all__ = ["REDACTED", "LineError", "iter_records", "parse_careful", "parse_common", "parse_line", "redact"]
 
@@ -255,15 +256,19 @@ _parse_time = lru_cache(maxsize=4096)(_time_from)
 _BATCH_CHARS = 1 << 16
 
 
-def iter_records(stream: IO[bytes]) -> Iterator[tuple[int, LogRecord | LineError]]:
+def iter_records(
+    stream: IO[bytes], *, progress: Progress = NO_PROGRESS
+) -> Iterator[tuple[int, LogRecord | LineError]]:
     """``(line_no, record or error)`` for each non-blank line of a binary stream, streamed.
 
     Invalid UTF-8 is replaced, not fatal: a user agent can carry any bytes.
+
+    :param progress: advanced by the lines of each batch read (blank ones too) once it is handled.
     """
-    return _records(_line_batches(stream), parse_careful)
+    return _records(_line_batches(stream, progress), parse_careful)
 
 
-def _line_batches(stream: IO[bytes]) -> Iterator[list[str]]:
+def _line_batches(stream: IO[bytes], progress: Progress = NO_PROGRESS) -> Iterator[list[str]]:
     # Lines split on "\n" only (a "\r" stays, and the parser strips it). The text layer keeps a
     # character cut by a read's end, and costs less than splitting decoded chunks here; it is
     # detached at the end so that the caller's stream is not closed with it.
@@ -271,5 +276,6 @@ def _line_batches(stream: IO[bytes]) -> Iterator[list[str]]:
     try:
         while lines := text.readlines(_BATCH_CHARS):
             yield lines
+            progress.advance(len(lines))
     finally:
         text.detach()

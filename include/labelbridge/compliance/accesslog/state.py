@@ -22,6 +22,7 @@ from labelbridge.compliance.accesslog.request import account_of, is_client_reque
 from labelbridge.compliance.accesslog.rules import RECORD_RULES
 from labelbridge.compliance.accesslog.rules.base import Offence, Request, RuleContext
 from labelbridge.errors import ComplianceInputError
+from labelbridge.progress import NO_PROGRESS, Progress
 
 #: At most this many unparsed lines are listed (the smallest (object, line) pairs); all are counted.
 UNPARSED_CAP = 100
@@ -74,10 +75,13 @@ class AuditState:
 
     # Reading ------------------------------------------------------------------------------
 
-    def add_object(self, key: str, stream: IO[bytes]) -> None:
-        """Stream one log object line by line; bad lines are counted and listed, never kept."""
+    def add_object(self, key: str, stream: IO[bytes], progress: Progress = NO_PROGRESS) -> None:
+        """Stream one log object line by line; bad lines are counted and listed, never kept.
+
+        :param progress: advanced by the lines read, a batch at a time.
+        """
         self.objects.add(key)
-        for line_no, item in iter_records(stream):
+        for line_no, item in iter_records(stream, progress=progress):
             self.lines_read += 1
             if isinstance(item, LineError):
                 self.lines_unparsed += 1

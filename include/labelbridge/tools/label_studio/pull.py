@@ -30,6 +30,7 @@ from psycopg.types.json import Jsonb
 
 from labelbridge.config import ProjectConfig
 from labelbridge.db import connect, projects
+from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.tools.label_studio.client import LabelStudioClient, datetime_filter, number_filter
 from labelbridge.tools.label_studio.project import LabelStudioBinding, resolve_project
 from labelbridge.tools.label_studio.push import mark_deleted_in_tool
@@ -101,11 +102,13 @@ def pull_project(
     config_dir: Path,
     check_deleted: bool = True,
     page_size: int = PAGE_SIZE,
+    progress: Progress = NO_PROGRESS,
 ) -> PullResult:
     """Bring ``project``'s annotations made in Label Studio since the last pull into the labeling DB.
 
     :param check_deleted: also walk the project's task ids (ids only, ~0.5 s per 1,000) and mark the
         tasks deleted in Label Studio by hand: their pulled annotations go too.
+    :param progress: advanced by the tasks of each page stored (the CLI's live line).
     """
     started = time.monotonic()
     remote = resolve_project(client, project, config_dir=config_dir)
@@ -124,6 +127,7 @@ def pull_project(
                 _store_page(conn, bound.id, page, counts)
                 cursor = str(page[-1]["updated_at"])
                 conn.execute("UPDATE tool_project SET pull_cursor = %s WHERE id = %s", (cursor, bound.id))
+            progress.advance(len(page))
         if check_deleted:
             with conn.transaction():
                 counts.deleted_in_tool = _mark_missing(conn, client, remote.id, bound.id)

@@ -30,6 +30,7 @@ from psycopg import sql
 from labelbridge.config import ProjectConfig, StorageConfig
 from labelbridge.db import connect, projects
 from labelbridge.errors import LabelStudioError
+from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.rotate import rotate_storage
 from labelbridge.storage import store_class
 from labelbridge.storage.base import ObjectStore
@@ -100,6 +101,7 @@ def push_project(
     stores: Sequence[tuple[StorageConfig, ObjectStore]],
     config_dir: Path,
     canary_size: int = 3,
+    progress: Progress = NO_PROGRESS,
 ) -> PushResult:
     """Push ``project``'s new, changed and vanished tasks to its Label Studio project.
 
@@ -107,6 +109,7 @@ def push_project(
         the URLs its tasks still lack before they go (the same rotation the URL DAG runs).
     :param config_dir: where ``label_studio.label_config`` paths are relative to.
     :param canary_size: URLs fetched over HTTP before a signing batch is written (0: off).
+    :param progress: advanced by the tasks of each batch imported or updated (the CLI's live line).
     """
     started = time.monotonic()
     ls = label_studio_config(project)
@@ -128,12 +131,14 @@ def push_project(
         }
         ready = sql.SQL(base.ready_clause(signed_mode))
         _adopt_orphans(conn, client, remote, project.name, bound.id, counts)
-        importer = _Importer(listing, conn, client, remote, project.name, params, ready, ls.batch_size, counts)
+        importer = _Importer(
+            listing, conn, client, remote, project.name, params, ready, ls.batch_size, counts, progress
+        )
         if signed_mode:
             _sign_while_importing(dsn, stores, canary_size, importer)
         importer.run()
         importer.report_refused()
-        _update_changed(listing, conn, client, params, ready, ls.renew_concurrency, counts)
+        _update_changed(listing, conn, client, params, ready, ls.renew_concurrency, counts, progress)
         _handle_vanished(conn, client, remote, params, ls.vanished, counts)
         with conn.transaction():
             conn.execute(base.UNKEEP_RESTORED, params)
@@ -187,10 +192,11 @@ class _Importer:
         ready: sql.Composable,
         batch_size: int,
         counts: PushCounts,
+        progress: Progress,
     ) -> None:
         self.listing, self.conn, self.client, self.remote = listing, conn, client, remote
         self.project, self.params, self.ready = project, params, ready
-        self.batch_size, self.counts = batch_size, counts
+        self.batch_size, self.counts, self.progress = batch_size, counts, progress
 
     def run(self, after: int = 0, upto: int | None = None) -> None:
         """Import the ready tasks with ids in ``(after, upto]`` (every id when ``upto`` is None)."""
@@ -225,6 +231,7 @@ class _Importer:
                 )
         counts.imported += len(imported)
         counts.batches += 1
+        self.progress.advance(len(rows))
 
     def report_refused(self) -> None:
         if self.counts.refused:
@@ -316,6 +323,7 @@ def _update_changed(
     ready: sql.Composable,
     concurrency: int,
     counts: PushCounts,
+    progress: Progress,
 ) -> None:
     chunk = 200
     with listing.transaction():
@@ -336,6 +344,7 @@ def _update_changed(
             counts.deleted_in_tool += len(outcome.missing)
             if outcome.error is not None:
                 raise outcome.error
+            progress.advance(len(rows))
         cursor.close()
 
 

@@ -33,6 +33,7 @@ import psycopg
 from labelbridge.config import LabelStudioConfig, ProjectConfig, StorageConfig
 from labelbridge.db import connect, projects
 from labelbridge.errors import LabelStudioError
+from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.rotate import rotate_storage
 from labelbridge.rotate.canary import fetch_status
 from labelbridge.storage.base import ObjectStore
@@ -185,12 +186,14 @@ def renew_project(
     interval: timedelta = DEFAULT_INTERVAL,
     max_seconds: float | None = None,
     canary: bool = True,
+    progress: Progress = NO_PROGRESS,
 ) -> RenewResult:
     """Renew the URLs in ``project``'s Label Studio tasks that are due (and the run's share of the spread).
 
     :param interval: how often renewal runs; each run takes ``tasks x interval / (ttl - lead)``.
     :param max_seconds: stop PATCHing after this long (what is left is due again next run).
     :param canary: read one renewed task back from Label Studio and fetch its URL.
+    :param progress: told how many tasks were chosen, then advanced by each chunk PATCHed.
     """
     started = time.monotonic()
     run_at = (now or datetime.now(UTC)).astimezone(UTC)
@@ -214,6 +217,7 @@ def renew_project(
         chosen = conn.execute(base.BY_EXPIRY, {"tool_project_id": bound.id, "limit": plan.this_run}).fetchall()
         conn.commit()
         counts.chosen = len(chosen)
+        progress.expect(counts.chosen)
         if chosen:
             # Re-sign exactly these tasks' URLs that expire no later than the latest Label Studio holds.
             latest = max(r[2] for r in chosen) + timedelta(seconds=1)
@@ -222,7 +226,9 @@ def renew_project(
                 counts.signed += rotate_storage(
                     dsn, store, storage=storage, task_ids=task_ids, due_before=latest, canary_size=0
                 ).counts.signed
-            _patch_all(conn, client, bound.id, task_ids, ls.renew_concurrency, counts, started, max_seconds)
+            _patch_all(
+                conn, client, bound.id, task_ids, ls.renew_concurrency, counts, started, max_seconds, progress
+            )
         with conn.transaction():
             base.stamp(conn, bound.id, "renewed_at")
     if canary and counts.renewed:
@@ -253,6 +259,7 @@ def _patch_all(
     counts: RenewCounts,
     started: float,
     max_seconds: float | None,
+    progress: Progress = NO_PROGRESS,
 ) -> None:
     patch_seconds = 0.0
     for i in range(0, len(task_ids), _CHUNK):
@@ -283,6 +290,7 @@ def _patch_all(
         counts.renewed += len(done)
         if outcome.error is not None:
             raise outcome.error
+        progress.advance(len(rows))
     if patch_seconds > 0:
         counts.patches_per_s = round(counts.renewed / patch_seconds, 2)
 
