@@ -248,7 +248,7 @@ class LabelStudioServer(Service):
         return self._personal_access_token
 
 
-def start_label_studio(server_dsn: str, *, port: int | None = None, timeout_s: float = 150.0) -> LabelStudioServer:
+def start_label_studio(server_dsn: str, *, port: int | None = None, timeout_s: float = 300.0) -> LabelStudioServer:
     """Start Label Studio (installed in .ls-venv by scripts/setup.sh) on loopback, on a database of its own.
 
     It stops by process group and drops its database. Start-up runs Django's migrations: 20-45 s.
