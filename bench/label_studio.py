@@ -137,10 +137,12 @@ def child(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         with psycopg.connect(dsn) as conn:
             StorageSync(conn, store, storage).run()
+        out_sync_rss = rss_mb()
         pushed = push_project(dsn, ls, project=project, stores=[(storage, store)], config_dir=config_dir, canary_size=0)
         visible = task_count(ls, pushed.label_studio_project)
         sync_push_s = time.perf_counter() - started
-        out: dict[str, Any] = {"sync_push_s": sync_push_s, "visible": visible}
+        out: dict[str, Any] = {"sync_push_s": sync_push_s, "visible": visible, "rss_mb_after_sync": out_sync_rss,
+                               "rss_mb_after_push": rss_mb()}
         if args.annotate:
             annotate_all(ls, pushed.label_studio_project)
         started = time.perf_counter()
@@ -149,11 +151,16 @@ def child(args: argparse.Namespace) -> None:
                    annotations=pulled.counts.created, label_studio_project=pulled.label_studio_project)
         if args.renew_tasks:
             out.update(renew(ls, pulled.label_studio_project, args.renew_tasks, args.concurrency))
-        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["peak_rss_mb"] = rss_mb()
         print(json.dumps(out))
     finally:
         with psycopg.connect(args.server_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def rss_mb() -> float:
+    """This process's peak RSS so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def renew(ls: LabelStudioClient, project_id: int, count: int, concurrency: int) -> dict[str, float]:
@@ -174,6 +181,15 @@ def run_child(server_dsn: str, ls: Any, bucket: str, *extra: str) -> dict[str, A
                "--bucket", bucket, *extra]  # fmt: skip
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def rss_by_step(child_out: dict[str, Any]) -> dict[str, float]:
+    """Peak RSS after sync, after push, and at the end (pull): where any growth comes from."""
+    return {
+        "sync": round(child_out["rss_mb_after_sync"], 1),
+        "push": round(child_out["rss_mb_after_push"], 1),
+        "pull": round(child_out["peak_rss_mb"], 1),
+    }
 
 
 def main() -> None:
@@ -234,12 +250,14 @@ def main() -> None:
         "renew_concurrent_patches_per_s": round(ours["renew_concurrent_per_s"], 2),
         "renew_concurrency": args.concurrency,
         "peak_rss_mb": round(ours["peak_rss_mb"], 1),
+        "peak_rss_mb_by_step": rss_by_step(ours),
     }
     if large is not None:
         result.update({
             f"peak_rss_mb_at_{args.large}": round(large["peak_rss_mb"], 1),
             "rss_growth_ratio": round(large["peak_rss_mb"] / ours["peak_rss_mb"], 2),
             f"bucket_to_tasks_s_at_{args.large}": round(large["sync_push_s"], 1),
+            f"peak_rss_mb_by_step_at_{args.large}": rss_by_step(large),
         })  # fmt: skip
     print(json.dumps(result))
 
