@@ -1,0 +1,96 @@
+"""Objects in byte order, from a stream in any order, in bounded memory: an external merge sort.
+
+Listings come back in UTF-8 byte order and the sync engine compares each batch with the tasks in
+its key range because of it; inventory rows come in no particular order. Runs of up to
+``run_rows`` objects are sorted in memory and, when there is more than one, spilled to a temporary
+file each (msgpack frames); a k-way merge then yields them in order. Memory holds one run while
+reading and one frame per run while merging, whatever the report's size.
+
+Python orders ``str`` by code point, which is UTF-8 byte order. A key listed twice (a report's own
+duplicate) is kept once.
+
+Every row is read before the first page is yielded: a report that fails half-way (a missing
+file, a bad checksum) fails before anything was written, so the run can still fall back.
+"""
+
+from __future__ import annotations
+
+import heapq
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import IO, Any
+
+import msgspec
+
+from labelbridge.storage.base import ObjectInfo
+
+#: Objects sorted in memory at once (about 100 MB of Python objects at 300 bytes each).
+RUN_ROWS = 200_000
+#: Objects per spilled frame: what the merge holds of each run.
+FRAME_ROWS = 2_000
+
+_Row = tuple[str, int, str | None, datetime | None, str | None]
+
+
+def sorted_pages(
+    objects: Iterable[ObjectInfo], *, page_size: int = 1000, run_rows: int = RUN_ROWS
+) -> Iterator[list[ObjectInfo]]:
+    """``objects`` in byte order of their keys, in pages of ``page_size``, duplicates dropped."""
+    runs: list[IO[bytes]] = []
+    run: list[_Row] = []
+    try:
+        for obj in objects:
+            run.append((obj.key, obj.size_bytes, obj.etag, obj.last_modified, obj.version_id))
+            if len(run) >= run_rows:
+                runs.append(_spill(run))
+                run = []
+        run.sort(key=_by_key)
+        if runs:
+            if run:
+                runs.append(_spill(run))
+                run = []
+            merged: Iterator[_Row] = heapq.merge(*(_frames(f) for f in runs), key=_by_key)
+        else:
+            merged = iter(run)
+        yield from _paged(merged, page_size)
+    finally:
+        for spilled in runs:
+            spilled.close()
+
+
+def _by_key(row: _Row) -> str:
+    return row[0]
+
+
+def _spill(run: list[_Row]) -> IO[bytes]:
+    run.sort(key=_by_key)
+    spool = tempfile.TemporaryFile(prefix="lb-inventory-run-")  # noqa: SIM115 (closed by sorted_pages)
+    encoder = msgspec.msgpack.Encoder()
+    for start in range(0, len(run), FRAME_ROWS):
+        frame = encoder.encode(run[start : start + FRAME_ROWS])
+        spool.write(len(frame).to_bytes(4, "big"))
+        spool.write(frame)
+    spool.seek(0)
+    return spool
+
+
+def _frames(spool: IO[bytes]) -> Iterator[_Row]:
+    decoder = msgspec.msgpack.Decoder(list[tuple[str, int, str | None, datetime | None, str | None]])
+    while header := spool.read(4):
+        yield from decoder.decode(spool.read(int.from_bytes(header, "big")))
+
+
+def _paged(rows: Iterator[_Row], page_size: int) -> Iterator[list[ObjectInfo]]:
+    page: list[ObjectInfo] = []
+    previous: Any = None
+    for key, size, etag, modified, version in rows:
+        if key == previous:
+            continue
+        previous = key
+        page.append(ObjectInfo(key, size, etag, modified, version))
+        if len(page) >= page_size:
+            yield page
+            page = []
+    if page:
+        yield page
