@@ -306,7 +306,7 @@ def _orc_batches(spool: IO[bytes], wanted: Any) -> Iterator[Any]:
     orc_file = orc.ORCFile(spool)
     columns = wanted(orc_file.schema.names)
     for stripe in range(orc_file.nstripes):  # one stripe at a time
-        yield from orc_file.read_stripe(stripe, columns=columns).to_batches(max_chunksize=ROWS_PER_BATCH)
+        yield orc_file.read_stripe(stripe, columns=columns)
 
 
 def _arrow_batches(batches: Iterator[Any]) -> Iterator[tuple[dict[str, list[Any]], int]]:

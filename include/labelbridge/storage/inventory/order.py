@@ -34,9 +34,13 @@ _Row = tuple[str, int, str | None, datetime | None, str | None]
 
 
 def sorted_pages(
-    objects: Iterable[ObjectInfo], *, page_size: int = 1000, run_rows: int = RUN_ROWS
+    objects: Iterable[ObjectInfo], *, page_size: int = 1000, run_rows: int | None = None
 ) -> Iterator[list[ObjectInfo]]:
-    """``objects`` in byte order of their keys, in pages of ``page_size``, duplicates dropped."""
+    """``objects`` in byte order of their keys, in pages of ``page_size``, duplicates dropped.
+
+    :param run_rows: objects sorted in memory at once (default :data:`RUN_ROWS`).
+    """
+    run_rows = run_rows or RUN_ROWS
     runs: list[IO[bytes]] = []
     run: list[_Row] = []
     try:
