@@ -137,9 +137,9 @@ def test_an_unsorted_report_soft_deletes_exactly_what_vanished(
 def test_sorted_pages_merge_spilled_runs_in_byte_order() -> None:
     keys = ["a", "b/", "b0", "é", "😀", "\uffff", "z", "a b", "a+b"] * 3  # each key three times
     random.Random(3).shuffle(keys)
-    objects = [ObjectInfo(k, n, f"e{n}", datetime(2026, 1, 1, tzinfo=UTC)) for n, k in enumerate(keys)]
+    rows = [(k, n, f"e{n}", datetime(2026, 1, 1, tzinfo=UTC), None) for n, k in enumerate(keys)]
 
-    pages = list(sorted_pages(objects, page_size=4, run_rows=5))
+    pages = list(sorted_pages(rows, page_size=4, run_rows=5))
 
     got = [o.key for page in pages for o in page]
     assert got == sorted(set(keys), key=lambda k: k.encode())  # UTF-8 byte order, once each

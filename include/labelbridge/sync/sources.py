@@ -89,11 +89,9 @@ class InventorySource:
         self.as_of = report.as_of
         self.describe = f"inventory {report.describe(self.reader.store)} (a complete listing as of its date)"
         log.info("%s: reading %s, %d files", self.store, self.describe, len(report.files))
-        prefix, recursive = scope.prefix, scope.recursive
-        wants = self.store.wants
+        prefix, recursive, wants = scope.prefix, scope.recursive, self.store.wants
         rows = (
-            obj for obj in self.reader.objects(report)
-            if obj.key.startswith(prefix) and wants(obj.key)
-            and (recursive or "/" not in obj.key[len(prefix):])
+            row for row in self.reader.rows(report, prefix=prefix)
+            if wants(row[0]) and (recursive or "/" not in row[0][len(prefix):])
         )
         yield from sorted_pages(rows, page_size=self.store.page_size)

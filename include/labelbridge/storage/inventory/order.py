@@ -34,9 +34,10 @@ _Row = tuple[str, int, str | None, datetime | None, str | None]
 
 
 def sorted_pages(
-    objects: Iterable[ObjectInfo], *, page_size: int = 1000, run_rows: int | None = None
+    rows: Iterable[_Row], *, page_size: int = 1000, run_rows: int | None = None
 ) -> Iterator[list[ObjectInfo]]:
-    """``objects`` in byte order of their keys, in pages of ``page_size``, duplicates dropped.
+    """``rows`` (``ObjectInfo`` fields: key, size, ETag, last modified, version) as objects in
+    byte order of their keys, in pages of ``page_size``, duplicates dropped.
 
     :param run_rows: objects sorted in memory at once (default :data:`RUN_ROWS`).
     """
@@ -44,8 +45,8 @@ def sorted_pages(
     runs: list[IO[bytes]] = []
     run: list[_Row] = []
     try:
-        for obj in objects:
-            run.append((obj.key, obj.size_bytes, obj.etag, obj.last_modified, obj.version_id))
+        for row in rows:
+            run.append(row)
             if len(run) >= run_rows:
                 runs.append(_spill(run))
                 run = []
@@ -88,11 +89,11 @@ def _frames(spool: IO[bytes]) -> Iterator[_Row]:
 def _paged(rows: Iterator[_Row], page_size: int) -> Iterator[list[ObjectInfo]]:
     page: list[ObjectInfo] = []
     previous: Any = None
-    for key, size, etag, modified, version in rows:
-        if key == previous:
+    for row in rows:
+        if row[0] == previous:
             continue
-        previous = key
-        page.append(ObjectInfo(key, size, etag, modified, version))
+        previous = row[0]
+        page.append(ObjectInfo(*row))
         if len(page) >= page_size:
             yield page
             page = []
