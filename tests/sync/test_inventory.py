@@ -308,6 +308,26 @@ def test_tasks_written_after_the_report_are_not_soft_deleted(
     assert [u for u, _, _ in live_tasks(labeling_dsn)] == [source.uri("fresh.jpg"), source.uri("old.jpg")]
 
 
+def test_a_report_older_than_a_deletion_does_not_restore_the_task(
+    new_store: StoreFactory, labeling_dsn: str
+) -> None:
+    source = new_store(Cloud.S3)
+    source.write("kept.jpg", b"x")
+    source.write("deleted.jpg", b"x")
+    storage = storage_for(source)
+    sync(labeling_dsn, source, storage)
+    before_the_report(labeling_dsn)
+    reports = reports_for(Cloud.S3, new_store, source)
+    write_s3_report(reports, source.bucket, listed(source), when=hour_ago())  # lists deleted.jpg
+    source.delete("deleted.jpg")
+    assert counts(sync(labeling_dsn, source, storage)) == {"listed": 1, "unchanged": 1, "deleted": 1}
+
+    result = inventory_sync(labeling_dsn, source, storage, reader(Cloud.S3, reports, source))
+
+    assert counts(result) == {"listed": 2, "unchanged": 2}
+    assert [u for u, _, _ in live_tasks(labeling_dsn)] == [source.uri("kept.jpg")]
+
+
 def test_task_files_from_a_report_are_quarantined_like_listed_ones(
     cloud: Cloud, new_store: StoreFactory, labeling_dsn: str
 ) -> None:

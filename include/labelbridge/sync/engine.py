@@ -166,6 +166,7 @@ class StorageSync:
         return SyncContext(
             self.conn, self.store, self.storage, self.project_id, self.storage_id,
             exclude_prefixes=self.exclude_prefixes, dry_run=self.dry_run, on_change=self.on_change,
+            source=self.source,
         )
 
     def _batches(self, ctx: SyncContext, scope: Scope) -> Iterator[list[ObjectInfo]]:

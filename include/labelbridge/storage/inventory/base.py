@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 #: Rows handed on together (a CSV chunk; Parquet and ORC batches are cut to it too).
 ROWS_PER_BATCH = 20_000
 
+# Marks a batch Arrow filtered and typed (its values need no per-row conversion).
+_TYPED = "\x00typed"
+
 #: One object's listing facts, as :class:`ObjectInfo` takes them: key, size, ETag, last modified, version.
 Row = tuple[str, int, str | None, datetime | None, str | None]
 
@@ -193,6 +196,12 @@ class InventoryReader(ABC):
         sizes, etags, times, versions = (
             columns.get(f.get(name, ""), none) for name in ("size", "etag", "last_modified", "version_id")
         )
+        decode = self._key_decoder(report)
+        if _TYPED in columns and decode is _text:
+            # Arrow filtered and typed every column already: the rows are the columns zipped.
+            rows: Iterator[Row] = zip(keys, sizes, etags, times, versions, strict=True)
+            yield from (row for row in rows if row[0].startswith(prefix)) if prefix else rows
+            return
         # Filter columns Arrow already applied are gone from ``columns``.
         buckets, latest, deleted, snapshots = (
             columns.get(f.get(name, "")) for name in ("bucket", "latest", "deleted", "snapshot")
@@ -206,7 +215,6 @@ class InventoryReader(ABC):
                 or (deleted is not None and _true(deleted[i]))
                 or (snapshots is not None and snapshots[i] is not None)
             )
-        decode = self._key_decoder(report)
         for key, size, etag, modified, version, skipped in zip(
             keys, sizes, etags, times, versions, skip, strict=True
         ):
@@ -256,10 +264,22 @@ class InventoryReader(ABC):
                 if column is not None:
                     mask = pc.fill_null(test(column), True)
                     keep = mask if keep is None else pc.and_(keep, mask)
-            table = pa.Table.from_arrays(list(named.values()), names=[self.fields[k] for k in named])
-            if keep is not None:
-                table = table.filter(keep)
-            yield {name: _pylist(table.column(name)) for name in table.column_names}, batch.num_rows
+            key = named["key"]
+            keep = pc.is_valid(key) if keep is None else pc.and_(keep, pc.is_valid(key))
+            # Typed as the rows need them: sizes integers, ETags unquoted, versions text.
+            if "size" in named:
+                named["size"] = pc.fill_null(named["size"].cast(pa.int64()), 0)
+            if "etag" in named:
+                named["etag"] = pc.utf8_trim(named["etag"].cast(pa.string()), '"')
+            if "version_id" in named:
+                named["version_id"] = named["version_id"].cast(pa.string())
+            table = pa.Table.from_arrays(list(named.values()), names=[self.fields[k] for k in named]).filter(keep)
+            columns: dict[str, list[Any]] = {name: _pylist(table.column(name)) for name in table.column_names}
+            modified = self.fields.get("last_modified", "")
+            if modified in columns and not pa.types.is_timestamp(table.column(modified).type):
+                columns[modified] = [_time(v) for v in columns[modified]]  # text (Azure's Parquet)
+            columns[_TYPED] = []
+            yield columns, batch.num_rows
 
     def _wanted(self, names: list[str]) -> list[str]:
         """The columns of a Parquet or ORC file this reader uses (read those only)."""

@@ -16,6 +16,7 @@ file, a bad checksum) fails before anything was written, so the run can still fa
 from __future__ import annotations
 
 import heapq
+import operator
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -64,8 +65,7 @@ def sorted_pages(
             spilled.close()
 
 
-def _by_key(row: _Row) -> str:
-    return row[0]
+_by_key = operator.itemgetter(0)
 
 
 def _spill(run: list[_Row]) -> IO[bytes]:
