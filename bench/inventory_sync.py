@@ -5,6 +5,8 @@
   into a moto_server bucket; then, in a child process on a fresh labeling database, one sync from it
   end to end (find the newest complete report, download and check each file, read it row group by
   row group, sort in bounded memory, write the tasks): ``inventory_objects_per_s``.
+* CPU seconds of that sync (the child's plus its PostgreSQL backend's, from ``/proc``), which the
+  machine's other load does not stretch as it stretches wall time: ``inventory_objects_per_cpu_s``.
 * In the same child, the unchanged re-sync from the same report: its rate, and the rows it rewrote
   (row versions whose xmin moved): ``resync_rows_rewritten``, which must be 0.
 * Peak RSS of such a child at ``--small-objects`` (100k) and at ``--objects``: it must stay flat.
@@ -41,7 +43,7 @@ os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 import psycopg  # noqa: E402
 
 import devservices  # noqa: E402
-from bench.sync import drop_database, fresh_database  # noqa: E402
+from bench.sync import CpuClock, drop_database, fresh_database  # noqa: E402
 from labelbridge.config import Cloud, StorageConfig  # noqa: E402
 from labelbridge.storage import S3Store  # noqa: E402
 from labelbridge.storage.inventory import S3InventoryReader  # noqa: E402
@@ -113,9 +115,11 @@ def child(server: str, count: int, prefix: str) -> dict[str, Any]:
         store = S3Store(s3, SOURCE, page_size=PAGE)
         reader = S3InventoryReader(S3Store(s3, REPORTS, prefix=prefix), source_bucket=SOURCE)
         with psycopg.connect(dsn) as conn:
-            started = time.perf_counter()
+            cpu = CpuClock(conn)
+            started, cpu_started = time.perf_counter(), cpu()
             first = StorageSync(conn, store, storage(SOURCE), source=InventorySource(store, reader)).run()
             first_s = time.perf_counter() - started
+            first_cpu = cpu() - cpu_started
             assert first.inserted == count, first
             before = conn.execute("SELECT txid_current()").fetchone()[0]  # type: ignore[index]
             conn.commit()
@@ -128,7 +132,8 @@ def child(server: str, count: int, prefix: str) -> dict[str, Any]:
             ).fetchone()[0]  # type: ignore[index]
     finally:
         drop_database(server, name)
-    return {"objects_per_s": count / first_s, "seconds": first_s, "resync_objects_per_s": count / again_s,
+    return {"objects_per_s": count / first_s, "seconds": first_s, "cpu_s": first_cpu,
+            "resync_objects_per_s": count / again_s,
             "rewritten": int(rewritten), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -195,6 +200,8 @@ def main() -> None:
         "files": args.files,
         "inventory_objects_per_s": round(large["objects_per_s"]),
         "inventory_seconds": round(large["seconds"], 1),
+        "inventory_cpu_s": round(large["cpu_s"], 1),
+        "inventory_objects_per_cpu_s": round(args.objects / large["cpu_s"]),
         f"inventory_objects_per_s_at_{args.small_objects}": round(small["objects_per_s"]),
         "resync_objects_per_s": round(large["resync_objects_per_s"]),
         "resync_rows_rewritten": large["rewritten"],

@@ -88,14 +88,15 @@ def _frames(spool: IO[bytes]) -> Iterator[_Row]:
 
 def _paged(rows: Iterator[_Row], page_size: int) -> Iterator[list[ObjectInfo]]:
     page: list[ObjectInfo] = []
+    append, make = page.append, ObjectInfo
     previous: Any = None
     for row in rows:
-        if row[0] == previous:
-            continue
-        previous = row[0]
-        page.append(ObjectInfo(*row))
-        if len(page) >= page_size:
-            yield page
-            page = []
+        if row[0] != previous:
+            previous = row[0]
+            append(make(*row))
+            if len(page) >= page_size:
+                yield page
+                page = []
+                append = page.append
     if page:
         yield page
