@@ -75,7 +75,7 @@ def _json_line(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
 def test_cli_syncs_from_the_inventory_the_config_names_and_says_so(
     inventoried: tuple[str, str], labeling_dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bucket, report_folder = inventoried
+    _, report_folder = inventoried
 
     assert cli.main(["sync", "imgs", "--json"]) == 0
     first = _json_line(capsys)
