@@ -134,7 +134,9 @@ def test_an_unsorted_report_soft_deletes_exactly_what_vanished(
     ]
 
 
-def test_sorted_pages_merge_spilled_runs_in_byte_order() -> None:
+@pytest.mark.parametrize("frame_rows", [1, 2, 2000])
+def test_sorted_pages_merge_spilled_runs_in_byte_order(frame_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(order, "FRAME_ROWS", frame_rows)  # runs of one frame, or of several
     keys = ["a", "b/", "b0", "é", "😀", "\uffff", "z", "a b", "a+b"] * 3  # each key three times
     random.Random(3).shuffle(keys)
     rows = [(k, n, f"e{n}", datetime(2026, 1, 1, tzinfo=UTC), None) for n, k in enumerate(keys)]
@@ -144,6 +146,19 @@ def test_sorted_pages_merge_spilled_runs_in_byte_order() -> None:
     got = [o.key for page in pages for o in page]
     assert got == sorted(set(keys), key=lambda k: k.encode())  # UTF-8 byte order, once each
     assert [len(p) for p in pages] == [4, 4, 1]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sorted_pages_of_many_runs_and_frames_match_a_plain_sort(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    alphabet = ["a", "b", "/", "é", "😀", "\uffff", "0"]
+    keys = ["".join(rng.choices(alphabet, k=rng.randint(1, 4))) for _ in range(3000)]
+    monkeypatch.setattr(order, "FRAME_ROWS", rng.randint(1, 50))
+    rows = [(k, n, None, None, None) for n, k in enumerate(keys)]
+
+    got = [o.key for page in sorted_pages(rows, page_size=97, run_rows=rng.randint(20, 400)) for o in page]
+
+    assert got == sorted(set(keys), key=lambda k: k.encode())
 
 
 def test_a_report_missing_a_data_file_fails_the_run_writing_nothing(

@@ -3,7 +3,7 @@
 Listings come back in UTF-8 byte order and the sync engine compares each batch with the tasks in
 its key range because of it; inventory rows come in no particular order. Runs of up to
 ``run_rows`` objects are sorted in memory and, when there is more than one, spilled to a temporary
-file each (msgpack frames); a k-way merge then yields them in order. Memory holds one run while
+file each (msgpack frames); a k-way merge, a chunk at a time, then yields them in order. Memory holds one run while
 reading and one frame per run while merging, whatever the report's size.
 
 Python orders ``str`` by code point, which is UTF-8 byte order. A key listed twice (a report's own
@@ -15,7 +15,8 @@ file, a bad checksum) fails before anything was written, so the run can still fa
 
 from __future__ import annotations
 
-import heapq
+import bisect
+import itertools
 import operator
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -56,7 +57,7 @@ def sorted_pages(
             if run:
                 runs.append(_spill(run))
                 run = []
-            merged: Iterator[_Row] = heapq.merge(*(_frames(f) for f in runs), key=_by_key)
+            merged: Iterator[_Row] = itertools.chain.from_iterable(_merged(runs))
         else:
             merged = iter(run)
         yield from _paged(merged, page_size)
@@ -80,10 +81,32 @@ def _spill(run: list[_Row]) -> IO[bytes]:
     return spool
 
 
-def _frames(spool: IO[bytes]) -> Iterator[_Row]:
+def _frames(spool: IO[bytes]) -> Iterator[list[_Row]]:
     decoder = msgspec.msgpack.Decoder(list[tuple[str, int, str | None, datetime | None, str | None]])
     while header := spool.read(4):
-        yield from decoder.decode(spool.read(int.from_bytes(header, "big")))
+        yield decoder.decode(spool.read(int.from_bytes(header, "big")))
+
+
+def _merged(spools: list[IO[bytes]]) -> Iterator[list[_Row]]:
+    """The sorted runs merged, a chunk at a time, with no Python work per row.
+
+    Each chunk takes, from every run's current frame, the rows up to the smallest last key among
+    those frames (``bisect``), and sorts them (``list.sort``: a few sorted pieces, merged in C).
+    Every later row of every run is at least that key, so chunks follow one another in order. The
+    run whose frame ended at that key moves to its next frame: each chunk makes progress.
+    """
+    frames = [_frames(spool) for spool in spools]
+    current = [next(f, []) for f in frames]
+    while live := [n for n, frame in enumerate(current) if frame]:
+        bound = min(current[n][-1][0] for n in live)
+        chunk: list[_Row] = []
+        for n in live:
+            frame = current[n]
+            cut = bisect.bisect_right(frame, bound, key=_by_key)
+            chunk.extend(frame[:cut])
+            current[n] = frame[cut:] if cut < len(frame) else next(frames[n], [])
+        chunk.sort(key=_by_key)
+        yield chunk
 
 
 def _paged(rows: Iterator[_Row], page_size: int) -> Iterator[list[ObjectInfo]]:
