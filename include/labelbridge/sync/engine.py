@@ -135,8 +135,7 @@ class StorageSync:
                     ctx, cur, objects_table=writer.objects_table, scope=scope, coverage=coverage, counts=counts,
                     as_of=self.source.as_of,
                 )
-                if not isinstance(self.source, ListingSource):
-                    counts.source = self.source.describe
+                counts.source = self.source.describe
             counts.seconds = time.monotonic() - started
             self._finish_run(run_row, "success", counts)
         except BaseException as exc:

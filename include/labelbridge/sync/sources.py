@@ -24,11 +24,12 @@ log = logging.getLogger(__name__)
 class PageSource(Protocol):
     """Pages of one scope's objects, in byte order, as one complete listing.
 
-    :attr describe: which source the run used, for its summary (set once :meth:`pages` began).
+    :attr describe: which source the run used, for its summary (set once :meth:`pages` began);
+        ``None`` for the bucket's own listing, which runs have always used and need not name.
     :attr as_of: when the pages were a complete listing; ``None``: now (a live listing).
     """
 
-    describe: str
+    describe: str | None
     as_of: datetime | None
 
     def pages(self, scope: Scope) -> Iterator[list[ObjectInfo]]: ...
@@ -38,10 +39,10 @@ class ListingSource:
     """The bucket's own listing, page by page (what every run used before inventories)."""
 
     as_of: datetime | None = None
+    describe: str | None = None
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
-        self.describe = "listing"
 
     def pages(self, scope: Scope) -> Iterator[list[ObjectInfo]]:
         return self.store.iter_pages(scope.prefix, recursive=scope.recursive)
@@ -65,7 +66,7 @@ class InventorySource:
         self.store = store
         self.reader = reader
         self.fallback = fallback
-        self.describe = "inventory"
+        self.describe: str | None = "inventory"
         self.as_of: datetime | None = None
 
     def pages(self, scope: Scope) -> Iterator[list[ObjectInfo]]:

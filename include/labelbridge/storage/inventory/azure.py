@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 
 from labelbridge.clouds import Cloud
 from labelbridge.errors import InventoryError
-from labelbridge.storage.inventory.base import InventoryReader, InventoryReport, ReportFile, _time
+from labelbridge.storage.inventory.base import InventoryReader, InventoryReport, ReportFile
+from labelbridge.storage.inventory.formats import timestamp
 
 
 class AzureInventoryReader(InventoryReader):
@@ -63,7 +64,7 @@ class AzureInventoryReader(InventoryReader):
                 raise InventoryError(f"{where}: a {rule.get('objectType')!r} inventory, not a blob inventory")
             file_format = str(rule["format"]).lower()
             files = tuple(ReportFile(key=f["blob"], size_bytes=int(f["size"])) for f in manifest["files"])
-            as_of = _time(manifest["inventoryStartTime"])
+            as_of = timestamp(manifest["inventoryStartTime"])
             count = (manifest.get("summary") or {}).get("objectCount")
         except (KeyError, TypeError, ValueError) as exc:
             raise InventoryError(f"{where}: malformed manifest ({type(exc).__name__}: {exc})") from None

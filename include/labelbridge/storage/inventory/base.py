@@ -29,11 +29,22 @@ from labelbridge.clouds import Cloud
 from labelbridge.display import short_name
 from labelbridge.errors import InventoryError, ObjectNotFound
 from labelbridge.storage.base import CHUNK_BYTES, ObjectInfo, ObjectStore
+from labelbridge.storage.inventory.formats import (
+    ROWS_PER_BATCH,
+    arrow_flag,
+    arrow_values,
+    csv_columns,
+    integer,
+    is_false,
+    is_true,
+    orc_batches,
+    parquet_batches,
+    text,
+    timestamp,
+)
 
 log = logging.getLogger(__name__)
 
-#: Rows handed on together (a CSV chunk; Parquet and ORC batches are cut to it too).
-ROWS_PER_BATCH = 20_000
 
 # Marks a batch Arrow filtered and typed (its values need no per-row conversion).
 _TYPED = "\x00typed"
@@ -197,7 +208,7 @@ class InventoryReader(ABC):
             columns.get(f.get(name, ""), none) for name in ("size", "etag", "last_modified", "version_id")
         )
         decode = self._key_decoder(report)
-        if _TYPED in columns and decode is _text:
+        if _TYPED in columns and decode is text:
             # Arrow filtered and typed every column already: the rows are the columns zipped.
             rows: Iterator[Row] = zip(keys, sizes, etags, times, versions, strict=True)
             yield from (row for row in rows if row[0].startswith(prefix)) if prefix else rows
@@ -211,8 +222,8 @@ class InventoryReader(ABC):
             # Other buckets' rows, older versions, delete markers and snapshots: not a listing's objects.
             skip[i] = (
                 (buckets is not None and buckets[i] is not None and buckets[i] != self.source_bucket)
-                or (latest is not None and _false(latest[i]))
-                or (deleted is not None and _true(deleted[i]))
+                or (latest is not None and is_false(latest[i]))
+                or (deleted is not None and is_true(deleted[i]))
                 or (snapshots is not None and snapshots[i] is not None)
             )
         for key, size, etag, modified, version, skipped in zip(
@@ -223,11 +234,11 @@ class InventoryReader(ABC):
             key = decode(key)
             if key is None or not key.startswith(prefix):
                 continue
-            yield (key, _int(size), etag.strip('"') if etag else None, _time(modified), _text(version))
+            yield (key, integer(size), etag.strip('"') if etag else None, timestamp(modified), text(version))
 
     def _key_decoder(self, report: InventoryReport) -> Any:
         """How a key column's value becomes the object's key (``None``: not an object of ours)."""
-        return _text
+        return text
 
     def _file_batches(self, report: InventoryReport, file: ReportFile) -> Iterator[tuple[dict[str, list[Any]], int]]:
         """One data file's rows as column lists (keyed by :func:`column_key`), a batch at a time."""
@@ -237,9 +248,9 @@ class InventoryReader(ABC):
             if report.file_format == "csv":
                 yield from self._csv_batches(report, file, spool)
             elif report.file_format == "parquet":
-                yield from self._arrow_batches(_parquet_batches(spool, self._wanted))
+                yield from self._arrow_batches(parquet_batches(spool, self._wanted))
             elif report.file_format == "orc":
-                yield from self._arrow_batches(_orc_batches(spool, self._wanted))
+                yield from self._arrow_batches(orc_batches(spool, self._wanted))
             else:
                 raise InventoryError(f"{report.describe(self.store)}: unknown file format {report.file_format!r}")
 
@@ -252,8 +263,8 @@ class InventoryReader(ABC):
         # Kept: this bucket's rows, current versions, no delete markers, no snapshots.
         filters: tuple[tuple[str, Callable[[Any], Any]], ...] = (
             ("bucket", lambda c: pc.equal(c, self.source_bucket)),
-            ("latest", lambda c: pc.invert(_arrow_flag(c, False))),
-            ("deleted", lambda c: pc.invert(_arrow_flag(c, True))),
+            ("latest", lambda c: pc.invert(arrow_flag(c, False))),
+            ("deleted", lambda c: pc.invert(arrow_flag(c, True))),
             ("snapshot", lambda c: pc.is_null(c)),
         )
         for batch in batches:
@@ -274,10 +285,10 @@ class InventoryReader(ABC):
             if "version_id" in named:
                 named["version_id"] = named["version_id"].cast(pa.string())
             table = pa.Table.from_arrays(list(named.values()), names=[self.fields[k] for k in named]).filter(keep)
-            columns: dict[str, list[Any]] = {name: _pylist(table.column(name)) for name in table.column_names}
+            columns: dict[str, list[Any]] = {name: arrow_values(table.column(name)) for name in table.column_names}
             modified = self.fields.get("last_modified", "")
             if modified in columns and not pa.types.is_timestamp(table.column(modified).type):
-                columns[modified] = [_time(v) for v in columns[modified]]  # text (Azure's Parquet)
+                columns[modified] = [timestamp(v) for v in columns[modified]]  # text (Azure's Parquet)
             columns[_TYPED] = []
             yield columns, batch.num_rows
 
@@ -309,8 +320,8 @@ class InventoryReader(ABC):
         self, report: InventoryReport, file: ReportFile, spool: IO[bytes]
     ) -> Iterator[tuple[dict[str, list[Any]], int]]:
         raw: IO[bytes] = gzip.GzipFile(fileobj=spool) if file.key.endswith(".gz") else spool  # type: ignore[assignment]
-        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        reader = csv.reader(text)
+        lines = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        reader = csv.reader(lines)
         if report.columns is not None:
             names = [column_key(c) for c in report.columns]
         else:
@@ -326,10 +337,10 @@ class InventoryReader(ABC):
         for row in reader:
             batch.append(row)
             if len(batch) >= ROWS_PER_BATCH:
-                yield _csv_columns(batch, wanted), len(batch)
+                yield csv_columns(batch, wanted), len(batch)
                 batch = []
         if batch:
-            yield _csv_columns(batch, wanted), len(batch)
+            yield csv_columns(batch, wanted), len(batch)
 
     # Cloud-specific ----------------------------------------------------------------------
 
@@ -345,86 +356,6 @@ class InventoryReader(ABC):
         :raises InventoryError: it is incomplete (a checksum file missing or not matching, a
             status other than success), or not a report of ``source_bucket``.
         """
-
-
-def _csv_columns(rows: list[list[str]], wanted: list[tuple[str, int]]) -> dict[str, list[Any]]:
-    # An empty CSV field is a field the report left blank (S3: VersionId of an unversioned bucket).
-    return {name: [(row[i] if i < len(row) and row[i] != "" else None) for row in rows] for name, i in wanted}
-
-
-def _parquet_batches(spool: IO[bytes], wanted: Any) -> Iterator[Any]:
-    import pyarrow.parquet as pq
-
-    parquet = pq.ParquetFile(spool)
-    # One row group at a time: iter_batches reads them in turn.
-    yield from parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=wanted(parquet.schema_arrow.names))
-
-
-def _orc_batches(spool: IO[bytes], wanted: Any) -> Iterator[Any]:
-    import pyarrow.orc as orc
-
-    orc_file = orc.ORCFile(spool)
-    columns = wanted(orc_file.schema.names)
-    for stripe in range(orc_file.nstripes):  # one stripe at a time
-        yield orc_file.read_stripe(stripe, columns=columns)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _pylist(column: Any) -> list[Any]:
-    """An Arrow column as Python values; timestamps through integers, twenty times faster than
-    Arrow's own conversion of a zoned timestamp."""
-    import pyarrow as pa
-
-    if not pa.types.is_timestamp(column.type):
-        return list(column.to_pylist())
-    micros = column.cast(pa.timestamp("us", tz=column.type.tz)).cast(pa.int64()).to_pylist()
-    epoch, step = _EPOCH, timedelta
-    return [None if us is None else epoch + step(microseconds=us) for us in micros]
-
-
-def _arrow_flag(column: Any, value: bool) -> Any:
-    """Where a boolean column (or a "true"/"false" string column: Azure's Parquet) is ``value``."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if pa.types.is_boolean(column.type):
-        return pc.equal(column, value)
-    return pc.equal(pc.utf8_lower(column.cast(pa.string())), "true" if value else "false")
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _int(value: Any) -> int:
-    if value is None or value == "":
-        return 0
-    return int(value)
-
-
-def _true(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-def _false(value: Any) -> bool:
-    return value is False or (isinstance(value, str) and value.lower() == "false")
-
-
-def _time(value: Any) -> datetime | None:
-    """A timestamp column: Arrow's datetime, an ISO 8601 string (any fraction), or epoch milliseconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000, UTC)
-    text = str(value).strip().replace("Z", "+00:00")
-    # Azure writes seven fractional digits; Python reads up to six.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _hours(delta: timedelta) -> str:

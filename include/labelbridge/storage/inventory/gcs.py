@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 
 from labelbridge.clouds import Cloud
 from labelbridge.errors import InventoryError
-from labelbridge.storage.inventory.base import InventoryReader, InventoryReport, ReportFile, _time
+from labelbridge.storage.inventory.base import InventoryReader, InventoryReport, ReportFile
+from labelbridge.storage.inventory.formats import timestamp
 
 
 class GCSInventoryReader(InventoryReader):
@@ -48,7 +49,7 @@ class GCSInventoryReader(InventoryReader):
             bucket = (options.get("storage_filters") or {}).get("bucket")
             names = list(manifest["report_shards_file_names"])
             shard_count = int(manifest["shard_count"])
-            as_of: datetime | None = _time(manifest["snapshot_time"])
+            as_of: datetime | None = timestamp(manifest["snapshot_time"])
             rows = int(manifest["records_processed"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InventoryError(f"{where}: malformed manifest ({type(exc).__name__}: {exc})") from None

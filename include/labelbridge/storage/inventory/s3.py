@@ -22,7 +22,8 @@ from urllib.parse import unquote_plus
 
 from labelbridge.clouds import Cloud
 from labelbridge.errors import InventoryError
-from labelbridge.storage.inventory.base import InventoryReader, InventoryReport, ReportFile, _text
+from labelbridge.storage.inventory.base import InventoryReader, InventoryReport, ReportFile
+from labelbridge.storage.inventory.formats import text
 
 _REPORT_FOLDER = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z)/$")
 _FORMATS = {"csv": "csv", "orc": "orc", "parquet": "parquet"}
@@ -74,7 +75,7 @@ class S3InventoryReader(InventoryReader):
 
     def _key_decoder(self, report: InventoryReport) -> Callable[[Any], str | None]:
         if report.file_format != "csv":
-            return _text
+            return text
         # CSV keys are URL-encoded as HTML forms do (a space is "+", a "+" is "%2B").
         return lambda value: None if value is None else unquote_plus(value)
 
