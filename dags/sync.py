@@ -10,6 +10,9 @@ incremental and idempotent; objects that vanished are soft-deleted after a compl
   and in the `sync_run` table; updates the storage's Asset, which export DAGs are scheduled on.
 * `check_quarantine`: fails when bad task files were set aside (the rest was synced):
   `labelbridge quarantine list <storage>` says where and why.
+* A storage with an `inventory` section reads the newest complete inventory report (S3
+  Inventory, GCS Storage Insights, Azure Blob Inventory) instead of listing: the run's counts say
+  which report (`source`), a complete listing as of its date.
 * A prefix with `{{ ds_nodash }}` syncs one date partition per run:
   `airflow backfill create --dag-id <this dag> --from-date … --to-date …` fills a date range.
 """
@@ -44,7 +47,7 @@ def build(storage: StorageConfig) -> None:
         tags=["labelbridge", "sync", storage.cloud.value, f"project:{storage.project}"],
         doc_md=__doc__,
         description=f"Sync {storage.cloud.value}://{storage.bucket}/{storage.prefix} ({storage.mode.value}) "
-        f"into project {storage.project}",
+        f"into project {storage.project}" + (" from its inventory reports" if storage.inventory else ""),
     )
     def sync_storage_dag() -> None:
         operator = SYNC_OPERATORS[storage.cloud]

@@ -155,6 +155,41 @@ class _BucketEntry(_Entry):
         return self
 
 
+class InventoryConfig(BaseModel):
+    """Where a storage's cloud inventory reports are delivered, and what to do when none is usable.
+
+    With it, a sync reads the newest complete report instead of listing the bucket (docs/sync.md,
+    "Inventory reports"): S3 Inventory, GCS Storage Insights inventory reports, Azure Blob Inventory.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The bucket (Azure: container) the reports are delivered to.
+    bucket: str = Field(min_length=1)
+    #: Where this report configuration writes: S3 ``destination-prefix/source-bucket/config-ID/``;
+    #: GCS the destination path; Azure where the dated folders start (usually empty).
+    prefix: str = ""
+    #: Airflow connection to that bucket; default: the storage's own.
+    conn_id: str = ""
+    #: Azure only: the inventory rule's name (default: the newest run of any rule).
+    rule: str | None = None
+    #: The data files' format: ``auto`` takes what the manifest says; another value refuses a
+    #: report in any other (``orc`` exists on S3 only).
+    format: Literal["auto", "csv", "parquet", "orc"] = "auto"
+    #: No usable report (none, incomplete, a file missing or failing its checksum, too old):
+    #: ``list`` the bucket instead, or ``fail`` the run.
+    fallback: Literal["list", "fail"] = "fail"
+    #: A newest complete report older than this is refused (reports are daily or weekly).
+    max_age: Duration = timedelta(days=2)
+
+    @field_validator("max_age")
+    @classmethod
+    def _positive_age(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
+
 class StorageConfig(_BucketEntry):
     """A source storage: a bucket (or container) prefix whose objects become tasks."""
 
@@ -180,6 +215,8 @@ class StorageConfig(_BucketEntry):
     max_shards: int = Field(default=64, ge=1, le=1000)
     fail_on_quarantine: bool = True
     page_size: int = Field(default=1000, ge=1, le=5000)
+    #: Read the cloud's inventory reports instead of listing the bucket.
+    inventory: InventoryConfig | None = None
 
     @field_validator("key_regex")
     @classmethod
@@ -212,6 +249,22 @@ class StorageConfig(_BucketEntry):
         if value <= timedelta(0):
             raise ValueError("must be positive")
         return value
+
+    @model_validator(mode="after")
+    def _inventory_fits(self) -> StorageConfig:
+        inventory = self.inventory
+        if inventory is None:
+            return self
+        if inventory.format == "orc" and self.cloud is not Cloud.S3:
+            raise ValueError(f"field 'inventory.format': 'orc' reports exist on S3 only, not {self.cloud.value}")
+        if inventory.rule is not None and self.cloud is not Cloud.AZURE:
+            raise ValueError(f"field 'inventory.rule': applies to Azure storages only, not {self.cloud.value}")
+        if self.shard_by_prefix:
+            raise ValueError("field 'inventory': a sync from an inventory report reads it once at the database's "
+                             "speed; it does not combine with shard_by_prefix: true")
+        if not inventory.conn_id:
+            object.__setattr__(inventory, "conn_id", self.conn_id)
+        return self
 
     @model_validator(mode="after")
     def _within_cloud_limits(self) -> StorageConfig:

@@ -25,6 +25,8 @@ from labelbridge.compliance.report.sink import LocalReportSink, ReportSink, Stor
 from labelbridge.config import AccessLogConfig, ExportTargetConfig, LabelbridgeConfig, ProjectConfig, StorageConfig
 from labelbridge.errors import ConfigError
 from labelbridge.storage import ObjectStore, S3Store, store_class
+from labelbridge.storage.inventory import INVENTORY_READERS
+from labelbridge.sync.sources import InventorySource, ListingSource, PageSource
 from labelbridge.tools.label_studio.client import LabelStudioClient
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,26 @@ def make_store(entry: StorageConfig | ExportTargetConfig, *, prefix: str | None 
     if isinstance(entry, StorageConfig):
         kwargs.update(key_regex=entry.key_regex, page_size=entry.page_size)
     return store_class(entry.cloud)(make_client(entry.cloud, entry.conn_id), entry.bucket, **kwargs)
+
+
+def page_source(storage: StorageConfig, store: ObjectStore, *, from_inventory: bool | None = None) -> PageSource:
+    """Where a sync of ``storage`` reads its objects: its inventory reports when it has an
+    ``inventory`` section (or ``from_inventory`` is true), else the bucket's listing.
+
+    :param from_inventory: ``True`` requires the inventory, ``False`` lists; ``None`` follows the config.
+    """
+    inventory = storage.inventory
+    if from_inventory is False or (from_inventory is None and inventory is None):
+        return ListingSource(store)
+    if inventory is None:
+        raise ConfigError(f"storage {storage.name!r} has no inventory section in storages.yaml")
+    reports = store_class(storage.cloud)(make_client(storage.cloud, inventory.conn_id), inventory.bucket,
+                                         prefix=inventory.prefix)
+    reader_class = INVENTORY_READERS[storage.cloud]
+    extra: dict[str, Any] = {"rule": inventory.rule} if inventory.rule else {}
+    reader = reader_class(reports, source_bucket=storage.bucket, max_age=inventory.max_age,
+                          file_format=inventory.format, **extra)
+    return InventorySource(store, reader, fallback=inventory.fallback)
 
 
 def access_log_store(entry: AccessLogConfig) -> S3Store:

@@ -5,7 +5,8 @@
     LabelbridgeError
     ├── ConfigError             storages.yaml is unreadable or an entry is invalid
     ├── StorageError            a bucket or container could not be listed, read or written
-    │   └── ObjectNotFound
+    │   ├── ObjectNotFound
+    │   └── InventoryError      an inventory report is missing, incomplete, stale or fails its checksum
     ├── SigningError            a URL could not be signed within the storage's limits
     ├── TaskFileError           a JSON task file (or one item in it) is malformed
     ├── QuarantineError         a sync run set bad task files aside (the rest synced)
@@ -55,6 +56,11 @@ class StorageError(LabelbridgeError):
 
 class ObjectNotFound(StorageError):
     """The object named does not exist (any more)."""
+
+
+class InventoryError(StorageError):
+    """No usable inventory report: none delivered, incomplete, too old, or a file missing or
+    failing its checksum. The message names the report and why; the run falls back or fails."""
 
 
 class SigningError(LabelbridgeError):

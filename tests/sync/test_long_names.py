@@ -234,7 +234,8 @@ def _lookups_by_uri() -> dict[str, tuple[sql.Composable, dict[str, object]]]:
     vanished_params = {"project": 1, "like": prefix, "head_like": prefix, "cut": 12, "covered_to": uri}
     return {
         "objects range read": (objects._TASKS_IN_RANGE.format(op=sql.SQL(">")),
-                               {"field": "image", "project": 1, "low": uri, "high": uri + "z", "limit": 10}),
+                               {"field": "image", "project": 1, "low": uri, "high": uri + "z", "limit": 10,
+                                "as_of": None}),
         "dry run: new tasks": (writer._NEW_TASKS.format(join=staged_outer), {}),
         "files to read": (sql.SQL(taskfiles._FILES_TO_READ), {"project": 1, "storage": 1}),
         "past a file's end": (sql.SQL(taskfiles._PAST_FILE_END), {"project": 1}),
@@ -250,6 +251,8 @@ def _lookups_by_uri() -> dict[str, tuple[sql.Composable, dict[str, object]]]:
         "live under a root": (vanished._LIVE_UNDER.format(objects=sql.Identifier("task")), vanished_params),
         "soft delete tasks": (sql.SQL(vanished._SOFT_DELETE_TASKS), {"project": 1, "uris": [uri]}),
         "soft delete source objects": (sql.SQL(vanished._SOFT_DELETE_OBJECTS), {"project": 1, "uris": [uri]}),
+        "written since a report": (sql.SQL(vanished._WRITTEN_SINCE),
+                                   {"project": 1, "uris": [uri], "as_of": "2026-01-01T00:00:00Z"}),
         "dry run: live tasks of": (sql.SQL(context._LIVE_TASKS_OF), {"project": 1, "uris": [uri]}),
     }
 

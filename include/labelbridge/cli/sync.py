@@ -10,7 +10,7 @@ from typing import Any
 from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labeling_dsn, print_json
 from labelbridge.cli._progress import live_progress
 from labelbridge.config import load_config
-from labelbridge.connections import make_store
+from labelbridge.connections import make_store, page_source
 from labelbridge.db import connect
 from labelbridge.display import escaped
 from labelbridge.errors import ConfigError
@@ -41,10 +41,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     def show(action: str, uri: str, index: int) -> None:
         print(f"would {action:<6} {escaped(uri)}" + (f" #{index}" if storage.mode.value == "task_files" else ""))
 
+    store = make_store(storage, prefix=prefix)
     with live_progress(args, f"sync {escaped(storage.name)}", "objects") as progress:
         counts = sync_storage(
             labeling_dsn(args),
-            make_store(storage, prefix=prefix),
+            store,
             storage=storage,
             project=config.projects.get(storage.project),
             exclude_prefixes=config.excluded_prefixes(storage),
@@ -53,6 +54,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             on_change=show if args.dry_run else None,
             progress=progress,
+            source=page_source(storage, store, from_inventory=args.from_inventory),
         )
     label = "dry run (nothing written)" if args.dry_run else "synced"
     print(f"{storage.name}: {label}: {counts.summary()}", file=sys.stderr)
@@ -96,8 +98,17 @@ def register(sub: Subparsers) -> None:
     sync.add_argument(
         "--logical-date", type=dt.date.fromisoformat, help="partition for a templated prefix (YYYY-MM-DD)"
     )
+    source = sync.add_mutually_exclusive_group()
+    source.add_argument(
+        "--from-inventory", dest="from_inventory", action="store_const", const=True,
+        help="read the newest complete inventory report (the storage's inventory section); default when it has one",
+    )
+    source.add_argument(
+        "--from-listing", dest="from_inventory", action="store_const", const=False,
+        help="list the bucket even when the storage has an inventory section",
+    )
     sync.add_argument("--json", action="store_true", help="also print the counts as one JSON line")
-    sync.set_defaults(handler=cmd_sync)
+    sync.set_defaults(handler=cmd_sync, from_inventory=None)
 
     quarantine = sub.add_parser("quarantine", help="task files set aside by sync, with where and why")
     quarantine_sub = quarantine.add_subparsers(dest="quarantine_command", required=True)

@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import Context
 
 from labelbridge.config import Cloud, load_config
-from labelbridge.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store, page_source
 from labelbridge.operators.base import LabelingDbOperator, PerCloud, by_cloud
 from labelbridge.operators.links import BucketConsoleLink
 from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
@@ -29,6 +29,8 @@ class BaseSyncOperator(PerCloud, LabelingDbOperator):
     :param prefix: list this prefix instead of the storage's own (templated: e.g.
         ``tasks/{{ ds_nodash }}/`` syncs one date partition per DAG run).
     :param shard: a shard descriptor from :func:`labelbridge.sync.plan_shards` (``Shard.to_xcom()``).
+    :param from_inventory: ``None`` (default) reads the storage's inventory reports when it has an
+        ``inventory`` section, else lists the bucket; ``True`` requires the inventory; ``False`` lists.
     :param config_path: storages.yaml to read (default: ``$LABELBRIDGE_CONFIG``).
     :param labeling_db_conn_id: Postgres connection of the labeling database.
     :returns (XCom): the run's counts: listed, inserted, updated, unchanged, deleted, restored,
@@ -46,14 +48,16 @@ class BaseSyncOperator(PerCloud, LabelingDbOperator):
         storage: str,
         prefix: str | None = None,
         shard: dict[str, Any] | None = None,
+        from_inventory: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.storage = storage
         self.prefix = prefix
         self.shard = shard
+        self.from_inventory = from_inventory
 
-    def execute(self, context: Context) -> dict[str, int | float]:
+    def execute(self, context: Context) -> dict[str, int | float | str]:
         config = self.load_config()
         storage = config.storage(self.storage)
         self.require_cloud(storage, "sync")
@@ -61,15 +65,17 @@ class BaseSyncOperator(PerCloud, LabelingDbOperator):
         prefix = self.prefix if self.prefix is not None else storage.prefix
         where = f"shard {shard.to_xcom()}" if shard else repr(prefix)
         log.info("Syncing storage %s (%s://%s) %s", storage.name, storage.cloud.value, storage.bucket, where)
+        store = make_store(storage)
         counts = sync_storage(
             self.labeling_dsn(),
-            make_store(storage),
+            store,
             storage=storage,
             project=config.projects.get(storage.project),
             exclude_prefixes=config.excluded_prefixes(storage),
             prefix=self.prefix,
             shard=shard,
             run_id=str(context.get("run_id") or "manual"),
+            source=page_source(storage, store, from_inventory=self.from_inventory),
         )
         log.info("Sync of %s done: %s", storage.name, counts.summary())
         return counts.as_dict()
@@ -110,7 +116,7 @@ def finish_sharded_sync(
     prefix: str,
     config_path: str | None = None,
     labeling_db_conn_id: str = DEFAULT_LABELING_DB_CONN_ID,
-) -> dict[str, int | float]:
+) -> dict[str, int | float | str]:
     """Soft-delete objects in folders no shard covered (folders deleted whole since the plan)."""
     config = load_config(config_path)
     storage = config.storage(storage_name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -13,6 +14,7 @@ from psycopg import sql
 from labelbridge.config import StorageConfig
 from labelbridge.db.identity import any_uri
 from labelbridge.storage import ObjectStore
+from labelbridge.sync.sources import PageSource
 
 ChangeReporter = Callable[[str, str, int], None]
 """Called with (action, uri, item_index) for each would-be change in a dry run."""
@@ -40,6 +42,13 @@ class SyncContext:
     exclude_prefixes: tuple[str, ...] = ()
     dry_run: bool = False
     on_change: ChangeReporter | None = None
+    #: Where the run's objects come from; its ``as_of`` is set once its first page is read.
+    source: PageSource | None = None
+
+    @property
+    def as_of(self) -> datetime | None:
+        """When the pages were a complete listing (an inventory report's date); ``None``: now."""
+        return self.source.as_of if self.source is not None else None
 
     def commit(self) -> None:
         if not self.dry_run:

@@ -33,6 +33,7 @@ from labelbridge.sync.context import ChangeReporter, SyncContext
 from labelbridge.sync.objects import ObjectsWriter
 from labelbridge.sync.scope import Coverage, Scope, SyncCounts
 from labelbridge.sync.shards import Shard
+from labelbridge.sync.sources import ListingSource, PageSource
 from labelbridge.sync.taskfiles import TaskFilesWriter
 from labelbridge.sync.vanished import soft_delete_outside, soft_delete_vanished
 from labelbridge.sync.writer import ModeWriter
@@ -82,6 +83,8 @@ class StorageSync:
     :param write_batch: objects written and committed together (a run killed half-way keeps
         whole batches; the rerun completes them).
     :param progress: advanced by each batch's listed objects once it is written (the CLI's live line).
+    :param source: where the pages come from (default: the store's listing; or an inventory
+        report, :class:`~labelbridge.sync.sources.InventorySource`).
     """
 
     def __init__(
@@ -96,9 +99,11 @@ class StorageSync:
         on_change: ChangeReporter | None = None,
         write_batch: int = WRITE_BATCH,
         progress: Progress = NO_PROGRESS,
+        source: PageSource | None = None,
     ) -> None:
         self.conn = conn
         self.progress = progress
+        self.source: PageSource = source or ListingSource(store)
         self.write_batch = write_batch
         self.store = store
         self.storage = storage
@@ -131,8 +136,10 @@ class StorageSync:
                     self._write_batch(writer, cur, batch, coverage, counts)
                 # Reached only when the listing completed: a partial listing deletes nothing.
                 soft_delete_vanished(
-                    ctx, cur, objects_table=writer.objects_table, scope=scope, coverage=coverage, counts=counts
+                    ctx, cur, objects_table=writer.objects_table, scope=scope, coverage=coverage, counts=counts,
+                    as_of=self.source.as_of,
                 )
+                counts.source = self.source.describe
             counts.seconds = time.monotonic() - started
             self._finish_run(run_row, "success", counts)
         except BaseException as exc:
@@ -162,12 +169,13 @@ class StorageSync:
         return SyncContext(
             self.conn, self.store, self.storage, self.project_id, self.storage_id,
             exclude_prefixes=self.exclude_prefixes, dry_run=self.dry_run, on_change=self.on_change,
+            source=self.source,
         )
 
     def _batches(self, ctx: SyncContext, scope: Scope) -> Iterator[list[ObjectInfo]]:
         """The scope's listing, less excluded keys, in batches of at least ``write_batch`` (but the last)."""
         batch: list[ObjectInfo] = []
-        for page in self.store.iter_pages(scope.prefix, recursive=scope.recursive):
+        for page in self.source.pages(scope):
             batch.extend(obj for obj in page if not ctx.excluded(obj.key))
             if len(batch) >= self.write_batch:
                 yield batch
@@ -253,16 +261,19 @@ def sync_storage(
     dry_run: bool = False,
     on_change: ChangeReporter | None = None,
     progress: Progress = NO_PROGRESS,
+    source: PageSource | None = None,
 ) -> SyncCounts:
     """Sync a storage: its whole prefix (or ``prefix``, e.g. a rendered date partition), or one shard.
 
     Opens its own connection to the labeling database at ``dsn``; each batch commits on its own.
+
     :param progress: advanced by the objects of each batch written.
+    :param source: where the objects come from (default: the store's listing).
     """
     with connect(dsn) as conn:
         job = StorageSync(
             conn, store, storage, project=project, exclude_prefixes=exclude_prefixes, dry_run=dry_run,
-            on_change=on_change, progress=progress,
+            on_change=on_change, progress=progress, source=source,
         )
         if shard is None:
             return job.run(Scope(storage.prefix if prefix is None else prefix), run_id=run_id)

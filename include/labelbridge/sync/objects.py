@@ -32,7 +32,9 @@ RANGE_FETCH = 20000
 # for the index and on uri exactly; ordering by head then uri is uri order, the index's order but
 # for URIs sharing a long head.
 _TASKS_IN_RANGE = sql.SQL(
-    "SELECT uri, object_version, deleted_at IS NOT NULL,"
+    # A task soft-deleted at or after an inventory report's date (%(as_of)s) counts as live: the
+    # report, older than the deletion, must not restore it.
+    "SELECT uri, object_version, deleted_at IS NOT NULL AND deleted_at < coalesce(%(as_of)s::timestamptz, 'infinity'),"
     " data = jsonb_build_object(%(field)s::text, uri) AND meta = '{{}}'::jsonb"
     " FROM task WHERE project_id = %(project)s AND item_index = 0"
     " AND uri_key_head(uri) >= uri_key_head(%(low)s) AND uri_key_head(uri) <= uri_key_head(%(high)s)"
@@ -122,7 +124,7 @@ class ObjectsWriter(ModeWriter):
         """
         while True:
             params = {"field": self.ctx.storage.media_field, "project": self.ctx.project_id, "low": low,
-                      "high": high, "limit": RANGE_FETCH}
+                      "high": high, "limit": RANGE_FETCH, "as_of": self.ctx.as_of}
             tasks = cur.execute(_TASKS_IN_RANGE.format(op=_RANGE_START[inclusive]), params).fetchall()
             yield tasks
             if len(tasks) < RANGE_FETCH:

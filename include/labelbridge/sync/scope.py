@@ -22,6 +22,9 @@ class SyncCounts:
     restored: int = 0
     quarantined: int = 0
     seconds: float = 0.0
+    #: Where the objects came from when it was not the bucket's listing (an inventory report,
+    #: or the listing an inventory fell back to): said in the summary and XCom.
+    source: str | None = None
 
     def add(self, upsert: UpsertCounts) -> None:
         self.inserted += upsert.inserted
@@ -31,22 +34,28 @@ class SyncCounts:
     def absorb(self, other: SyncCounts) -> None:
         """Add ``other``'s counts to these, in place."""
         for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
+            if name != "source":
+                setattr(self, name, getattr(self, name) + value)
+        self.source = self.source or other.source
 
     def merge(self, other: SyncCounts) -> SyncCounts:
         """Sum of two runs (shards, scopes); ``seconds`` sums too: worker time, not wall time."""
-        return SyncCounts(**{k: v + getattr(other, k) for k, v in asdict(self).items()})
+        summed = SyncCounts(**{k: v + getattr(other, k) for k, v in asdict(self).items() if k != "source"})
+        summed.source = self.source or other.source
+        return summed
 
-    def as_dict(self) -> dict[str, int | float]:
-        values: dict[str, int | float] = asdict(self)
+    def as_dict(self) -> dict[str, int | float | str]:
+        values: dict[str, int | float | str] = {k: v for k, v in asdict(self).items() if k != "source"}
         values["seconds"] = round(self.seconds, 3)
+        if self.source is not None:
+            values["source"] = self.source
         return values
 
     def summary(self) -> str:
         return (
             f"listed={self.listed} inserted={self.inserted} updated={self.updated} unchanged={self.unchanged} "
             f"deleted={self.deleted} restored={self.restored} quarantined={self.quarantined} "
-            f"in {self.seconds:.1f}s"
+            f"in {self.seconds:.1f}s" + (f" from {self.source}" if self.source else "")
         )
 
 

@@ -10,6 +10,7 @@ when its object comes back.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -53,6 +54,12 @@ _SOFT_DELETE_TASKS = (
 _SOFT_DELETE_OBJECTS = (
     f"UPDATE source_object SET deleted_at = now() WHERE project_id = %(project)s AND {any_uri('uri', '%(uris)s')}"
 )
+# Tasks written at or after an inventory report's date: something newer than the report (an
+# event, a listing) saw their objects, so the report's silence about them proves nothing.
+_WRITTEN_SINCE = (
+    f"SELECT DISTINCT uri FROM task WHERE project_id = %(project)s AND {any_uri('uri', '%(uris)s')}"
+    " AND updated_at >= %(as_of)s"
+)
 _NOTHING = sql.SQL("")
 
 
@@ -64,6 +71,7 @@ def soft_delete_vanished(
     scope: Scope,
     coverage: Coverage,
     counts: SyncCounts,
+    as_of: datetime | None = None,
 ) -> None:
     """Soft-delete tasks of objects in scope that this (complete) listing did not return.
 
@@ -71,6 +79,8 @@ def soft_delete_vanished(
     those past the last of them that were not seen.
 
     :param objects_table: where the storage's mode keeps one row per object.
+    :param as_of: when the listing was complete (an inventory report's date); tasks written since
+        are left alone. ``None``: a live listing, complete now.
     """
     if not coverage.in_order:
         # Indexed once, here, rather than on every append; with it the anti-join stays fast
@@ -86,7 +96,7 @@ def soft_delete_vanished(
     params = {"project": ctx.project_id, "like": like_prefix(coverage.head),
               "head_like": like_prefix(uri_head(coverage.head)), "cut": len(coverage.head) + 1,
               "covered_to": coverage.covered_to}
-    _delete_objects(ctx, cur, query, params, keep=ctx.in_scope, counts=counts)
+    _delete_objects(ctx, cur, query, params, keep=ctx.in_scope, counts=counts, as_of=as_of)
 
 
 def soft_delete_outside(
@@ -123,6 +133,7 @@ def _delete_objects(
     *,
     keep: Callable[[str], bool],
     counts: SyncCounts,
+    as_of: datetime | None = None,
 ) -> None:
     """Soft-delete the tasks (and source objects) of the URIs ``query`` selects that ``keep`` accepts."""
     # A server-side cursor: a prefix that vanished whole is streamed, not loaded.
@@ -133,6 +144,10 @@ def _delete_objects(
             # Another storage of the project may share the prefix with another key pattern:
             # only objects this storage would have listed are ours to delete.
             gone = [uri for (uri,) in batch if keep(uri)]
+            if gone and as_of is not None:
+                newer = {u for (u,) in cur.execute(_WRITTEN_SINCE, {"project": ctx.project_id, "uris": gone,
+                                                                    "as_of": as_of})}
+                gone = [uri for uri in gone if uri not in newer]
             if not gone:
                 continue
             ctx.report_many(cur, "delete", gone)
