@@ -176,3 +176,30 @@ def test_keys_outside_the_storage_prefix_or_pattern_are_ignored(
         store.write(key, b"x")
     counts = drain(queue, dsn=labeling_dsn, store=configured(store, storage), config=config)
     assert (counts.inserted, counts.ignored) == (1, 3)
+
+
+def test_cli_events_drain_applies_what_is_queued(
+    labeling_dsn: str, new_store: StoreFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from labelbridge import cli
+
+    monkeypatch.setattr(cli, "_log_to_stderr", lambda verbose: None)
+    store = new_store(Cloud.S3)
+    storage, queue = _subscribed(store)
+    config = tmp_path / "storages.yaml"
+    config.write_text("projects: [{name: proj}]\nstorages:\n"
+                      f"  - {{name: src, project: proj, cloud: s3, bucket: {store.bucket}, "
+                      f"events: {{queue: '{queue.events.queue}'}}}}\n"
+                      f"  - {{name: quiet, project: proj, cloud: s3, bucket: {store.bucket}}}\n")
+    store.write("a.jpg", b"x")
+    store.write("b.jpg", b"x")
+
+    assert cli.main(["events", "drain", "src", "--config", str(config), "--json"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    counts = json.loads(line)
+    # S3's configuration test event, then the two puts.
+    assert (counts["messages"], counts["bad_messages"], counts["events"], counts["inserted"]) == (3, 0, 2, 2)
+    assert _visible(queue) == 0
+    assert cli.main(["events", "drain", "quiet", "--config", str(config)]) == 2
+    assert "storage 'quiet' has no events section" in capsys.readouterr().err
