@@ -265,7 +265,9 @@ class StorageConfig(_BucketEntry):
             raise ValueError(f"events.queue: an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), "
                              f"not {queue!r}")
         if self.cloud is Cloud.S3 and events.max_messages > 10:
-            raise ValueError(f"events.max_messages: SQS returns at most 10 messages per receive, not {events.max_messages}")
+            raise ValueError(
+                f"events.max_messages: SQS returns at most 10 messages per receive, not {events.max_messages}"
+            )
         if self.cloud is not Cloud.S3 and "/" in queue and not queue.startswith("projects/"):
             raise ValueError(f"events.queue: a {'subscription' if self.cloud is Cloud.GCS else 'queue'} name, "
                              f"not {queue!r}")

@@ -186,7 +186,7 @@ def test_cli_events_drain_applies_what_is_queued(
 
     monkeypatch.setattr(cli, "_log_to_stderr", lambda verbose: None)
     store = new_store(Cloud.S3)
-    storage, queue = _subscribed(store)
+    _, queue = _subscribed(store)
     config = tmp_path / "storages.yaml"
     config.write_text("projects: [{name: proj}]\nstorages:\n"
                       f"  - {{name: src, project: proj, cloud: s3, bucket: {store.bucket}, "

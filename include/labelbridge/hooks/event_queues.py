@@ -23,7 +23,11 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from labelbridge.config import Cloud, EventsConfig, LabelbridgeConfig, StorageConfig
 from labelbridge.storage import ObjectStore
 from labelbridge.sync.events import (
-    EventFormatError, ObjectEvent, parse_azure_message, parse_gcs_message, parse_s3_message,
+    EventFormatError,
+    ObjectEvent,
+    parse_azure_message,
+    parse_gcs_message,
+    parse_s3_message,
 )
 from labelbridge.sync.keyed import EventCounts, sync_keys
 
@@ -219,7 +223,7 @@ class StorageQueueEventQueue(EventQueue):
                 client.delete_message(m.id, m.receipt)
 
 
-def _queue_credentials(conn_id: str) -> tuple[str | None, str | None, str | None]:
+def _queue_credentials(conn_id: str) -> tuple[str | None, str, str | None]:
     """(connection string, account URL, key) of an Azure connection, for the queue service."""
     from airflow.sdk import BaseHook
 
@@ -227,7 +231,7 @@ def _queue_credentials(conn_id: str) -> tuple[str | None, str | None, str | None
     extra = conn.extra_dejson
     connection_string = extra.get("queue_connection_string") or extra.get("connection_string")
     if connection_string:
-        return str(connection_string), None, None
+        return str(connection_string), "", None
     account = conn.login or ""
     return None, f"https://{account}.queue.core.windows.net", conn.password
 
@@ -255,7 +259,7 @@ class StorageQueueTrigger(BaseEventTrigger):
 
     def __init__(self, *, queue: str, conn_id: str, max_messages: int = 32, visibility_timeout: int = 300,
                  poll_seconds: float = 5.0) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.queue_name = queue
         self.conn_id = conn_id
         self.max_messages = max_messages
@@ -283,7 +287,7 @@ class StorageQueueTrigger(BaseEventTrigger):
                 ):
                     messages.append({"id": m.id, "pop_receipt": m.pop_receipt, "content": m.content})
                 if messages:
-                    yield TriggerEvent({"status": "success", "messages": messages})
+                    yield TriggerEvent({"status": "success", "messages": messages})  # type: ignore[no-untyped-call]
                     return
                 await asyncio.sleep(self.poll_seconds)
 
