@@ -163,7 +163,7 @@ class EventsConfig(BaseModel):
     :param conn_id: the connection that reads the queue (default: the cloud's default connection;
         Azure: the storage's own, whose account holds the queue).
     :param project_id: GCS only: the subscription's project (default: the connection's).
-    :param max_messages: messages taken per receive (SQS allows at most 10).
+    :param max_messages: messages handed over together, as one batch (SQS: in receives of 10).
     :param visibility_timeout: seconds a received message stays hidden before it is delivered again
         unless acknowledged: longer than a batch takes to reach the labeling DB.
     """
@@ -173,7 +173,7 @@ class EventsConfig(BaseModel):
     queue: str = Field(min_length=1)
     conn_id: str = ""
     project_id: str | None = None
-    max_messages: int = Field(default=10, ge=1, le=1000)
+    max_messages: int = Field(default=50, ge=1, le=1000)
     visibility_timeout: int = Field(default=300, ge=10, le=43200)
 
 
@@ -264,10 +264,6 @@ class StorageConfig(_BucketEntry):
         if self.cloud is Cloud.S3 and not re.match(r"^https?://[^/]+/[^/]+/[^/]+$", queue):
             raise ValueError(f"events.queue: an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), "
                              f"not {queue!r}")
-        if self.cloud is Cloud.S3 and events.max_messages > 10:
-            raise ValueError(
-                f"events.max_messages: SQS returns at most 10 messages per receive, not {events.max_messages}"
-            )
         if self.cloud is not Cloud.S3 and "/" in queue and not queue.startswith("projects/"):
             raise ValueError(f"events.queue: a {'subscription' if self.cloud is Cloud.GCS else 'queue'} name, "
                              f"not {queue!r}")

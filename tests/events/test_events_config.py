@@ -15,7 +15,7 @@ def test_events_errors_name_file_entry_and_field(tmp_path: Path) -> None:
         "  - {name: b, project: p, cloud: azure, bucket: b, events: {queue: Bad_Name}}\n"
         "  - {name: c, project: p, cloud: gcs, bucket: b, events: {}}\n"
         "  - {name: d, project: p, cloud: s3, bucket: b,"
-        " events: {queue: 'https://sqs.us-east-1.amazonaws.com/1/q', max_messages: 20}}\n"
+        " events: {queue: 'https://sqs.us-east-1.amazonaws.com/1/q', max_messages: 2000}}\n"
         "  - {name: e, project: p, cloud: s3, bucket: b,"
         " events: {queue: 'https://sqs.us-east-1.amazonaws.com/1/q', project_id: x}}\n"
         "  - {name: ok, project: p, cloud: gcs, bucket: b, events: {queue: images-sub, project_id: proj-1}}\n"
@@ -28,7 +28,7 @@ def test_events_errors_name_file_entry_and_field(tmp_path: Path) -> None:
         f"{path}: storages[1] 'b': events.queue: 'Bad_Name' is not a Storage Queue name (3-63 lowercase letters, "
         "digits and single hyphens)",
         f"{path}: storages[2] 'c': field 'events.queue': required field is missing",
-        f"{path}: storages[3] 'd': events.max_messages: SQS returns at most 10 messages per receive, not 20",
+        f"{path}: storages[3] 'd': field 'events.max_messages': Input should be less than or equal to 1000",
         f"{path}: storages[4] 'e': events.project_id applies to GCS storages only, not s3",
     ]
     events = config.storage("ok").events

@@ -16,6 +16,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
@@ -65,7 +66,7 @@ class EventQueue(ABC):
         return self.storage.conn_id
 
     @abstractmethod
-    def trigger(self, *, poll_seconds: float = 5.0) -> BaseEventTrigger:
+    def trigger(self, *, poll_seconds: float = 1.0) -> BaseEventTrigger:
         """The trigger an AssetWatcher runs; it yields when messages arrive and acknowledges none."""
 
     @abstractmethod
@@ -95,13 +96,17 @@ class SqsEventQueue(EventQueue):
     cloud = Cloud.S3
     payload_key = "message_batch"
 
-    def trigger(self, *, poll_seconds: float = 5.0) -> BaseEventTrigger:
+    def trigger(self, *, poll_seconds: float = 1.0) -> BaseEventTrigger:
         from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 
+        # Short polls (one per poll_seconds while the queue is empty, as waiter_delay), several
+        # receives of 10 per yield: a busy queue hands over up to max_messages at once, and a quiet
+        # one no message later than poll_seconds. A long poll would hold each empty receive.
         return MessageQueueTrigger(
-            scheme="sqs", sqs_queue=self.events.queue, aws_conn_id=self.conn_id,
-            max_messages=min(self.events.max_messages, 10), wait_time_seconds=int(min(poll_seconds, 20)),
-            visibility_timeout=self.events.visibility_timeout, delete_message_on_reception=False, waiter_delay=0,
+            scheme="sqs", sqs_queue=self.events.queue, aws_conn_id=self.conn_id, max_messages=10,
+            num_batches=max(1, -(-self.events.max_messages // 10)), wait_time_seconds=0,
+            visibility_timeout=self.events.visibility_timeout, delete_message_on_reception=False,
+            waiter_delay=max(1, round(poll_seconds)),
         )
 
     def parse(self, message: QueueMessage) -> list[ObjectEvent]:
@@ -110,7 +115,7 @@ class SqsEventQueue(EventQueue):
     def from_payload(self, item: Mapping[str, Any]) -> QueueMessage:
         return QueueMessage(str(item["MessageId"]), str(item["Body"]), str(item["ReceiptHandle"]))
 
-    @property
+    @cached_property
     def client(self) -> Any:
         from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
@@ -143,7 +148,7 @@ class PubSubEventQueue(EventQueue):
     cloud = Cloud.GCS
     payload_key = "message"
 
-    def trigger(self, *, poll_seconds: float = 5.0) -> BaseEventTrigger:
+    def trigger(self, *, poll_seconds: float = 1.0) -> BaseEventTrigger:
         from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 
         return MessageQueueTrigger(
@@ -197,7 +202,7 @@ class StorageQueueEventQueue(EventQueue):
     cloud = Cloud.AZURE
     payload_key = "messages"
 
-    def trigger(self, *, poll_seconds: float = 5.0) -> BaseEventTrigger:
+    def trigger(self, *, poll_seconds: float = 1.0) -> BaseEventTrigger:
         return StorageQueueTrigger(
             queue=self.events.queue, conn_id=self.conn_id, max_messages=self.events.max_messages,
             visibility_timeout=self.events.visibility_timeout, poll_seconds=poll_seconds,
@@ -258,7 +263,7 @@ class StorageQueueTrigger(BaseEventTrigger):
     """
 
     def __init__(self, *, queue: str, conn_id: str, max_messages: int = 32, visibility_timeout: int = 300,
-                 poll_seconds: float = 5.0) -> None:
+                 poll_seconds: float = 1.0) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.queue_name = queue
         self.conn_id = conn_id

@@ -30,7 +30,7 @@ def events_dag_id(storage: str) -> str:
     return f"labelbridge_events_{storage.replace('-', '_')}"
 
 
-def events_asset(storage: StorageConfig, *, poll_seconds: float = 5.0) -> Asset:
+def events_asset(storage: StorageConfig, *, poll_seconds: float = 1.0) -> Asset:
     """The Asset a storage's queue trigger updates, once per batch of messages (its watcher's event)."""
     return Asset(
         name=f"labelbridge-events-{storage.name}",
