@@ -178,3 +178,36 @@ def test_azure_subject_that_names_no_blob_is_refused_clearly() -> None:
 def test_fixture_pages_are_named() -> None:
     for path in FIXTURES.glob("*.json"):
         assert json.loads(path.read_text())["_source"].startswith("https://"), path.name
+
+
+def test_the_pubsub_triggers_payload_is_read_as_pulled(labeling_dsn: str, new_store: StoreFactory) -> None:
+    """PubsubPullTrigger yields ``ReceivedMessage.to_dict(m)`` per message: read back to the same event."""
+    from google.cloud.pubsub_v1.types import PubsubMessage, ReceivedMessage
+
+    store = new_store(Cloud.GCS)
+    store.write("p.jpg", b"one")
+    generation = int(store.client.bucket(store.bucket).get_blob("p.jpg").generation)
+    recorded = fixture("gcs_pubsub_notifications.json", "finalize", bucket=store.bucket, object="p.jpg",
+                       generation=str(generation))
+    pulled = ReceivedMessage(ack_id="ack-1", message=PubsubMessage(
+        data=json.dumps(recorded["data"]).encode(), attributes=recorded["attributes"], message_id="m-1"))
+    storage = storage_for(store, events={"queue": "images-sub", "project_id": "proj"})
+    queue = event_queue(storage)
+    payload = json.loads(json.dumps({"status": "success", "message": [ReceivedMessage.to_dict(pulled)]}))
+
+    (message,) = queue.messages_of(payload)
+    assert (message.id, message.receipt) == ("m-1", "ack-1")
+    counts = sync_keys(labeling_dsn, store, storage=storage, events=queue.parse(message))
+    assert counts.inserted == 1
+    assert sync(labeling_dsn, store, storage).unchanged == 1
+
+
+def test_task_files_mode_parses_the_file_an_event_names(labeling_dsn: str, new_store: StoreFactory) -> None:
+    store = new_store(Cloud.S3)
+    storage, queue = _subscribed(store, mode="task_files")
+    store.write("t/a.json", json.dumps([{"data": {"text": "one"}}, {"data": {"text": "two"}}]).encode())
+    counts = drain(queue, dsn=labeling_dsn, store=store, config=_config(storage))
+    assert counts.inserted == 2
+    store.delete("t/a.json")
+    assert drain(queue, dsn=labeling_dsn, store=store, config=_config(storage)).deleted == 2
+    assert rows(labeling_dsn, "SELECT count(*) FROM task WHERE deleted_at IS NULL") == [(0,)]
