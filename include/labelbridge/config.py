@@ -162,7 +162,8 @@ class EventsConfig(BaseModel):
         GCS: the Pub/Sub subscription name; Azure: the Storage Queue name Event Grid writes to.
     :param conn_id: the connection that reads the queue (default: the cloud's default connection;
         Azure: the storage's own, whose account holds the queue).
-    :param project_id: GCS only: the subscription's project (default: the connection's).
+    :param project_id: GCS only: the subscription's project (or give ``queue`` as
+        ``projects/<project>/subscriptions/<name>``).
     :param max_messages: messages handed over together, as one batch (SQS: in receives of 10).
     :param visibility_timeout: seconds a received message stays hidden before it is delivered again
         unless acknowledged: longer than a batch takes to reach the labeling DB.
@@ -267,6 +268,11 @@ class StorageConfig(_BucketEntry):
         if self.cloud is not Cloud.S3 and "/" in queue and not queue.startswith("projects/"):
             raise ValueError(f"events.queue: a {'subscription' if self.cloud is Cloud.GCS else 'queue'} name, "
                              f"not {queue!r}")
+        if self.cloud is Cloud.GCS and events.project_id is None and not re.fullmatch(
+            r"projects/[^/]+/subscriptions/[^/]+", queue
+        ):
+            raise ValueError("events.project_id: required on GCS (the subscription's project; the DAG file must not "
+                             "read connections), or give queue as projects/<project>/subscriptions/<name>")
         if events.project_id is not None and self.cloud is not Cloud.GCS:
             raise ValueError(f"events.project_id applies to GCS storages only, not {self.cloud.value}")
         if self.cloud is Cloud.AZURE and not re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}", queue):

@@ -18,7 +18,9 @@ def test_events_errors_name_file_entry_and_field(tmp_path: Path) -> None:
         " events: {queue: 'https://sqs.us-east-1.amazonaws.com/1/q', max_messages: 2000}}\n"
         "  - {name: e, project: p, cloud: s3, bucket: b,"
         " events: {queue: 'https://sqs.us-east-1.amazonaws.com/1/q', project_id: x}}\n"
+        "  - {name: f, project: p, cloud: gcs, bucket: b, events: {queue: images-sub}}\n"
         "  - {name: ok, project: p, cloud: gcs, bucket: b, events: {queue: images-sub, project_id: proj-1}}\n"
+        "  - {name: ok2, project: p, cloud: gcs, bucket: b, events: {queue: projects/proj-2/subscriptions/s}}\n"
     )
     config = load_config(path)
     problems = [str(p) for p in config.problems]
@@ -30,7 +32,13 @@ def test_events_errors_name_file_entry_and_field(tmp_path: Path) -> None:
         f"{path}: storages[2] 'c': field 'events.queue': required field is missing",
         f"{path}: storages[3] 'd': field 'events.max_messages': Input should be less than or equal to 1000",
         f"{path}: storages[4] 'e': events.project_id applies to GCS storages only, not s3",
+        f"{path}: storages[5] 'f': events.project_id: required on GCS (the subscription's project; the DAG file "
+        "must not read connections), or give queue as projects/<project>/subscriptions/<name>",
     ]
     events = config.storage("ok").events
     assert events is not None and (events.queue, events.project_id, events.visibility_timeout) == (
         "images-sub", "proj-1", 300)
+    from labelbridge.hooks.event_queues import PubSubEventQueue
+
+    queue = PubSubEventQueue(config.storage("ok2"))
+    assert (queue.project_id, queue.subscription) == ("proj-2", "s")

@@ -152,18 +152,19 @@ class PubSubEventQueue(EventQueue):
         from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 
         return MessageQueueTrigger(
-            scheme="google+pubsub", project_id=self.project_id, subscription=self.events.queue,
+            scheme="google+pubsub", project_id=self.project_id, subscription=self.subscription,
             max_messages=self.events.max_messages, ack_messages=False, gcp_conn_id=self.conn_id,
             poke_interval=poll_seconds,
         )
 
     @property
     def project_id(self) -> str:
-        if self.events.project_id:
-            return self.events.project_id
-        from airflow.providers.google.cloud.hooks.pubsub import PubSubHook
+        """From the config alone (validated: project_id or a full subscription path): the DAG file reads it."""
+        return self.events.project_id or self.events.queue.split("/")[1]
 
-        return str(PubSubHook(gcp_conn_id=self.conn_id).project_id)
+    @property
+    def subscription(self) -> str:
+        return self.events.queue.rsplit("/", 1)[-1]
 
     def parse(self, message: QueueMessage) -> list[ObjectEvent]:
         return parse_gcs_message(message.attributes, message.body)
@@ -181,7 +182,7 @@ class PubSubEventQueue(EventQueue):
 
     def receive(self, max_messages: int) -> list[QueueMessage]:
         received = self._hook().pull(
-            subscription=self.events.queue, max_messages=max_messages, project_id=self.project_id,
+            subscription=self.subscription, max_messages=max_messages, project_id=self.project_id,
             return_immediately=True,
         )
         return [
@@ -192,7 +193,7 @@ class PubSubEventQueue(EventQueue):
 
     def ack(self, messages: list[QueueMessage]) -> None:
         if messages:
-            self._hook().acknowledge(subscription=self.events.queue, project_id=self.project_id,
+            self._hook().acknowledge(subscription=self.subscription, project_id=self.project_id,
                                      ack_ids=[m.receipt for m in messages])
 
 
