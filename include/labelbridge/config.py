@@ -190,6 +190,29 @@ class InventoryConfig(BaseModel):
         return value
 
 
+class EventsConfig(BaseModel):
+    """A storage's bucket events: the queue its bucket's object events arrive on (docs/sync.md#events).
+
+    :param queue: S3: the SQS queue URL (direct notifications or an EventBridge rule's target);
+        GCS: the Pub/Sub subscription name; Azure: the Storage Queue name Event Grid writes to.
+    :param conn_id: the connection that reads the queue (default: the cloud's default connection;
+        Azure: the storage's own, whose account holds the queue).
+    :param project_id: GCS only: the subscription's project (or give ``queue`` as
+        ``projects/<project>/subscriptions/<name>``).
+    :param max_messages: messages handed over together, as one batch (SQS: in receives of 10).
+    :param visibility_timeout: seconds a received message stays hidden before it is delivered again
+        unless acknowledged: longer than a batch takes to reach the labeling DB.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: str = Field(min_length=1)
+    conn_id: str = ""
+    project_id: str | None = None
+    max_messages: int = Field(default=50, ge=1, le=1000)
+    visibility_timeout: int = Field(default=300, ge=10, le=43200)
+
+
 class StorageConfig(_BucketEntry):
     """A source storage: a bucket (or container) prefix whose objects become tasks."""
 
@@ -217,6 +240,8 @@ class StorageConfig(_BucketEntry):
     page_size: int = Field(default=1000, ge=1, le=5000)
     #: Read the cloud's inventory reports instead of listing the bucket.
     inventory: InventoryConfig | None = None
+    #: Bucket events: new objects become tasks within seconds, besides the scheduled listing.
+    events: EventsConfig | None = None
 
     @field_validator("key_regex")
     @classmethod
@@ -277,6 +302,8 @@ class StorageConfig(_BucketEntry):
                 f"url_ttl {self.url_ttl} exceeds the {self.cloud.value} signed-URL cap of {cap}; "
                 f"set url_ttl to {int(cap.total_seconds() // 86400)}d or less{hint}"
             )
+        if self.events is not None:
+            self._check_events(self.events)
         if self.url_max_ttl is not None and self.url_ttl > self.url_max_ttl:
             raise ValueError(f"url_ttl {self.url_ttl} exceeds this storage's url_max_ttl of {self.url_max_ttl}")
         if self.lead_time >= self.url_ttl:
@@ -285,6 +312,25 @@ class StorageConfig(_BucketEntry):
                 "or every rotation re-signs every URL"
             )
         return self
+
+    def _check_events(self, events: EventsConfig) -> None:
+        queue = events.queue
+        if self.cloud is Cloud.S3 and not re.match(r"^https?://[^/]+/[^/]+/[^/]+$", queue):
+            raise ValueError(f"events.queue: an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), "
+                             f"not {queue!r}")
+        if self.cloud is not Cloud.S3 and "/" in queue and not queue.startswith("projects/"):
+            raise ValueError(f"events.queue: a {'subscription' if self.cloud is Cloud.GCS else 'queue'} name, "
+                             f"not {queue!r}")
+        if self.cloud is Cloud.GCS and events.project_id is None and not re.fullmatch(
+            r"projects/[^/]+/subscriptions/[^/]+", queue
+        ):
+            raise ValueError("events.project_id: required on GCS (the subscription's project; the DAG file must not "
+                             "read connections), or give queue as projects/<project>/subscriptions/<name>")
+        if events.project_id is not None and self.cloud is not Cloud.GCS:
+            raise ValueError(f"events.project_id applies to GCS storages only, not {self.cloud.value}")
+        if self.cloud is Cloud.AZURE and not re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}", queue):
+            raise ValueError(f"events.queue: {queue!r} is not a Storage Queue name (3-63 lowercase letters, "
+                             "digits and single hyphens)")
 
     @property
     def lead_time(self) -> timedelta:

@@ -32,11 +32,14 @@ def get_provider_info() -> dict[str, Any]:
                     "labelbridge.operators.rotate",
                     "labelbridge.operators.export",
                     "labelbridge.operators.compliance",
+                    "labelbridge.operators.events",
                 ],
             },
             {"integration-name": "Label Studio", "python-modules": ["labelbridge.operators.label_studio"]},
         ],
         "hooks": [{"integration-name": "Label Studio", "python-modules": ["labelbridge.hooks.label_studio"]}],
+        # The Azure Storage Queue trigger of bucket events (SQS and Pub/Sub use the providers' own).
+        "triggers": [{"integration-name": "labelbridge", "python-modules": ["labelbridge.hooks.event_queues"]}],
         "connection-types": [
             {
                 "hook-class-name": "labelbridge.hooks.label_studio.LabelStudioHook",

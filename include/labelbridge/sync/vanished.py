@@ -155,3 +155,11 @@ def _delete_objects(
             counts.deleted += cur.rowcount
             cur.execute(_SOFT_DELETE_OBJECTS, {"project": ctx.project_id, "uris": gone})
     ctx.commit()
+
+
+def soft_delete_uris(ctx: SyncContext, cur: psycopg.Cursor[Any], uris: list[str], counts: SyncCounts) -> None:
+    """Soft-delete the tasks (and source objects) of these URIs, known deleted (a bucket event said so)."""
+    ctx.report_many(cur, "delete", uris)
+    cur.execute(_SOFT_DELETE_TASKS, {"project": ctx.project_id, "uris": uris})
+    counts.deleted += cur.rowcount
+    cur.execute(_SOFT_DELETE_OBJECTS, {"project": ctx.project_id, "uris": uris})
