@@ -65,7 +65,7 @@ class BaseEventSyncOperator(PerCloud, LabelingDbOperator):
         super().__init__(**kwargs)
         self.storage = storage
 
-    def execute(self, context: Context) -> dict[str, int | float]:
+    def execute(self, context: Context) -> dict[str, int | float | str]:
         config = self.load_config()
         storage = config.storage(self.storage)
         self.require_cloud(storage, "events")
