@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from typing import Any
 
 import psycopg
@@ -30,6 +31,7 @@ from labelbridge.db.runs import mark_abandoned, release_lease, take_lease
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.sync.context import ChangeReporter, SyncContext
 from labelbridge.sync.objects import ObjectsWriter
+from labelbridge.sync.prefetch import PREFETCH_PAGES, prefetched
 from labelbridge.sync.scope import Coverage, Scope, SyncCounts
 from labelbridge.sync.shards import Shard
 from labelbridge.sync.taskfiles import TaskFilesWriter
@@ -80,6 +82,7 @@ class StorageSync:
     :param on_change: in a dry run, told of each would-be insert, update and delete.
     :param write_batch: objects written and committed together (a run killed half-way keeps
         whole batches; the rerun completes them).
+    :param prefetch_pages: listing pages fetched ahead while a batch is written (0: none, no thread).
     """
 
     def __init__(
@@ -93,9 +96,11 @@ class StorageSync:
         dry_run: bool = False,
         on_change: ChangeReporter | None = None,
         write_batch: int = WRITE_BATCH,
+        prefetch_pages: int = PREFETCH_PAGES,
     ) -> None:
         self.conn = conn
         self.write_batch = write_batch
+        self.prefetch_pages = prefetch_pages
         self.store = store
         self.storage = storage
         self.project = project or ProjectConfig(name=storage.project)
@@ -123,8 +128,10 @@ class StorageSync:
                 coverage = Coverage(
                     self.store.uri(scope.prefix), in_order=writer.compares_ranges and scope.recursive
                 )
-                for batch in self._batches(ctx, scope):
-                    self._write_batch(writer, cur, batch, coverage, counts)
+                # Closed at once if a batch fails: the prefetching thread stops and is joined.
+                with closing(self._batches(ctx, scope)) as batches:
+                    for batch in batches:
+                        self._write_batch(writer, cur, batch, coverage, counts)
                 # Reached only when the listing completed: a partial listing deletes nothing.
                 soft_delete_vanished(
                     ctx, cur, objects_table=writer.objects_table, scope=scope, coverage=coverage, counts=counts
@@ -160,11 +167,15 @@ class StorageSync:
             exclude_prefixes=self.exclude_prefixes, dry_run=self.dry_run, on_change=self.on_change,
         )
 
-    def _batches(self, ctx: SyncContext, scope: Scope) -> Iterator[list[ObjectInfo]]:
-        """The scope's listing, less excluded keys, in batches of at least ``write_batch`` (but the last)."""
+    def _batches(self, ctx: SyncContext, scope: Scope) -> Generator[list[ObjectInfo], None, None]:
+        """The scope's listing, less excluded keys, in batches of at least ``write_batch`` (but the last).
+
+        The next pages are fetched while a batch is written (:mod:`labelbridge.sync.prefetch`).
+        """
         batch: list[ObjectInfo] = []
-        for page in self.store.iter_pages(scope.prefix, recursive=scope.recursive):
-            batch.extend(obj for obj in page if not ctx.excluded(obj.key))
+        pages = prefetched(self.store.iter_pages(scope.prefix, recursive=scope.recursive), depth=self.prefetch_pages)
+        for page in pages:
+            batch.extend(page if not ctx.exclude_prefixes else [obj for obj in page if not ctx.excluded(obj.key)])
             if len(batch) >= self.write_batch:
                 yield batch
                 batch = []
