@@ -47,6 +47,7 @@ class S3Store(ObjectStore):
     default_conn_id = "aws_default"
     rule_prefix = "s3"
     cli_name = "aws"
+    lists_from_key = True  # ListObjectsV2 StartAfter
 
     @staticmethod
     def console_url(client: Any, bucket: str, prefix: str) -> str:
@@ -64,8 +65,13 @@ class S3Store(ObjectStore):
     client: S3Client
 
     def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
+        yield from self._paginate(prefix, {"Delimiter": delimiter} if delimiter else {})
+
+    def _list_from(self, prefix: str, after: str | None) -> Iterator[list[ObjectInfo]]:
+        yield from self._paginate(prefix, {"StartAfter": after} if after is not None else {})
+
+    def _paginate(self, prefix: str, extra: dict[str, str]) -> Iterator[list[ObjectInfo]]:
         paginator = self.client.get_paginator("list_objects_v2")
-        extra = {"Delimiter": delimiter} if delimiter else {}
         pages = paginator.paginate(
             Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}, **extra
         )
