@@ -180,6 +180,9 @@ class StorageConfig(_BucketEntry):
     max_shards: int = Field(default=64, ge=1, le=1000)
     fail_on_quarantine: bool = True
     page_size: int = Field(default=1000, ge=1, le=5000)
+    #: Listing requests in flight at once (disjoint key ranges, handed on in key order); for a
+    #: large bucket far from the worker, where one listing waits on each page's round trip.
+    list_concurrency: int = Field(default=1, ge=1, le=32)
 
     @field_validator("key_regex")
     @classmethod

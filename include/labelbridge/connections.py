@@ -95,7 +95,7 @@ def make_store(entry: StorageConfig | ExportTargetConfig, *, prefix: str | None 
     """An :class:`ObjectStore` for a configured source storage or export target."""
     kwargs: dict[str, Any] = {"prefix": entry.prefix if prefix is None else prefix}
     if isinstance(entry, StorageConfig):
-        kwargs.update(key_regex=entry.key_regex, page_size=entry.page_size)
+        kwargs.update(key_regex=entry.key_regex, page_size=entry.page_size, list_concurrency=entry.list_concurrency)
     return store_class(entry.cloud)(make_client(entry.cloud, entry.conn_id), entry.bucket, **kwargs)
 
 

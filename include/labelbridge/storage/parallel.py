@@ -42,7 +42,7 @@ BUFFER_PAGES = 2
 #: Objects beside the folders of a prefix split held at most, in pages.
 LOOSE_PAGES = 10
 #: Chunk bounds made from one chunk's first page, per worker.
-_CUTS_PER_WORKER = 4
+_CUTS_PER_WORKER = 2
 
 
 @dataclass(eq=False)
