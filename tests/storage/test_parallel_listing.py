@@ -105,5 +105,5 @@ def test_an_error_in_one_range_comes_after_every_page_before_it_and_nothing_afte
 def test_a_parallel_listing_error_is_the_storage_error(new_store: StoreFactory) -> None:
     store = new_store(Cloud.S3, page_size=5)
     missing = S3Store(store.client, store.bucket + "-missing", page_size=5, list_concurrency=4)
-    with pytest.raises(StorageError, match="list prefix .* failed: NoSuchBucket"):
+    with pytest.raises(StorageError, match=r"list prefix .* failed: NoSuchBucket"):
         list(missing.iter_pages())
