@@ -32,10 +32,19 @@ import itertools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
-from labelbridge.storage.base import ObjectInfo
+
+class Listed(Protocol):
+    """What a listing returns per object (an ``ObjectInfo``: this module stays below ``base``)."""
+
+    @property
+    def key(self) -> str: ...
+
+
+Obj = TypeVar("Obj", bound=Listed)
 
 #: Pages a chunk holds that the caller has not taken yet.
 BUFFER_PAGES = 2
@@ -53,7 +62,7 @@ class _Chunk:
     after: str | None
     through: str | None
     prefix: str | None = None
-    pages: deque[list[ObjectInfo]] = field(default_factory=deque)
+    pages: deque[list[Any]] = field(default_factory=deque)
     state: str = "new"  # new, listing, done
     error: BaseException | None = None
 
@@ -61,9 +70,6 @@ class _Chunk:
         return self.through is None or key <= self.through
 
 
-ListFrom = Callable[[str, str | None], Iterator[list[ObjectInfo]]]
-"""``(prefix, after)``: the raw listing of keys under ``prefix`` after ``after``, page by page."""
-ListPrefix = Callable[[str], Iterator[list[ObjectInfo]]]
 
 
 class _Listing:
@@ -80,7 +86,7 @@ class _Listing:
 
     # The caller's side ----------------------------------------------------------------------
 
-    def pages(self, work: Callable[[], None]) -> Iterator[list[ObjectInfo]]:
+    def pages(self, work: Callable[[], None]) -> Iterator[list[Any]]:
         threads = [
             threading.Thread(target=work, name=f"labelbridge-list-{n}", daemon=True) for n in range(self.concurrency)
         ]
@@ -151,9 +157,13 @@ class _Listing:
 
 
 def ranged_pages(
-    list_from: ListFrom, prefix: str, *, concurrency: int, page_size: int
-) -> Iterator[list[ObjectInfo]]:
-    """The listing of ``prefix``, in key order, listed in ranges by ``concurrency`` threads."""
+    list_from: Callable[[str, str | None], Iterator[list[Obj]]], prefix: str, *, concurrency: int, page_size: int
+) -> Iterator[list[Obj]]:
+    """The listing of ``prefix``, in key order, listed in ranges by ``concurrency`` threads.
+
+    :param list_from: ``(prefix, after)``: the raw listing of keys under ``prefix`` after ``after``
+        (``None``: from the start), page by page.
+    """
     listing = _Listing([_Chunk(after=None, through=None)], concurrency, page_size=page_size)
 
     def work() -> None:
@@ -167,7 +177,10 @@ def ranged_pages(
 class _RangeWorker:
     """Lists one claimed chunk, and the chunks after it while nobody else took them."""
 
-    def __init__(self, listing: _Listing, list_from: ListFrom, prefix: str, chunk: _Chunk) -> None:
+    def __init__(
+        self, listing: _Listing, list_from: Callable[[str, str | None], Iterator[list[Any]]], prefix: str,
+        chunk: _Chunk,
+    ) -> None:
         self.listing = listing
         self.list_from = list_from
         self.prefix = prefix
@@ -198,7 +211,7 @@ class _RangeWorker:
             if close is not None:
                 close()
 
-    def _take(self, page: list[ObjectInfo], first: bool) -> tuple[bool, bool]:
+    def _take(self, page: list[Any], first: bool) -> tuple[bool, bool]:
         """(lock held) Hand ``page``'s keys to the chunks they fall in: (list on?, next page first?)."""
         listing, rest = self.listing, page
         while True:
@@ -234,7 +247,7 @@ class _RangeWorker:
         return True, first
 
 
-def _cuts(page: list[ObjectInfo], prefix: str, through: str | None, count: int) -> list[str]:
+def _cuts(page: Sequence[Listed], prefix: str, through: str | None, count: int) -> list[str]:
     """Up to ``count`` bounds after ``page``'s keys (and before ``through``), about a page apart.
 
     The keys' common stem is counted on in the characters seen where the first and last key
@@ -279,12 +292,12 @@ def _increment(number: list[str], digits: list[str], low: int) -> bool:
 
 
 def prefix_pages(
-    top_level: Iterator[list[ObjectInfo | str]],
-    list_prefix: ListPrefix,
+    top_level: Iterator[list[Obj | str]],
+    list_prefix: Callable[[str], Iterator[list[Obj]]],
     *,
     concurrency: int,
     page_size: int,
-) -> Iterator[list[ObjectInfo]] | None:
+) -> Iterator[list[Obj]] | None:
     """The listing, in key order, with each "folder" of ``top_level`` listed whole by a worker.
 
     :param top_level: the scope's first level as its delimiter listing returns it, in key order:
@@ -293,7 +306,7 @@ def prefix_pages(
         ``LOOSE_PAGES`` pages of objects beside the folders (kept in memory until handed on):
         list the scope in one go instead.
     """
-    items: list[ObjectInfo | str] = []
+    items: list[Obj | str] = []
     held = 0
     for page in top_level:
         items.extend(page)
@@ -303,7 +316,7 @@ def prefix_pages(
     # In key order: an emulator (Azurite) may put a page's folders after its objects.
     items.sort(key=lambda item: item if isinstance(item, str) else item.key)
     chunks: list[_Chunk] = []
-    loose: list[ObjectInfo] = []
+    loose: list[Obj] = []
     for item in items:
         if isinstance(item, str):
             if loose:
