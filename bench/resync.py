@@ -253,11 +253,13 @@ def main() -> None:
         serve_filled_moto(int(args.moto_child[0]), [int(c) for c in args.moto_child[1].split(",") if c])
         return
 
-    import logging
-
     import devservices
 
-    logging.disable(logging.WARNING)  # the hooks' connection notices would interleave with the JSON
+    # Airflow's structlog writes the hooks' notices to stdout: send everything to stderr, and keep
+    # the real stdout for the one JSON line.
+    sys.stdout.flush()
+    result_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     counts = [int(c) for c in args.objects.split(",")]
     postgres = devservices.start_postgres()
     moto, env = start_filled_moto(sorted({*counts, args.parallel_objects}))
@@ -285,7 +287,8 @@ def main() -> None:
         moto.stdin.close()
         moto.wait(timeout=30)
         postgres.stop()
-    print(json.dumps(result))
+    result_out.write(json.dumps(result) + "\n")
+    result_out.close()
 
 
 if __name__ == "__main__":
