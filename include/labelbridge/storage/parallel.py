@@ -200,7 +200,12 @@ class _RangeWorker:
                 if not more:
                     return True
             with self.listing.lock:
-                self.chunk.state = "done"
+                # The listing reached the scope's end: the chunks after this one, cut on a guess,
+                # hold nothing. Nobody needs to ask.
+                at = self.listing.chunks.index(self.chunk, self.listing.head)
+                for later in self.listing.chunks[at:]:
+                    if later is self.chunk or later.state == "new":
+                        later.state = "done"
                 self.listing.lock.notify_all()
             return True
         except BaseException as exc:  # raised in the caller's thread, in key order
