@@ -173,12 +173,13 @@ class StorageSync:
         The next pages are fetched while a batch is written (:mod:`labelbridge.sync.prefetch`).
         """
         batch: list[ObjectInfo] = []
-        pages = prefetched(self.store.iter_pages(scope.prefix, recursive=scope.recursive), depth=self.prefetch_pages)
-        for page in pages:
-            batch.extend(page if not ctx.exclude_prefixes else [obj for obj in page if not ctx.excluded(obj.key)])
-            if len(batch) >= self.write_batch:
-                yield batch
-                batch = []
+        listing = self.store.iter_pages(scope.prefix, recursive=scope.recursive)
+        with closing(prefetched(listing, depth=self.prefetch_pages)) as pages:
+            for page in pages:
+                batch.extend(page if not ctx.exclude_prefixes else [obj for obj in page if not ctx.excluded(obj.key)])
+                if len(batch) >= self.write_batch:
+                    yield batch
+                    batch = []
         if batch:
             yield batch
 

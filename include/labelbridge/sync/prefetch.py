@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -38,7 +38,7 @@ class _End:
         self.error = error
 
 
-def prefetched(items: Iterator[T], *, depth: int = PREFETCH_PAGES, name: str = "listing") -> Iterator[T]:
+def prefetched(items: Iterator[T], *, depth: int = PREFETCH_PAGES, name: str = "listing") -> Generator[T, None, None]:
     """``items``, fetched by a thread up to ``depth`` items ahead of the caller.
 
     :param depth: items buffered at most (at least 1); ``0`` fetches in the caller, without a thread.
