@@ -10,7 +10,12 @@
   minus a fresh ``python -c "import airflow"``; medians of ``--cli-reps`` alternating runs.
 * ``parallel_listing_speedup``: a listing of ``--parallel-objects`` objects through a loopback
   proxy adding ``--delay-ms`` per request (``bench/delay_proxy.py``), single against
-  ``list_concurrency=--list-concurrency``; both return the same keys in the same order.
+  ``list_concurrency=--list-concurrency``; both return the same keys in the same order. In pages
+  of 1,000 and of ``--small-page`` (``_page_100``): moto_server sorts the whole bucket for every
+  request and renders each page in Python, so at 1,000 keys its own cost per page, on two cores
+  shared with the client, outweighs the 50 ms; ``listing_without_delay_s`` (no proxy) shows it.
+  ``latency_only_*``: the splitting alone, over a source that only waits ``--delay-ms`` per page
+  of 1,000 names (the largest ``--objects``): speed-up, and requests made over a single listing's.
 
 moto_server is started by this script with its buckets filled in its own process (putting 100k
 objects over HTTP takes ten minutes here); everything the sync does goes over HTTP.
@@ -200,7 +205,9 @@ def cli_overhead(dsn: str, reps: int, env: dict[str, str]) -> dict[str, Any]:
 # 3. parallel listing through a delaying proxy ----------------------------------------------------
 
 
-def parallel_listing(upstream: str, count: int, delay_ms: float, concurrency: int, rounds: int) -> dict[str, Any]:
+def parallel_listing(
+    upstream: str, count: int, delay_ms: float, concurrency: int, rounds: int, page_size: int = PAGE
+) -> dict[str, Any]:
     from delay_proxy import DelayProxy
 
     from labelbridge.config import Cloud
@@ -211,8 +218,9 @@ def parallel_listing(upstream: str, count: int, delay_ms: float, concurrency: in
     os.environ.update(aws_connection(proxy.url, "AWS_SLOW"))
     try:
         client = make_client(Cloud.S3, "aws_slow")
-        single = S3Store(client, bucket_of(count), page_size=PAGE)
-        parallel = S3Store(client, bucket_of(count), page_size=PAGE, list_concurrency=concurrency)
+        single = S3Store(client, bucket_of(count), page_size=page_size)
+        parallel = S3Store(client, bucket_of(count), page_size=page_size, list_concurrency=concurrency)
+        direct = S3Store(make_client(Cloud.S3, "aws_default"), bucket_of(count), page_size=page_size)
 
         def timed(store: S3Store) -> tuple[float, list[str]]:
             started = time.perf_counter()
@@ -223,19 +231,61 @@ def parallel_listing(upstream: str, count: int, delay_ms: float, concurrency: in
         for _ in range(rounds):
             single_s, single_keys = timed(single)
             parallel_s, parallel_keys = timed(parallel)
+            # Without the proxy: what the emulator and the client cost per listing, delay aside.
+            direct_s, _ = timed(direct)
             assert parallel_keys == single_keys and len(single_keys) == count
-            samples.append((single_s / parallel_s, single_s, parallel_s))
+            samples.append((single_s / parallel_s, single_s, parallel_s, direct_s))
         samples.sort()
-        speedup, single_s, parallel_s = samples[len(samples) // 2]
+        speedup, single_s, parallel_s, direct_s = samples[len(samples) // 2]
     finally:
         proxy.stop()
+    tag = "" if page_size == PAGE else f"_page_{page_size}"
     return {
-        "parallel_listing_objects": count,
-        "parallel_listing_delay_ms": delay_ms,
-        "parallel_listing_concurrency": concurrency,
-        "single_listing_s": round(single_s, 2),
-        "parallel_listing_s": round(parallel_s, 2),
-        "parallel_listing_speedup": round(speedup, 2),
+        f"single_listing_s{tag}": round(single_s, 2),
+        f"parallel_listing_s{tag}": round(parallel_s, 2),
+        f"listing_without_delay_s{tag}": round(direct_s, 2),
+        f"parallel_listing_speedup{tag}": round(speedup, 2),
+    }
+
+
+def latency_only(count: int, delay_ms: float, concurrency: int) -> dict[str, Any]:
+    """The splitting alone: a listing source that only waits ``delay_ms`` per page of sorted keys
+    (no emulator, no SDK, nothing to parse), single against ``concurrency`` ranges."""
+    import bisect
+    import threading
+    from collections.abc import Iterator
+
+    from labelbridge.storage import ObjectInfo
+    from labelbridge.storage.parallel import ranged_pages
+
+    keys = [f"img/{n:07d}.jpg" for n in range(count)]
+    requests = [0]
+    lock = threading.Lock()
+
+    def list_from(prefix: str, after: str | None) -> Iterator[list[ObjectInfo]]:
+        at = 0 if after is None else bisect.bisect_right(keys, after)
+        while True:
+            with lock:
+                requests[0] += 1
+            time.sleep(delay_ms / 1000)
+            yield [ObjectInfo(key, 1, None, None) for key in keys[at : at + PAGE]]
+            at += PAGE
+            if at >= count:
+                return
+
+    started = time.perf_counter()
+    single = [obj.key for page in list_from("img/", None) for obj in page]
+    single_s, single_requests = time.perf_counter() - started, requests[0]
+    requests[0] = 0
+    started = time.perf_counter()
+    parallel = [obj.key for page in ranged_pages(list_from, "img/", concurrency=concurrency, page_size=PAGE)
+                for obj in page]
+    parallel_s = time.perf_counter() - started
+    assert parallel == single == keys
+    return {
+        "latency_only_objects": count,
+        "latency_only_speedup": round(single_s / parallel_s, 2),
+        "latency_only_requests_ratio": round(requests[0] / single_requests, 2),
     }
 
 
@@ -247,6 +297,10 @@ def main() -> None:
     parser.add_argument("--parallel-objects", type=int, default=10000)
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--list-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--small-page", type=int, default=100,
+        help="also list in pages of this size, where the delay outweighs the emulator's own cost per page",
+    )
     parser.add_argument("--moto-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.moto_child:
@@ -280,8 +334,15 @@ def main() -> None:
             drop_database(postgres.url, name)
         upstream = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]["endpoint_url"]
         result.update(
-            parallel_listing(upstream, args.parallel_objects, args.delay_ms, args.list_concurrency, args.rounds)
+            parallel_listing_objects=args.parallel_objects,
+            parallel_listing_delay_ms=args.delay_ms,
+            parallel_listing_concurrency=args.list_concurrency,
         )
+        for page_size in (PAGE, args.small_page):
+            result.update(parallel_listing(
+                upstream, args.parallel_objects, args.delay_ms, args.list_concurrency, args.rounds, page_size
+            ))
+        result.update(latency_only(max(counts), args.delay_ms, args.list_concurrency))
     finally:
         assert moto.stdin is not None
         moto.stdin.close()

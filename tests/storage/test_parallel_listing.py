@@ -71,9 +71,9 @@ def test_list_concurrency_must_be_positive() -> None:
 def test_cuts_count_the_stem_on_in_the_characters_seen() -> None:
     page = [ObjectInfo(f"img/{n:07d}.jpg", 1, None, None) for n in range(1000)]
     cuts = _cuts(page, "img/", None, 12)
-    assert cuts[:3] == ["img/0001", "img/0002", "img/0003"]
-    assert cuts[9:12] == ["img/0010", "img/0011", "img/0012"]
-    assert _cuts(page, "img/", "img/0003", 12) == ["img/0001", "img/0002"]
+    assert cuts[:3] == ["img/0002", "img/0004", "img/0006"]
+    assert cuts[4:7] == ["img/0010", "img/0012", "img/0014"]
+    assert _cuts(page, "img/", "img/0005", 12) == ["img/0002", "img/0004"]
 
 
 class _FailingAfter:

@@ -48,6 +48,8 @@ Obj = TypeVar("Obj", bound=Listed)
 
 #: Pages a chunk holds that the caller has not taken yet.
 BUFFER_PAGES = 2
+#: Pages of keys a ranged chunk is cut to hold, by the guess from its first page.
+PAGES_PER_CHUNK = 2
 #: Objects beside the folders of a prefix split held at most, in pages.
 LOOSE_PAGES = 10
 #: Chunk bounds made from one chunk's first page, per worker.
@@ -274,7 +276,9 @@ def _cuts(page: Sequence[Listed], prefix: str, through: str | None, count: int) 
         low = len(prefix)
     cuts: list[str] = []
     while len(cuts) < count:
-        if not _increment(number, digits, low):
+        # A chunk of about PAGES_PER_CHUNK pages: its last request, the one past its bound, is
+        # then one in PAGES_PER_CHUNK + 1 rather than every other one.
+        if not all(_increment(number, digits, low) for _ in range(PAGES_PER_CHUNK)):
             break
         cut = "".join(number)
         if through is not None and cut >= through:
