@@ -242,6 +242,9 @@ class StorageConfig(_BucketEntry):
     inventory: InventoryConfig | None = None
     #: Bucket events: new objects become tasks within seconds, besides the scheduled listing.
     events: EventsConfig | None = None
+    #: Listing requests in flight at once (disjoint key ranges, handed on in key order); for a
+    #: large bucket far from the worker, where one listing waits on each page's round trip.
+    list_concurrency: int = Field(default=1, ge=1, le=32)
 
     @field_validator("key_regex")
     @classmethod

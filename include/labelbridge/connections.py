@@ -11,23 +11,26 @@ import importlib
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelbridge.clouds import Cloud
-from labelbridge.compliance.buckets.collectors import (
-    AzureBlobCollector,
-    BucketCollector,
-    GCSCollector,
-    S3Collector,
-)
-from labelbridge.compliance.buckets.targets import BucketTarget
-from labelbridge.compliance.report.sink import LocalReportSink, ReportSink, StoreReportSink
 from labelbridge.config import AccessLogConfig, ExportTargetConfig, LabelbridgeConfig, ProjectConfig, StorageConfig
 from labelbridge.errors import ConfigError
 from labelbridge.storage import ObjectStore, S3Store, store_class
 from labelbridge.storage.inventory import INVENTORY_READERS
 from labelbridge.sync.sources import InventorySource, ListingSource, PageSource
-from labelbridge.tools.label_studio.client import LabelStudioClient
+
+# Imported where used: a sync (its CLI command, its task) loads neither compliance nor Label
+# Studio's client.
+if TYPE_CHECKING:
+    from labelbridge.compliance.buckets.collectors import (
+        AzureBlobCollector,
+        BucketCollector,
+        S3Collector,
+    )
+    from labelbridge.compliance.buckets.targets import BucketTarget
+    from labelbridge.compliance.report.sink import ReportSink
+    from labelbridge.tools.label_studio.client import LabelStudioClient
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ def make_store(entry: StorageConfig | ExportTargetConfig, *, prefix: str | None 
     """An :class:`ObjectStore` for a configured source storage or export target."""
     kwargs: dict[str, Any] = {"prefix": entry.prefix if prefix is None else prefix}
     if isinstance(entry, StorageConfig):
-        kwargs.update(key_regex=entry.key_regex, page_size=entry.page_size)
+        kwargs.update(key_regex=entry.key_regex, page_size=entry.page_size, list_concurrency=entry.list_concurrency)
     return store_class(entry.cloud)(make_client(entry.cloud, entry.conn_id), entry.bucket, **kwargs)
 
 
@@ -131,6 +134,8 @@ def access_log_store(entry: AccessLogConfig) -> S3Store:
 
 def collector_for(target: BucketTarget, config: LabelbridgeConfig) -> BucketCollector:
     """The collector that reads ``target``'s bucket settings, with the extra clients its cloud needs."""
+    from labelbridge.compliance.buckets.collectors import GCSCollector
+
     if target.cloud is Cloud.S3:
         return s3_collector(target.conn_id)
     if target.cloud is Cloud.GCS:
@@ -144,6 +149,8 @@ def s3_collector(conn_id: str) -> S3Collector:
     from airflow.providers.amazon.aws.hooks.sts import StsHook
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from labelbridge.compliance.buckets.collectors import S3Collector
+
     try:
         account_id: str | None = StsHook(aws_conn_id=conn_id).get_account_number()  # type: ignore[no-untyped-call]
     except (BotoCoreError, ClientError) as exc:
@@ -156,6 +163,8 @@ def s3_collector(conn_id: str) -> S3Collector:
 
 def azure_collector(conn_id: str, management_conn_id: str | None) -> AzureBlobCollector:
     """An Azure collector; with an ARM connection it also reads the account-level settings."""
+    from labelbridge.compliance.buckets.collectors import AzureBlobCollector
+
     management = None
     if management_conn_id:
         from airflow.providers.microsoft.azure.hooks.base_azure import AzureBaseHook
@@ -172,6 +181,8 @@ def report_sinks(config: LabelbridgeConfig) -> list[ReportSink]:
     (an access-log entry, source storage or export target, under ``report_prefix``); with
     neither, ``$AIRFLOW_HOME/compliance-reports``.
     """
+    from labelbridge.compliance.report.sink import LocalReportSink, StoreReportSink
+
     settings = config.compliance
     sinks: list[ReportSink] = []
     if settings.reports_dir:

@@ -11,27 +11,44 @@ metadata DB), exactly as in a DAG run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
-from labelbridge.cli import compliance, db, events, export, label_studio, rotate, runs, storages, sync
 from labelbridge.display import escaped
 from labelbridge.errors import LabelbridgeError
 from labelbridge.secrets import install_log_redaction
 
 log = logging.getLogger("labelbridge")
 
-#: Each module's ``register(subparsers)`` adds its commands, in this order in ``--help``.
-COMMANDS = (db, storages, sync, events, runs, rotate, label_studio, export, compliance)
+#: The command modules, in ``--help`` order, and the commands each one's ``register(subparsers)``
+#: adds. A command line naming one of them imports only its module: a command pays for what it
+#: uses (``sync`` never loads compliance, export or Label Studio's client). tests/cli checks that
+#: each module registers exactly these.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "db": ("db",),
+    "storages": ("config", "storages", "ls"),
+    "sync": ("sync", "quarantine"),
+    "events": ("events",),
+    "runs": ("runs",),
+    "rotate": ("rotate",),
+    "label_studio": ("label-studio",),
+    "export": ("export", "convert"),
+    "compliance": ("compliance", "check-bucket", "check-buckets", "logs"),
+}
+_MODULE_OF = {command: module for module, commands in COMMANDS.items() for command in commands}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of the command ``argv`` names (its ``--help`` included)."""
     parser = argparse.ArgumentParser(prog="labelbridge", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS:
-        module.register(sub)
+    named = next((arg for arg in argv or () if not arg.startswith("-")), None)
+    modules = [_MODULE_OF[named]] if named in _MODULE_OF else list(COMMANDS)
+    for module in modules:
+        importlib.import_module(f"labelbridge.cli.{module}").register(sub)
     return parser
 
 
@@ -54,7 +71,8 @@ def _log_to_stderr(*, verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     _log_to_stderr(verbose=args.verbose)
     try:
         return int(args.handler(args))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from labelbridge.config import LabelbridgeConfig, load_config
 from labelbridge.display import escaped
+
+if TYPE_CHECKING:  # storages.yaml's models load with the command that reads them, not with --help
+    from labelbridge.config import LabelbridgeConfig
 
 #: What ``add_subparsers`` returns; each command module's ``register`` takes it.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -45,6 +47,8 @@ def print_json(value: Any) -> None:
 
 def load_config_warning(path: str | None) -> LabelbridgeConfig:
     """storages.yaml, with a ``warning:`` line on stderr per invalid entry (the valid ones still work)."""
+    from labelbridge.config import load_config
+
     config = load_config(path)
     for problem in config.problems:
         print(f"warning: {escaped(str(problem))}", file=sys.stderr)

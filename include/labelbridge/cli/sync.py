@@ -8,13 +8,11 @@ import sys
 from typing import Any
 
 from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labeling_dsn, print_json
-from labelbridge.cli._progress import live_progress
-from labelbridge.config import load_config
-from labelbridge.connections import make_store, page_source
-from labelbridge.db import connect
 from labelbridge.display import escaped
 from labelbridge.errors import ConfigError
-from labelbridge.sync.engine import sync_storage
+
+# The config models, the database driver, the engine and the cloud SDKs load in the handlers:
+# ``labelbridge sync --help`` needs none of them.
 
 
 def render_prefix(prefix: str, logical_date: dt.date | None) -> str:
@@ -34,6 +32,11 @@ def render_prefix(prefix: str, logical_date: dt.date | None) -> str:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from labelbridge.cli._progress import live_progress
+    from labelbridge.config import load_config
+    from labelbridge.connections import make_store, page_source
+    from labelbridge.sync.engine import sync_storage
+
     config = load_config(args.config)
     storage = config.storage(args.storage)
     prefix = render_prefix(args.prefix if args.prefix is not None else storage.prefix, args.logical_date)
@@ -64,6 +67,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    from labelbridge.db import connect
+
     query = """
         SELECT s.name, q.uri, q.item_index, q.etag, q.reason, q.first_seen_at, q.last_seen_at, q.resolved_at
         FROM quarantine q JOIN storage s ON s.id = q.storage_id

@@ -65,16 +65,28 @@ class AzureBlobStore(ObjectStore):
         else:
             blobs = self.container.list_blobs(name_starts_with=prefix or None, results_per_page=self.page_size)
         for page in blobs.by_page():
+            yield [self._object_info(blob) for blob in page if not isinstance(blob, BlobPrefix)]
+
+    @staticmethod
+    def _object_info(blob: Any) -> ObjectInfo:
+        return ObjectInfo(
+            key=blob.name,
+            size_bytes=int(blob.size or 0),
+            etag=blob.etag.strip('"') if blob.etag else None,
+            last_modified=blob.last_modified,
+            version_id=blob.version_id,
+        )
+
+    def _list_level(self, prefix: str, delimiter: str) -> Iterator[list[ObjectInfo | str]]:
+        from azure.storage.blob import BlobPrefix
+
+        items = self.container.walk_blobs(
+            name_starts_with=prefix or None, delimiter=delimiter, results_per_page=self.page_size
+        )
+        for page in items.by_page():
             yield [
-                ObjectInfo(
-                    key=blob.name,
-                    size_bytes=int(blob.size or 0),
-                    etag=blob.etag.strip('"') if blob.etag else None,
-                    last_modified=blob.last_modified,
-                    version_id=blob.version_id,
-                )
-                for blob in page
-                if not isinstance(blob, BlobPrefix)
+                item.name if isinstance(item, BlobPrefix) else self._object_info(item)
+                for item in page
             ]
 
     def _list_prefixes(self, prefix: str, delimiter: str) -> Iterator[str]:

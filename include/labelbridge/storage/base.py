@@ -88,6 +88,8 @@ class ObjectStore(ABC):
     :param prefix: only keys under it are listed (a prefix, not a folder: no ``/`` is added).
     :param key_regex: only keys in which this pattern is found (``re.search``) are listed.
     :param page_size: objects asked for per listing request.
+    :param list_concurrency: listing requests in flight at once for a whole-scope listing
+        (:mod:`labelbridge.storage.parallel`); 1 lists page after page.
     """
 
     cloud: ClassVar[Cloud]
@@ -109,6 +111,9 @@ class ObjectStore(ABC):
     rule_prefix: ClassVar[str]
     #: The cloud's name on the CLI (``check-bucket --cloud aws``) and in saved bucket snapshots.
     cli_name: ClassVar[str]
+    #: Whether a listing can start after any key (:meth:`_list_from`): a parallel listing then
+    #: splits the key space in ranges; otherwise it splits by the scope's first-level folders.
+    lists_from_key: ClassVar[bool] = False
 
     @staticmethod
     @abstractmethod
@@ -119,7 +124,14 @@ class ObjectStore(ABC):
         """
 
     def __init__(
-        self, client: Any, bucket: str, *, prefix: str = "", key_regex: str | None = None, page_size: int = 1000
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        prefix: str = "",
+        key_regex: str | None = None,
+        page_size: int = 1000,
+        list_concurrency: int = 1,
     ) -> None:
         #: The SDK client the official hook returns; subclasses narrow its type.
         self.client = client
@@ -127,6 +139,9 @@ class ObjectStore(ABC):
         self.prefix = prefix
         self.key_pattern = re.compile(key_regex) if key_regex else None
         self.page_size = page_size
+        if list_concurrency < 1:
+            raise ValueError(f"list_concurrency must be at least 1, got {list_concurrency}")
+        self.list_concurrency = list_concurrency
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri(self.prefix)!r})"
@@ -161,10 +176,29 @@ class ObjectStore(ABC):
         delimiter = None if recursive else "/"
         prefix = self.prefix if prefix is None else prefix
         with self._cloud_call("list prefix", prefix):
-            for page in self._list_pages(prefix, delimiter):
+            for page in self._raw_pages(prefix, delimiter):
                 kept = [obj for obj in page if self.wants(obj.key)]
                 if kept:
                     yield kept
+
+    def _raw_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
+        """The unfiltered listing in key order: in parallel where asked for and possible."""
+        from labelbridge.storage.parallel import prefix_pages, ranged_pages
+
+        if delimiter is None and self.list_concurrency > 1:
+            if self.lists_from_key:
+                return ranged_pages(
+                    self._list_from, prefix, concurrency=self.list_concurrency, page_size=self.page_size
+                )
+            split = prefix_pages(
+                self._list_level(prefix, "/"),
+                lambda folder: self._list_pages(folder, None),
+                concurrency=self.list_concurrency,
+                page_size=self.page_size,
+            )
+            if split is not None:
+                return split
+        return self._list_pages(prefix, delimiter)
 
     def iter_objects(self, prefix: str | None = None, *, recursive: bool = True) -> Iterator[ObjectInfo]:
         for page in self.iter_pages(prefix, recursive=recursive):
@@ -251,6 +285,14 @@ class ObjectStore(ABC):
     @abstractmethod
     def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
         """The raw listing, one SDK page at a time; with a delimiter, objects at that level only."""
+
+    def _list_from(self, prefix: str, after: str | None) -> Iterator[list[ObjectInfo]]:
+        """The raw listing of keys under ``prefix`` that sort after ``after`` (``lists_from_key``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list from a key")
+
+    def _list_level(self, prefix: str, delimiter: str) -> Iterator[list[ObjectInfo | str]]:
+        """One level below ``prefix`` in key order: its objects, and its folders as ``str``."""
+        raise NotImplementedError(f"{type(self).__name__} does not list a level with its folders")
 
     @abstractmethod
     def _list_prefixes(self, prefix: str, delimiter: str) -> Iterator[str]:

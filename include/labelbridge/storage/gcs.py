@@ -28,6 +28,7 @@ class GCSStore(ObjectStore):
     default_conn_id = "google_cloud_default"
     rule_prefix = "gcs"
     cli_name = "gcp"
+    lists_from_key = True  # objects.list startOffset
 
     @staticmethod
     def console_url(client: Any, bucket: str, prefix: str) -> str:
@@ -50,6 +51,18 @@ class GCSStore(ObjectStore):
         blobs = self.client.list_blobs(
             self.bucket, prefix=prefix or None, delimiter=delimiter, page_size=self.page_size
         )
+        yield from self._pages_of(blobs)
+
+    def _list_from(self, prefix: str, after: str | None) -> Iterator[list[ObjectInfo]]:
+        # startOffset includes the name itself: the object named ``after`` is dropped.
+        blobs = self.client.list_blobs(
+            self.bucket, prefix=prefix or None, start_offset=after, page_size=self.page_size
+        )
+        for page in self._pages_of(blobs):
+            yield [obj for obj in page if obj.key != after] if after is not None else page
+
+    @staticmethod
+    def _pages_of(blobs: Any) -> Iterator[list[ObjectInfo]]:
         for page in blobs.pages:
             yield [
                 ObjectInfo(

@@ -31,6 +31,35 @@ def _hide_signing_detail() -> None:
     if not any(isinstance(f, _DropSigningDetail) for f in logger.filters):
         logger.addFilter(_DropSigningDetail())
 
+def _iso_or_default(value: Any) -> Any:
+    """A timestamp of a response: ISO 8601 with ``Z`` (a listing's LastModified) by the standard
+    library, anything else (RFC 822 headers, epochs) by botocore's own parser."""
+    if isinstance(value, str) and value.endswith("Z"):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
+
+    return DEFAULT_TIMESTAMP_PARSER(value)
+
+
+def _parse_timestamps_fast(client: Any) -> None:
+    """Parse the client's response timestamps with :func:`_iso_or_default`.
+
+    botocore parses each listed object's LastModified with dateutil: about half of the client's
+    CPU per listing page (bench/resync.py), as much as the sync does with the page. The same
+    value, as an aware UTC datetime, comes 20 times faster from ``datetime.fromisoformat``.
+    Done through the parser factory's documented ``set_parser_defaults`` (botocore's way to
+    change how timestamps parse); a client whose factory already has its own parser is left alone.
+    """
+    factory = getattr(getattr(client, "_endpoint", None), "_response_parser_factory", None)
+    defaults = getattr(factory, "_defaults", None)
+    if factory is None or not isinstance(defaults, dict) or defaults.get("timestamp_parser") is not None:
+        return
+    factory.set_parser_defaults(timestamp_parser=_iso_or_default)
+
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 else:
@@ -47,6 +76,7 @@ class S3Store(ObjectStore):
     default_conn_id = "aws_default"
     rule_prefix = "s3"
     cli_name = "aws"
+    lists_from_key = True  # ListObjectsV2 StartAfter
 
     @staticmethod
     def console_url(client: Any, bucket: str, prefix: str) -> str:
@@ -63,9 +93,18 @@ class S3Store(ObjectStore):
 
     client: S3Client
 
+    def __init__(self, client: S3Client, bucket: str, **kwargs: Any) -> None:
+        super().__init__(client, bucket, **kwargs)
+        _parse_timestamps_fast(client)
+
     def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
+        yield from self._paginate(prefix, {"Delimiter": delimiter} if delimiter else {})
+
+    def _list_from(self, prefix: str, after: str | None) -> Iterator[list[ObjectInfo]]:
+        yield from self._paginate(prefix, {"StartAfter": after} if after is not None else {})
+
+    def _paginate(self, prefix: str, extra: dict[str, str]) -> Iterator[list[ObjectInfo]]:
         paginator = self.client.get_paginator("list_objects_v2")
-        extra = {"Delimiter": delimiter} if delimiter else {}
         pages = paginator.paginate(
             Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}, **extra
         )

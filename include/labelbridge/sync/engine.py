@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
+from contextlib import closing
 from typing import Any
 
 import psycopg
@@ -31,6 +32,7 @@ from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.sync.context import ChangeReporter, SyncContext
 from labelbridge.sync.objects import ObjectsWriter
+from labelbridge.sync.prefetch import PREFETCH_PAGES, prefetched
 from labelbridge.sync.scope import Coverage, Scope, SyncCounts
 from labelbridge.sync.shards import Shard
 from labelbridge.sync.sources import ListingSource, PageSource
@@ -85,6 +87,7 @@ class StorageSync:
     :param progress: advanced by each batch's listed objects once it is written (the CLI's live line).
     :param source: where the pages come from (default: the store's listing; or an inventory
         report, :class:`~labelbridge.sync.sources.InventorySource`).
+    :param prefetch_pages: listing pages fetched ahead while a batch is written (0: none, no thread).
     """
 
     def __init__(
@@ -100,11 +103,13 @@ class StorageSync:
         write_batch: int = WRITE_BATCH,
         progress: Progress = NO_PROGRESS,
         source: PageSource | None = None,
+        prefetch_pages: int = PREFETCH_PAGES,
     ) -> None:
         self.conn = conn
         self.progress = progress
         self.source: PageSource = source or ListingSource(store)
         self.write_batch = write_batch
+        self.prefetch_pages = prefetch_pages
         self.store = store
         self.storage = storage
         self.project = project or ProjectConfig(name=storage.project)
@@ -132,8 +137,10 @@ class StorageSync:
                 coverage = Coverage(
                     self.store.uri(scope.prefix), in_order=writer.compares_ranges and scope.recursive
                 )
-                for batch in self._batches(ctx, scope):
-                    self._write_batch(writer, cur, batch, coverage, counts)
+                # Closed at once if a batch fails: the prefetching thread stops and is joined.
+                with closing(self._batches(ctx, scope)) as batches:
+                    for batch in batches:
+                        self._write_batch(writer, cur, batch, coverage, counts)
                 # Reached only when the listing completed: a partial listing deletes nothing.
                 soft_delete_vanished(
                     ctx, cur, objects_table=writer.objects_table, scope=scope, coverage=coverage, counts=counts,
@@ -172,14 +179,18 @@ class StorageSync:
             source=self.source,
         )
 
-    def _batches(self, ctx: SyncContext, scope: Scope) -> Iterator[list[ObjectInfo]]:
-        """The scope's listing, less excluded keys, in batches of at least ``write_batch`` (but the last)."""
+    def _batches(self, ctx: SyncContext, scope: Scope) -> Generator[list[ObjectInfo], None, None]:
+        """The scope's listing, less excluded keys, in batches of at least ``write_batch`` (but the last).
+
+        The next pages are fetched while a batch is written (:mod:`labelbridge.sync.prefetch`).
+        """
         batch: list[ObjectInfo] = []
-        for page in self.source.pages(scope):
-            batch.extend(obj for obj in page if not ctx.excluded(obj.key))
-            if len(batch) >= self.write_batch:
-                yield batch
-                batch = []
+        with closing(prefetched(self.source.pages(scope), depth=self.prefetch_pages)) as pages:
+            for page in pages:
+                batch.extend(page if not ctx.exclude_prefixes else [obj for obj in page if not ctx.excluded(obj.key)])
+                if len(batch) >= self.write_batch:
+                    yield batch
+                    batch = []
         if batch:
             yield batch
 
