@@ -26,13 +26,14 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from peak_rss import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,7 +86,7 @@ def worker(kind: str, log: Path, src: Path) -> dict[str, Any]:
         "who_rows": len(result.who),
         "estimated_rows": sum(1 for row in result.who if row.get("distinct_keys_estimated")),
         "max_rel_error": max(errors, default=0.0),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

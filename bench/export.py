@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from peak_rss import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
@@ -126,7 +127,7 @@ def child(args: argparse.Namespace) -> None:
         )
     finally:
         subprocess.run(["rm", "-rf", str(out_dir)], check=True)
-    measured["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    measured["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(measured))
 
 

@@ -27,7 +27,6 @@ import io
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
+from peak_rss import peak_rss_mb  # noqa: E402 - bench/ is the script's own folder
 
 import devservices  # noqa: E402
 from bench.sync import CpuClock, drop_database, fresh_database  # noqa: E402
@@ -134,7 +134,7 @@ def child(server: str, count: int, prefix: str) -> dict[str, Any]:
         drop_database(server, name)
     return {"objects_per_s": count / first_s, "seconds": first_s, "cpu_s": first_cpu,
             "resync_objects_per_s": count / again_s,
-            "rewritten": int(rewritten), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "rewritten": int(rewritten), "peak_rss_mb": peak_rss_mb()}
 
 
 def run_child(count: int, prefix: str) -> dict[str, Any]:

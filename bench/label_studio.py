@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
+from peak_rss import peak_rss_mb  # noqa: E402 - bench/ is the script's own folder
 
 import devservices  # noqa: E402
 from labelbridge import db  # noqa: E402
@@ -160,7 +160,7 @@ def child(args: argparse.Namespace) -> None:
 
 def rss_mb() -> float:
     """This process's peak RSS so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb()
 
 
 def renew(ls: LabelStudioClient, project_id: int, count: int, concurrency: int) -> dict[str, float]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import sys
 import time
 import uuid
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
+from peak_rss import peak_rss_mb
 
 from labelbridge import db
 from labelbridge.config import StorageConfig
@@ -250,7 +250,7 @@ def main() -> None:
                 "rounds": args.rounds,
                 "urls_per_s": {cloud: round(rate) for cloud, rate in rates.items()},
                 "db_rows_per_s": round(db_rate),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "peak_rss_mb": round(peak_rss_mb(), 1),
                 "baseline_urls": base_signed,
                 "baseline_urls_per_s": round(baseline_rate),
                 "ratio_vs_baseline": round(rates["s3"] / baseline_rate, 2),

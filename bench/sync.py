@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
+from peak_rss import peak_rss_mb  # noqa: E402 - bench/ is the script's own folder
 
 import devservices  # noqa: E402
 from labelbridge import db  # noqa: E402
@@ -189,7 +189,7 @@ def main() -> None:
                 db_side(dsn, args.rss_child)
             finally:
                 drop_database(postgres.url, name)
-            print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+            print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
             return
         # Ours and the baseline alternate, round after round, each on a fresh database: the
         # machine's load drifts, and a ratio measured side by side is what holds.
