@@ -306,3 +306,30 @@ def test_label_studio_project_is_named_by_its_server_and_id() -> None:
         "https://tools.example.com/label-studio")
     assert label_studio_dataset("ls.internal:8080", 3).namespace == "http://ls.internal:8080"
     assert urllib.parse.urlsplit(label_studio_dataset("https://u:p@h", 1).namespace).password is None
+
+
+# The bundled deployment ------------------------------------------------------------------------
+
+
+def test_stack_and_compose_configs_are_read_by_the_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.providers.openlineage import conf
+    from airflow.providers.openlineage.plugins.adapter import OpenLineageAdapter
+
+    from devservices import stack
+
+    settings = stack.StackSettings.from_env(state_dir=tmp_path, environ={})
+    stack.write_openlineage_config(settings)
+    env = stack.shared_env(settings, secrets=stack.Secrets.generate(), server_dsn="postgresql://postgres@h:5432/p")
+    read = {}
+    for path in (env["AIRFLOW__OPENLINEAGE__CONFIG_PATH"], str(DAGS.parent / "config" / "openlineage.yml")):
+        monkeypatch.setenv("AIRFLOW__OPENLINEAGE__CONFIG_PATH", path)
+        _clear(conf)
+        assert not conf.is_disabled()
+        read[path] = OpenLineageAdapter().get_openlineage_config()
+    _clear(conf)
+
+    assert list(read.values()) == [
+        {"transport": {"type": "file", "log_file_path": str(settings.openlineage_events), "append": True}},
+        {"transport": {"type": "file", "log_file_path": "/opt/airflow/logs/openlineage-events.jsonl", "append": True}},
+    ]
+    assert settings.openlineage_events.parent.is_dir()  # the file transport creates no folder
