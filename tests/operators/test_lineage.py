@@ -36,6 +36,7 @@ from tests.compliance.test_compliance_dag import SIGNATURE, setup  # noqa: F401 
 from tests.conftest import StoreFactory
 from tests.export.conftest import seed
 from tests.rotate.helpers import add_tasks
+from tests.tools.test_label_studio_jobs import connection, write_config  # noqa: F401  (connection is a fixture)
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 #: A password in the labeling DB's Airflow connection (the test server trusts loopback, so any works).
@@ -296,6 +297,36 @@ def test_compliance_reads_the_judged_buckets_and_writes_the_report(
     gate = task_event(events, "labelbridge_compliance.gate", "FAIL")
     assert names(gate["inputs"]) == [reports]
     assert_no_secret(events, SIGNATURE, "AKIAIOSFODNN7EXAMPLE")
+
+
+def test_label_studio_jobs_name_the_project_by_its_server_and_id(
+    new_store: StoreFactory, db_with_password: str, connection: Any, tmp_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch, lineage_events: Events,
+) -> None:
+    from labelbridge.cli import main
+
+    store = new_store(Cloud.S3)
+    store.write("img/a.png", b"a")
+    config, title = write_config(tmp_path, store.bucket)
+    assert main(["sync", "src", "--config", str(config), "--dsn", db_with_password]) == 0
+    monkeypatch.setenv("LABELBRIDGE_CONFIG", str(config))
+
+    assert load_dag("label_studio.py", "labelbridge_label_studio_birds").test().state == "success"
+
+    events = lineage_events()
+    (project,) = connection.projects_titled(title)
+    server = urllib.parse.urlsplit(connection.url)
+    label_studio = (f"{server.scheme}://{server.hostname}:{server.port}", f"projects/{project['id']}")
+    push = task_event(events, "labelbridge_label_studio_birds.push")
+    assert names(push["inputs"]) == table_names(db_with_password, "task", "task_url")
+    assert names(push["outputs"]) == [label_studio]
+    assert push["run"]["facets"]["labelbridge"]["counts"]["imported"] == 1
+    renew = task_event(events, "labelbridge_label_studio_birds.renew")
+    assert names(renew["outputs"]) == [label_studio]
+    pull = task_event(events, "labelbridge_label_studio_birds.pull")
+    assert (names(pull["inputs"]), names(pull["outputs"])) == ([label_studio],
+                                                               table_names(db_with_password, "annotation"))
+    assert_no_secret(events, connection._token)
 
 
 def test_label_studio_project_is_named_by_its_server_and_id() -> None:

@@ -24,7 +24,7 @@ from openlineage.client.facet_v2 import (
 )
 
 from labelbridge.get_provider_info import VERSION
-from labelbridge.lineage import LineageDataset, RunLineage
+from labelbridge.lineage.datasets import LineageDataset, RunLineage
 
 #: The run facet's key in an event's ``run.facets``.
 RUN_FACET = "labelbridge"
