@@ -6,7 +6,7 @@ Plain data and pure functions, importing nothing of OpenLineage (see the package
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -58,7 +58,7 @@ class RunLineage:
         numbers = {
             k: v for k, v in counts.items() if isinstance(v, int | float) and not isinstance(v, bool)
         }
-        return RunLineage(self.job, self.inputs, self.outputs, numbers, self.details)
+        return replace(self, counts=numbers)
 
 
 # Naming ----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from airflow.sdk import Context
@@ -214,9 +215,8 @@ class ComplianceReportOperator(_ComplianceOperator):
         result = compile_report(
             sinks=sinks, day=day, targets=bucket_targets(config), settings=config.compliance, audit=audit
         )
-        self.lineage = RunLineage(
-            lineage.job, lineage.inputs, lineage.outputs, details={**lineage.details, "report": str(result["report"])}
-        ).with_counts(result)
+        details = {**lineage.details, "report": str(result["report"])}
+        self.lineage = replace(lineage, details=details).with_counts(result)
         return result
 
 
