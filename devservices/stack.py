@@ -97,6 +97,16 @@ class StackSettings:
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
 
+    @property
+    def openlineage_config(self) -> Path:
+        """The OpenLineage client config the stack's Airflow reads (compose: config/openlineage.yml)."""
+        return self.state_dir / "openlineage.yml"
+
+    @property
+    def openlineage_events(self) -> Path:
+        """Where the stack's OpenLineage file transport appends its events, one JSON per line."""
+        return self.state_dir / "openlineage" / "events.jsonl"
+
 
 @dataclass(frozen=True)
 class Secrets:
@@ -169,6 +179,9 @@ def shared_env(settings: StackSettings, *, secrets: Secrets, server_dsn: str) ->
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.api_url}/execution/",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        # Lineage of every task through the OpenLineage provider, configured by a standard client file.
+        "AIRFLOW__OPENLINEAGE__CONFIG_PATH": str(settings.openlineage_config),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "labelbridge",
         "AIRFLOW_CONN_LABELING_DB": _labeling_connection(server_dsn, settings.labeling_database),
         "LABELBRIDGE_CONFIG": str(settings.config_path),
         "PYTHONPATH": str(ROOT / "include"),
@@ -325,6 +338,7 @@ def start(settings: StackSettings, *, timeout_s: float = 240.0) -> State:
     state.processes = []
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     secrets_ = Secrets.load_or_create(settings.state_dir)
+    write_openlineage_config(settings)
     server_dsn = _ensure_postgres(settings, state)
     state.info.update(server_dsn=server_dsn, api_url=settings.api_url)
     state.save()
@@ -380,6 +394,14 @@ def start(settings: StackSettings, *, timeout_s: float = 240.0) -> State:
 
     devservices.wait_until(ready, what="the Airflow stack", timeout_s=max(1.0, deadline - time.monotonic()))
     return state
+
+
+def write_openlineage_config(settings: StackSettings) -> None:
+    """The stack's OpenLineage config: the file transport into the state dir (Marquez: see README, Lineage)."""
+    settings.openlineage_events.parent.mkdir(parents=True, exist_ok=True)
+    transport = {"type": "file", "log_file_path": str(settings.openlineage_events), "append": True}
+    # JSON is YAML: no YAML writer needed for three keys.
+    settings.openlineage_config.write_text(json.dumps({"transport": transport}, indent=2) + "\n")
 
 
 def _write_env_script(settings: StackSettings, env: Mapping[str, str]) -> None:

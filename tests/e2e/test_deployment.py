@@ -150,6 +150,40 @@ def test_compliance_writes_its_report_through_the_scheduler(
     assert len(reports) == 1
 
 
+def test_every_job_reports_its_lineage_through_openlineage(
+    stack: Stack, backfilled: dict[str, Any], other_runs: dict[str, dict[str, Any]]
+) -> None:
+    """The stack's OpenLineage provider writes each task's events to a file (devservices/stack.py)."""
+    import json
+
+    lines = stack.settings.openlineage_events.read_text().splitlines()
+    complete = [e for e in map(json.loads, lines) if e["eventType"] in ("COMPLETE", "FAIL")]
+
+    def of(job: str) -> list[dict[str, Any]]:
+        return [e for e in complete if re.fullmatch(job, e["job"]["name"])]
+
+    def names(datasets: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        return {(d["namespace"], d["name"]) for d in datasets}
+
+    syncs = of(f"{SYNC_DAG}\\.sync")
+    assert {n for e in syncs for n in names(e["inputs"])} >= {
+        (f"s3://{backfilled['bucket']}", f"incoming/{day}") for day in DATES
+    }
+    assert all(e["job"]["namespace"] == "labelbridge" for e in syncs)
+    tables = {name.rsplit(".", 1)[1] for e in syncs for _, name in names(e["outputs"])}
+    assert {"task", "sync_run"} <= tables
+    assert {e["run"]["facets"]["labelbridge"]["counts"]["inserted"] for e in syncs} >= {2, 3, 4}
+    [rotate, *_] = of(r"labelbridge_rotate_urls\..*\.rotate")
+    assert rotate["run"]["facets"]["labelbridge"]["job"] == "rotate"
+    exports = of(r"labelbridge_export_e2e_export\.export_.*")
+    assert exports and all(d["namespace"] == f"s3://{stack.export_bucket}" for e in exports for d in e["outputs"])
+    [report] = of(r"labelbridge_compliance\.report")
+    assert report["inputs"] and report["outputs"]
+    lineage = json.dumps([[e["inputs"], e["outputs"], e["run"]["facets"].get("labelbridge")] for e in complete])
+    for marker in ("password", "X-Amz-Signature", "sig=", "X-Goog-Signature"):
+        assert marker not in lineage
+
+
 # The committed docs/screenshots are refreshed on request (LABELBRIDGE_SCREENSHOTS=docs/screenshots);
 # a plain test run leaves the working tree as it was.
 SCREENSHOTS = Path(os.environ.get("LABELBRIDGE_SCREENSHOTS") or Path(tempfile.gettempdir()) / "labelbridge-screenshots")

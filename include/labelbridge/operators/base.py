@@ -6,6 +6,11 @@ serves every cloud, reading the entry's cloud from storages.yaml; one small subc
 cloud's store class, hence its hook (``store_class.hook_class``), as the Amazon provider's
 operators carry ``aws_hook_class``, and refuses an entry on another cloud. The DAGs use the
 per-cloud subclasses, so a task's class names its cloud in the UI.
+
+Lineage: each operator's ``execute`` says what it read and wrote (``self.lineage = RunLineage(...)``,
+named by :mod:`labelbridge.lineage`); the base turns it into OpenLineage datasets and facets when
+the OpenLineage provider's listener asks (``get_openlineage_facets_on_complete``). Without the
+provider nobody asks, and nothing else changes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from labelbridge.clouds import Cloud
 from labelbridge.config import ExportTargetConfig, LabelbridgeConfig, StorageConfig, load_config
 from labelbridge.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn
 from labelbridge.errors import ConfigError
+from labelbridge.lineage import RunLineage, operator_lineage
 from labelbridge.secrets import install_log_redaction
 from labelbridge.storage import ObjectStore
 
@@ -31,6 +37,14 @@ class ConfiguredOperator(BaseOperator):
     def __init__(self, *, config_path: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config_path = config_path
+        #: What this run read and wrote, set by ``execute`` (datasets first, counts when done):
+        #: the OpenLineage listener reads it in the same process once the task ends.
+        self.lineage: RunLineage | None = None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The run's inputs, outputs and counts for the OpenLineage provider (also called on failure,
+        then with the datasets the run named before it failed)."""
+        return operator_lineage(self.lineage)
 
     def load_config(self) -> LabelbridgeConfig:
         """storages.yaml; first thing every ``execute`` does, so it also puts the redacting filter

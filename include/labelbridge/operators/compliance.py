@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from airflow.sdk import Context
@@ -23,8 +24,9 @@ from labelbridge.compliance.gate import enforce_gate
 from labelbridge.compliance.report import layout, read_report
 from labelbridge.compliance.report.nightly import compile_report
 from labelbridge.config import Cloud
-from labelbridge.connections import access_log_store, collector_for, report_sinks
+from labelbridge.connections import access_log_store, collector_for, make_client, report_sinks
 from labelbridge.errors import ComplianceError, ConfigError
+from labelbridge.lineage import LineageDataset, RunLineage, object_dataset, report_dataset, store_dataset
 from labelbridge.operators.base import ConfiguredOperator, PerCloud, by_cloud
 from labelbridge.operators.links import ComplianceReportLink
 from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
@@ -75,10 +77,15 @@ class BaseBucketSettingsOperator(PerCloud, _ComplianceOperator):
             raise ConfigError(f"{target.key} is on {target.cloud.value}; {type(self).__name__} reads {pinned.value}")
         day = audited_day(self.day, context)
         log.info("Checking %s://%s (%s) for %s", target.cloud.value, target.bucket, target.conn_id, day)
-        return check_bucket(
-            collector_for(target, config), target, settings=config.compliance, sink=report_sinks(config)[0],
-            day=day.isoformat(),
+        sink = report_sinks(config)[0]
+        lineage = RunLineage("compliance.bucket_settings", (_bucket_dataset(target),), (report_dataset(sink),),
+                             details={"day": day.isoformat()})
+        self.lineage = lineage
+        findings = check_bucket(
+            collector_for(target, config), target, settings=config.compliance, sink=sink, day=day.isoformat(),
         )
+        self.lineage = lineage.with_counts(findings)
+        return findings
 
 
 class S3BucketSettingsOperator(BaseBucketSettingsOperator):
@@ -111,11 +118,16 @@ class PlanAccessLogShardsOperator(_ComplianceOperator):
         config = self.load_config()
         day = audited_day(self.day, context)
         plan: list[dict[str, Any]] = []
+        logs: list[LineageDataset] = []
         for entry in config.compliance.access_logs:
             store = access_log_store(entry)
+            logs.append(store_dataset(store, entry.prefix))
+            self.lineage = RunLineage("compliance.access_log_plan", tuple(logs), details={"day": day.isoformat()})
             shards = plan_shards(store, entry.prefix, day=day)
             uri = store.uri(entry.prefix)
             plan.extend({"log_name": entry.name, "shard": i, "shards": shards, "uri": uri} for i in range(shards))
+        if self.lineage is not None:
+            self.lineage = self.lineage.with_counts({"logs": len(logs), "shards": len(plan)})
         return plan
 
 
@@ -139,17 +151,23 @@ class AuditAccessLogShardOperator(_ComplianceOperator):
             raise ConfigError(f"{config.path}: compliance.access_logs has no entry named {self.log_name!r}")
         day = audited_day(self.day, context)
         log.info("Auditing %s shard %d of %d for %s", self.uri or self.log_name, self.shard + 1, self.shards, day)
-        return audit_log_shard(
-            access_log_store(entry),
+        store, sink = access_log_store(entry), report_sinks(config)[0]
+        lineage = RunLineage("compliance.access_log_audit", (store_dataset(store, entry.prefix),),
+                             (report_dataset(sink),), details={"day": day.isoformat(), "log": entry.name})
+        self.lineage = lineage
+        counts = audit_log_shard(
+            store,
             log_name=entry.name,
             prefix=entry.prefix,
             day=day,
             shard=self.shard,
             shards=self.shards,
             settings=config.compliance,
-            sink=report_sinks(config)[0],
+            sink=sink,
             storages=tuple(config.storages.values()),
         )
+        self.lineage = lineage.with_counts(counts)
+        return counts
 
 
 # Report and gate ---------------------------------------------------------------------------
@@ -180,6 +198,12 @@ class ComplianceReportOperator(_ComplianceOperator):
         sinks = report_sinks(config)
         log.info("Writing the compliance report for %s to %s", day, ", ".join(map(repr, sinks)))
         expected = {entry.name: access_log_store(entry).uri(entry.prefix) for entry in config.compliance.access_logs}
+        # What the report judges: every configured bucket and access-log prefix; it goes to every sink.
+        judged = [_bucket_dataset(target) for target in bucket_targets(config)]
+        judged += [store_dataset(access_log_store(e), e.prefix) for e in config.compliance.access_logs]
+        lineage = RunLineage("compliance.report", tuple(judged), tuple(map(report_dataset, sinks)),
+                             details={"day": day.isoformat()})
+        self.lineage = lineage
         audit = merge_shards(
             sinks[0],
             day,
@@ -188,9 +212,12 @@ class ComplianceReportOperator(_ComplianceOperator):
             expected=expected,
             storages=tuple(config.storages.values()),
         )
-        return compile_report(
+        result = compile_report(
             sinks=sinks, day=day, targets=bucket_targets(config), settings=config.compliance, audit=audit
         )
+        details = {**lineage.details, "report": str(result["report"])}
+        self.lineage = replace(lineage, details=details).with_counts(result)
+        return result
 
 
 class ComplianceGateOperator(_ComplianceOperator):
@@ -204,9 +231,20 @@ class ComplianceGateOperator(_ComplianceOperator):
         config = self.load_config()
         day = audited_day(self.day, context)
         sink = report_sinks(config)[0]
-        report = read_report(sink, day)
         location = sink.location(layout.report_json(day))
+        self.lineage = RunLineage("compliance.gate", (report_dataset(sink),),
+                                  details={"day": day.isoformat(), "report": location})
+        report = read_report(sink, day)
         if report is None:
             raise ComplianceError(f"no compliance report for {day} at {location}: the report task did not write one")
         log.info("Gating on %s (fail_on=%s)", location, report["fail_on"])
-        return enforce_gate(report, location=location)
+        checked = enforce_gate(report, location=location)
+        self.lineage = self.lineage.with_counts({"rows": checked})
+        return checked
+
+
+def _bucket_dataset(target: BucketTarget) -> LineageDataset:
+    """A judged bucket as a whole; an Azure container's account comes from its connection's client
+    (building it makes no request)."""
+    account = make_client(target.cloud, target.conn_id).account_name if target.cloud is Cloud.AZURE else None
+    return object_dataset(target.cloud, target.bucket, account=account)

@@ -15,10 +15,14 @@ from airflow.sdk import Context
 from labelbridge.config import Cloud
 from labelbridge.connections import make_store
 from labelbridge.export.run import export_target, image_field_of
+from labelbridge.lineage import RunLineage, labeling_db_tables, store_dataset
 from labelbridge.operators.base import LabelingDbOperator, PerCloud, by_cloud
 from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
 
 log = logging.getLogger(__name__)
+
+#: The labeling DB's tables an export reads (its lineage inputs).
+EXPORT_TABLES = ("task", "annotation", "prediction")
 
 
 class BaseExportOperator(PerCloud, LabelingDbOperator):
@@ -60,16 +64,27 @@ class BaseExportOperator(PerCloud, LabelingDbOperator):
         full = self.full if isinstance(self.full, bool) else str(self.full).strip().lower() in ("true", "1", "yes")
         log.info("Exporting %s as %s to %s://%s (%s)", target.project, self.fmt, target.cloud.value, target.bucket,
                  "full" if full else "incremental")
+        dsn, store = self.labeling_dsn(), make_store(target, prefix="")
+        # One dataset per target, project and format: each run's folder below it is one version.
+        folder = f"{target.prefix.rstrip('/')}/{target.project}/{self.fmt}"
+        inputs = labeling_db_tables(dsn, *EXPORT_TABLES)
+        details = {"target": target.name, "format": self.fmt, "mode": "full" if full else "incremental"}
+        self.lineage = RunLineage("export", inputs, (store_dataset(store, folder, file_format=self.fmt),),
+                                  details=details)
         result = export_target(
-            self.labeling_dsn(),
-            make_store(target, prefix=""),
+            dsn,
+            store,
             target=target,
             fmt=self.fmt,
             run_key=str(self.run_key),
             full=full,
             image_field=image_field_of(config, target),
         )
-        return result.counts()
+        counts = result.counts()
+        written = store_dataset(store, folder, rows=counts["annotations_exported"], files=counts["files"],
+                                size=counts["bytes"], file_format=self.fmt)
+        self.lineage = RunLineage("export", inputs, (written,), details=details).with_counts(counts)
+        return counts
 
 
 class S3ExportOperator(BaseExportOperator):

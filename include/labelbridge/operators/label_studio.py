@@ -19,6 +19,7 @@ from airflow.sdk import Context
 
 from labelbridge.config import LabelbridgeConfig, LabelStudioConfig, ProjectConfig
 from labelbridge.connections import label_studio_client, label_studio_project, project_stores
+from labelbridge.lineage import RunLineage, label_studio_dataset, labeling_db_tables
 from labelbridge.operators.assets import label_studio_alias, label_studio_asset
 from labelbridge.operators.base import LabelingDbOperator
 from labelbridge.tools.label_studio import LabelStudioClient, pull_project, push_project, renew_project
@@ -70,7 +71,14 @@ class LabelStudioPushOperator(LabelStudioOperator):
             stores=project_stores(config, project.name),
             config_dir=config.path.parent,
         )
-        return {"label_studio_project": result.label_studio_project, **result.counts.as_dict()}
+        counts = result.counts.as_dict()
+        self.lineage = RunLineage(
+            "label_studio.push",
+            labeling_db_tables(self.labeling_dsn(), "task", "task_url"),
+            (label_studio_dataset(client.url, result.label_studio_project),),
+            details={"project": project.name},
+        ).with_counts(counts)
+        return {"label_studio_project": result.label_studio_project, **counts}
 
 
 class LabelStudioRenewOperator(LabelStudioOperator):
@@ -100,6 +108,13 @@ class LabelStudioRenewOperator(LabelStudioOperator):
             interval=interval,
             max_seconds=self.max_seconds if self.max_seconds is not None else 0.9 * interval / timedelta(seconds=1),
         )
+        remote = result.label_studio_project
+        self.lineage = RunLineage(
+            "label_studio.renew",
+            labeling_db_tables(self.labeling_dsn(), "tool_task"),
+            (label_studio_dataset(client.url, remote if remote is not None else _settings(project).project),),
+            details={"project": project.name},
+        ).with_counts(result.counts.as_dict())
         return {**result.counts.as_dict(), "plan": result.plan.as_dict() if result.plan else None}
 
 
@@ -130,6 +145,13 @@ class LabelStudioPullOperator(LabelStudioOperator):
             check_deleted=self.check_deleted,
         )
         counts = result.counts.as_dict()
+        self.lineage = RunLineage(
+            "label_studio.pull",
+            (label_studio_dataset(client.url, result.label_studio_project),),
+            labeling_db_tables(self.labeling_dsn(), "annotation",
+                               rows={"annotation": int(counts["created"] + counts["updated"] + counts["deleted"])}),
+            details={"project": project.name},
+        ).with_counts(counts)
         changed = counts["created"] + counts["updated"] + counts["deleted"] + counts["deleted_in_tool"]
         alias = label_studio_alias(project.name)
         if changed and any(getattr(o, "name", None) == alias.name for o in self.outlets):

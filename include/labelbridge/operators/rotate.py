@@ -16,6 +16,7 @@ from airflow.sdk import Context
 
 from labelbridge.config import Cloud, load_config
 from labelbridge.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store
+from labelbridge.lineage import RunLineage, labeling_db_tables
 from labelbridge.operators.base import LabelingDbOperator, PerCloud, by_cloud
 from labelbridge.rotate import DEFAULT_BATCH_SIZE, DEFAULT_CANARY_SIZE, IdRange, plan_id_shards, rotate_storage
 from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
@@ -68,14 +69,26 @@ class RotateUrlsOperator(PerCloud, LabelingDbOperator):
             storage.bucket,
             _describe(id_range),
         )
+        dsn = self.labeling_dsn()
+        # Rotation reads the storage's tasks and their URLs, and writes fresh URLs back.
+        self.lineage = RunLineage(
+            "rotate", labeling_db_tables(dsn, "task", "task_url"), labeling_db_tables(dsn, "task_url"),
+            details={"storage": storage.name},
+        )
         result = rotate_storage(
-            self.labeling_dsn(),
+            dsn,
             make_store(storage),
             storage=storage,
             id_range=id_range,
             batch_size=self.batch_size,
             canary_size=self.canary_size,
         )
+        self.lineage = RunLineage(
+            "rotate",
+            labeling_db_tables(dsn, "task", "task_url"),
+            labeling_db_tables(dsn, "task_url", rows={"task_url": result.counts.signed + result.counts.pruned}),
+            details={"storage": storage.name},
+        ).with_counts(result.counts.as_dict())
         return result.counts.as_dict()
 
 

@@ -14,12 +14,16 @@ from airflow.sdk import Context
 
 from labelbridge.config import Cloud, load_config
 from labelbridge.connections import DEFAULT_LABELING_DB_CONN_ID, labeling_db_dsn, make_store, page_source
+from labelbridge.lineage import RunLineage, labeling_db_tables, store_dataset
 from labelbridge.operators.base import LabelingDbOperator, PerCloud, by_cloud
 from labelbridge.operators.links import BucketConsoleLink
 from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
 from labelbridge.sync import Shard, soft_delete_outside_shards, sync_storage
 
 log = logging.getLogger(__name__)
+
+#: The labeling DB's tables a sync writes (its lineage outputs).
+SYNC_TABLES = ("task", "source_object", "quarantine", "sync_run")
 
 
 class BaseSyncOperator(PerCloud, LabelingDbOperator):
@@ -65,9 +69,10 @@ class BaseSyncOperator(PerCloud, LabelingDbOperator):
         prefix = self.prefix if self.prefix is not None else storage.prefix
         where = f"shard {shard.to_xcom()}" if shard else repr(prefix)
         log.info("Syncing storage %s (%s://%s) %s", storage.name, storage.cloud.value, storage.bucket, where)
-        store = make_store(storage)
+        dsn, store = self.labeling_dsn(), make_store(storage)
+        self.lineage = RunLineage("sync", (store_dataset(store, prefix),), labeling_db_tables(dsn, *SYNC_TABLES))
         counts = sync_storage(
-            self.labeling_dsn(),
+            dsn,
             store,
             storage=storage,
             project=config.projects.get(storage.project),
@@ -78,6 +83,13 @@ class BaseSyncOperator(PerCloud, LabelingDbOperator):
             source=page_source(storage, store, from_inventory=self.from_inventory),
         )
         log.info("Sync of %s done: %s", storage.name, counts.summary())
+        written = counts.inserted + counts.updated + counts.deleted + counts.restored
+        self.lineage = RunLineage(
+            "sync",
+            (store_dataset(store, prefix, files=counts.listed),),
+            labeling_db_tables(dsn, *SYNC_TABLES, rows={"task": written, "quarantine": counts.quarantined}),
+            details={"storage": storage.name},
+        ).with_counts(counts.as_dict())
         return counts.as_dict()
 
 

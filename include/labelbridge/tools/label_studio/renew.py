@@ -134,6 +134,8 @@ class RenewResult:
     project: str
     plan: RenewalPlan | None
     counts: RenewCounts = field(default_factory=RenewCounts)
+    #: The Label Studio project's id, once resolved (for lineage); None when nothing was asked of it.
+    label_studio_project: int | None = None
 
 
 def _human(seconds: float) -> str:
@@ -205,6 +207,7 @@ def renew_project(
         )
         return result
     remote = resolve_project(client, project, config_dir=config_dir)
+    result.label_studio_project = remote.id
     storages = [s for s, _ in stores]
     counts = result.counts
     with connect(dsn) as conn:
