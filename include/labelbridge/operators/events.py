@@ -19,7 +19,9 @@ from airflow.sdk import Asset, AssetWatcher, Context
 from labelbridge.config import Cloud, StorageConfig
 from labelbridge.connections import make_store
 from labelbridge.hooks.event_queues import QueueMessage, drain, event_queue, sync_messages
+from labelbridge.lineage import RunLineage, labeling_db_tables, store_dataset
 from labelbridge.operators.base import LabelingDbOperator, PerCloud, by_cloud
+from labelbridge.operators.sync import SYNC_TABLES
 from labelbridge.storage import AzureBlobStore, GCSStore, S3Store
 from labelbridge.sync.keyed import EventCounts
 
@@ -75,13 +77,20 @@ class BaseEventSyncOperator(PerCloud, LabelingDbOperator):
         triggering = context.get("triggering_asset_events") or {}
         asset_events = [event for events in triggering.values() for event in events]
         messages = payload_messages(storage, asset_events)
+        dsn = self.labeling_dsn()
+        # The same datasets as the storage's sync: its bucket in, the labeling DB's tables out.
+        inputs, outputs = (store_dataset(store, storage.prefix),), labeling_db_tables(dsn, *SYNC_TABLES)
+        self.lineage = RunLineage("events", inputs, outputs)
         counts: EventCounts
         if messages:
-            counts = sync_messages(queue, messages, dsn=self.labeling_dsn(), store=store, config=config, run_id=run_id)
+            counts = sync_messages(queue, messages, dsn=dsn, store=store, config=config, run_id=run_id)
         else:
             log.info("No triggering batch: draining the queue of %s", storage.name)
-            counts = drain(queue, dsn=self.labeling_dsn(), store=store, config=config, run_id=run_id)
+            counts = drain(queue, dsn=dsn, store=store, config=config, run_id=run_id)
         log.info("Events of %s applied: %s", storage.name, counts.summary())
+        self.lineage = RunLineage("events", inputs, outputs, details={"storage": storage.name}).with_counts(
+            counts.as_dict()
+        )
         return counts.as_dict()
 
 
