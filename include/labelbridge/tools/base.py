@@ -5,7 +5,8 @@ mapping between labeling-DB tasks and the tool's own task ids (tables ``tool_pro
 A tool module (``label_studio/``; Ground Truth and Labelbox next) subclasses :class:`ToolBinding`
 with its name, and uses the named statements here for the task sets every tool works on: tasks not
 pushed yet, tasks whose data changed since they were pushed, tasks whose objects vanished, and the
-tool's tasks in the order their signed URLs expire.
+tool's tasks in the order their signed URLs expire; and :func:`upsert_tool_annotations`, the one
+write of a tool's annotations (``origin = 'tool'``) into the labeling DB.
 """
 
 from __future__ import annotations
@@ -92,6 +93,37 @@ WHERE m.tool_project_id = %(tool_project_id)s AND m.remote_deleted_at IS NULL
 ORDER BY m.urls_expire_at, m.task_id
 LIMIT %(limit)s
 """
+
+
+#: A tool's annotations, one per (task, key), in Label Studio's result JSON; rewritten only when the
+#: tool's own ``extra.updated_at`` moved. Returns one row per row written: true when created.
+UPSERT_ANNOTATIONS = """
+INSERT INTO annotation (task_id, origin, origin_key, result, completed_by, was_cancelled, ground_truth,
+                        lead_time, extra, created_at, updated_at)
+SELECT b.task_id, 'tool', b.key, b.result, b.completed_by, b.cancelled, b.truth, b.lead_time, b.extra,
+       coalesce(b.created_at, now()), now()
+FROM unnest(%(task_ids)s::bigint[], %(keys)s::text[], %(results)s::jsonb[], %(users)s::text[],
+            %(cancelled)s::boolean[], %(truths)s::boolean[], %(lead_times)s::float8[], %(extras)s::jsonb[],
+            %(created)s::timestamptz[])
+     AS b (task_id, key, result, completed_by, cancelled, truth, lead_time, extra, created_at)
+ON CONFLICT (task_id, origin, origin_key) DO UPDATE SET
+    result = EXCLUDED.result, completed_by = EXCLUDED.completed_by, was_cancelled = EXCLUDED.was_cancelled,
+    ground_truth = EXCLUDED.ground_truth, lead_time = EXCLUDED.lead_time, extra = EXCLUDED.extra,
+    updated_at = now()
+WHERE annotation.extra ->> 'updated_at' IS DISTINCT FROM EXCLUDED.extra ->> 'updated_at'
+RETURNING (xmax = 0)
+"""
+
+#: The columns :func:`upsert_tool_annotations` takes, one list each, all of one length.
+ANNOTATION_COLUMNS = ("task_ids", "keys", "results", "users", "cancelled", "truths", "lead_times", "extras", "created")
+
+
+def upsert_tool_annotations(conn: psycopg.Connection[Any], columns: dict[str, list[Any]]) -> list[bool]:
+    """Write a batch of a tool's annotations; per row written, whether it was created (else updated).
+    Rows whose ``extra.updated_at`` did not move are not written (and not returned)."""
+    if not columns["task_ids"]:
+        return []
+    return [bool(r[0]) for r in conn.execute(UPSERT_ANNOTATIONS, columns).fetchall()]
 
 
 @dataclass(frozen=True)
