@@ -96,7 +96,7 @@ LIMIT %(limit)s
 
 
 #: A tool's annotations, one per (task, key), in Label Studio's result JSON; rewritten only when the
-#: tool's own ``extra.updated_at`` moved. Returns one row per row written: true when created.
+#: tool's own ``extra.updated_at`` moved ({changed}). Returns one row per row written: true when created.
 UPSERT_ANNOTATIONS = """
 INSERT INTO annotation (task_id, origin, origin_key, result, completed_by, was_cancelled, ground_truth,
                         lead_time, extra, created_at, updated_at)
@@ -110,20 +110,31 @@ ON CONFLICT (task_id, origin, origin_key) DO UPDATE SET
     result = EXCLUDED.result, completed_by = EXCLUDED.completed_by, was_cancelled = EXCLUDED.was_cancelled,
     ground_truth = EXCLUDED.ground_truth, lead_time = EXCLUDED.lead_time, extra = EXCLUDED.extra,
     updated_at = now()
-WHERE annotation.extra ->> 'updated_at' IS DISTINCT FROM EXCLUDED.extra ->> 'updated_at'
+WHERE {changed}
 RETURNING (xmax = 0)
 """
+#: Label Studio's: any other ``updated_at`` (its server's clock is the truth).
+MOVED = "annotation.extra ->> 'updated_at' IS DISTINCT FROM EXCLUDED.extra ->> 'updated_at'"
+#: Files read in any order (Ground Truth's output manifests): only a newer label, or the same one changed.
+NEWER = """(annotation.extra ->> 'updated_at' IS NULL
+    OR EXCLUDED.extra ->> 'updated_at' > annotation.extra ->> 'updated_at'
+    OR (EXCLUDED.extra ->> 'updated_at' = annotation.extra ->> 'updated_at'
+        AND annotation.result <> EXCLUDED.result))"""
 
 #: The columns :func:`upsert_tool_annotations` takes, one list each, all of one length.
 ANNOTATION_COLUMNS = ("task_ids", "keys", "results", "users", "cancelled", "truths", "lead_times", "extras", "created")
 
 
-def upsert_tool_annotations(conn: psycopg.Connection[Any], columns: dict[str, list[Any]]) -> list[bool]:
+def upsert_tool_annotations(
+    conn: psycopg.Connection[Any], columns: dict[str, list[Any]], *, newer_only: bool = False
+) -> list[bool]:
     """Write a batch of a tool's annotations; per row written, whether it was created (else updated).
-    Rows whose ``extra.updated_at`` did not move are not written (and not returned)."""
+    Rows whose ``extra.updated_at`` did not move are not written (and not returned); with
+    ``newer_only``, nor are rows older than the stored one (``updated_at`` as ISO text)."""
     if not columns["task_ids"]:
         return []
-    return [bool(r[0]) for r in conn.execute(UPSERT_ANNOTATIONS, columns).fetchall()]
+    statement = UPSERT_ANNOTATIONS.replace("{changed}", NEWER if newer_only else MOVED)
+    return [bool(r[0]) for r in conn.execute(statement, columns).fetchall()]
 
 
 @dataclass(frozen=True)

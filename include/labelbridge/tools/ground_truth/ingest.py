@@ -9,7 +9,8 @@ the rest is ingested.
 
 One annotation per task and label attribute (``origin = 'tool'``, ``origin_key =
 ground_truth:<attribute>``): an object labeled again by a later job updates it (the job's
-``creation-date`` moved); the same line read again rewrites nothing.
+``creation-date`` is newer); the same line read again, or an older job's read after it, rewrites
+nothing (manifests are listed in key order, not in the order the jobs ran).
 """
 
 from __future__ import annotations
@@ -159,8 +160,10 @@ def _ingest_one(
                     raise BadLine(f"line of {len(raw)} bytes, over {MAX_LINE_BYTES}")
                 try:
                     obj = json.loads(raw)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise BadLine(f"not JSON: {exc}") from None
+                except json.JSONDecodeError as exc:
+                    raise BadLine(f"not JSON: {exc.msg} at character {exc.pos}") from None
+                except UnicodeDecodeError as exc:
+                    raise BadLine(f"not UTF-8 at byte {exc.start}") from None
                 line = parse_line(obj, gt)
             except BadLine as exc:
                 bad.append((number, str(exc)))
@@ -201,7 +204,7 @@ def _store(
                 columns["extras"].append(Jsonb({**line.extra, "manifest": uri, "line": number}))
                 columns["created"].append(line.created_at)
             _dedupe_last(columns)
-            written = upsert_tool_annotations(conn, columns)
+            written = upsert_tool_annotations(conn, columns, newer_only=True)
             counts.created += sum(written)
             counts.updated += len(written) - sum(written)
             counts.unchanged += len(columns["task_ids"]) - len(written)
@@ -216,8 +219,14 @@ def _store(
 
 
 def _dedupe_last(columns: dict[str, list[Any]]) -> None:
-    """One row per task in a batch (an INSERT ... ON CONFLICT cannot touch a row twice): the later line wins."""
-    last = {task_id: i for i, task_id in enumerate(columns["task_ids"])}
+    """One row per task in a batch (an INSERT ... ON CONFLICT cannot touch a row twice): the newest
+    label wins, the later line among equals."""
+    dates = columns["created"]
+    last: dict[int, int] = {}
+    for i, task_id in enumerate(columns["task_ids"]):
+        kept = last.get(task_id)
+        if kept is None or (dates[i] or "") >= (dates[kept] or ""):
+            last[task_id] = i
     if len(last) == len(columns["task_ids"]):
         return
     keep = sorted(last.values())
