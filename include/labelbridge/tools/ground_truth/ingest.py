@@ -192,7 +192,7 @@ def _store(
                 task_id = found.get(position)
                 if task_id is None:
                     which = f"task {line.task_id}" if line.task_id is not None else f"source-ref {line.source_ref!r}"
-                    bad.append((number, f"{which} is no live task of project (deleted, or never synced)"))
+                    bad.append((number, f"{which} is no live task of this project (deleted, or never synced)"))
                     continue
                 columns["task_ids"].append(task_id)
                 columns["keys"].append(origin_key)
