@@ -107,7 +107,8 @@ def test_the_cli_writes_ingests_and_lists_the_quarantine(
 
     assert main(["ground-truth", "manifest", "birds", *common]) == 0
     out = capsys.readouterr().out
-    assert f"birds -> s3://{store.bucket}/gt-input/birds/input/" in out and ": 3 lines (new tasks), 0 tasks refused" in out
+    assert f"birds -> s3://{store.bucket}/gt-input/birds/input/" in out
+    assert ": 3 lines (new tasks), 0 tasks refused" in out
     assert main(["ground-truth", "manifest", "birds", *common, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["manifest"] is None
     assert main(["ground-truth", "manifest", "birds", *common, "--full", "--json"]) == 0
