@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 
 from labelbridge.config import ProjectConfig
 from labelbridge.db import connect, projects
+from labelbridge.db.identity import same_uri
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.tools.base import ANNOTATION_COLUMNS, stamp, upsert_tool_annotations
 from labelbridge.tools.ground_truth.binding import GroundTruthBinding, ground_truth_config
@@ -49,11 +50,16 @@ SELECT %(tool_project_id)s, %(uri)s, q.line, q.reason
 FROM unnest(%(lines)s::int[], %(reasons)s::text[]) AS q (line, reason)
 ON CONFLICT (tool_project_id, manifest_uri, line) DO UPDATE SET reason = EXCLUDED.reason, last_seen_at = now()
 """
-# An output line finds its task by the id labelbridge wrote into the input manifest, else by its source-ref.
+# An output line finds its task by the id labelbridge wrote into the input manifest, else by its
+# source-ref; two lookups, each answered by an index (an OR of both would scan the task table per line).
 _TASKS = """
+SELECT k.n, t.id FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS k (task_id, n)
+JOIN task t ON t.id = k.task_id
+WHERE t.project_id = %(project_id)s AND t.deleted_at IS NULL
+UNION ALL
 SELECT k.n, t.id FROM unnest(%(ids)s::bigint[], %(refs)s::text[]) WITH ORDINALITY AS k (task_id, ref, n)
-JOIN task t ON t.project_id = %(project_id)s AND t.deleted_at IS NULL
- AND (t.id = k.task_id OR (k.task_id IS NULL AND t.uri = k.ref AND t.item_index = 0))
+JOIN task t ON """ + same_uri("t.uri", "k.ref") + """
+WHERE k.task_id IS NULL AND t.project_id = %(project_id)s AND t.item_index = 0 AND t.deleted_at IS NULL
 """
 
 
