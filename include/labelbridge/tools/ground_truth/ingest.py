@@ -55,7 +55,7 @@ ON CONFLICT (tool_project_id, manifest_uri, line) DO UPDATE SET reason = EXCLUDE
 _TASKS = """
 SELECT k.n, t.id FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS k (task_id, n)
 JOIN task t ON t.id = k.task_id
-WHERE t.project_id = %(project_id)s AND t.deleted_at IS NULL
+WHERE k.task_id IS NOT NULL AND t.project_id = %(project_id)s AND t.deleted_at IS NULL
 UNION ALL
 SELECT k.n, t.id FROM unnest(%(ids)s::bigint[], %(refs)s::text[]) WITH ORDINALITY AS k (task_id, ref, n)
 JOIN task t ON """ + same_uri("t.uri", "k.ref") + """
