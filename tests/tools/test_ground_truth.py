@@ -11,7 +11,7 @@ import yaml
 
 from labelbridge.config import Cloud, GroundTruthConfig, load_config
 from labelbridge.tools.ground_truth import TASK_KEY, GroundTruthError, parse_line
-from labelbridge.tools.ground_truth.output import BadLine
+from labelbridge.tools.ground_truth.output import _BadLine
 from tests.conftest import StoreFactory
 from tests.sync import helpers as sync_helpers
 from tests.tools.ground_truth_helpers import Setup, make_setup
@@ -293,5 +293,5 @@ def test_semantic_segmentation_keeps_the_label_map_reference(new_store: StoreFac
 def test_what_makes_a_line_bad(line: object, why: str) -> None:
     gt = GroundTruthConfig(region="us-east-1", manifests="s3://bkt/i/", outputs="s3://bkt/o/", task_type="bounding_box",
                            label_attribute="bounding-box")  # fmt: skip
-    with pytest.raises(BadLine, match=why.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(_BadLine, match=why.replace("(", r"\(").replace(")", r"\)")):
         parse_line(line, gt)

@@ -22,12 +22,11 @@ from labelbridge.tools.ground_truth.binding import (
 )
 from labelbridge.tools.ground_truth.ingest import IngestCounts, IngestResult, ingest_outputs
 from labelbridge.tools.ground_truth.manifest import ManifestCounts, ManifestResult, write_manifest
-from labelbridge.tools.ground_truth.output import TASK_KEY, BadLine, LabeledLine, parse_line
+from labelbridge.tools.ground_truth.output import TASK_KEY, LabeledLine, parse_line
 
 __all__ = [
     "IP_RESTRICTION_HINT",
     "TASK_KEY",
-    "BadLine",
     "GroundTruthBinding",
     "GroundTruthError",
     "IngestCounts",

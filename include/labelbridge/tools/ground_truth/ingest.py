@@ -31,7 +31,7 @@ from labelbridge.db.identity import same_uri
 from labelbridge.storage import ObjectInfo, ObjectStore
 from labelbridge.tools.base import ANNOTATION_COLUMNS, stamp, upsert_tool_annotations
 from labelbridge.tools.ground_truth.binding import GroundTruthBinding, ground_truth_config
-from labelbridge.tools.ground_truth.output import BadLine, LabeledLine, Unlabeled, parse_line
+from labelbridge.tools.ground_truth.output import LabeledLine, _BadLine, _Unlabeled, parse_line
 
 log = logging.getLogger(__name__)
 
@@ -163,18 +163,18 @@ def _ingest_one(
             counts.lines += 1
             try:
                 if len(raw) > MAX_LINE_BYTES:
-                    raise BadLine(f"line of {len(raw)} bytes, over {MAX_LINE_BYTES}")
+                    raise _BadLine(f"line of {len(raw)} bytes, over {MAX_LINE_BYTES}")
                 try:
                     obj = json.loads(raw)
                 except json.JSONDecodeError as exc:
-                    raise BadLine(f"not JSON: {exc.msg} at character {exc.pos}") from None
+                    raise _BadLine(f"not JSON: {exc.msg} at character {exc.pos}") from None
                 except UnicodeDecodeError as exc:
-                    raise BadLine(f"not UTF-8 at byte {exc.start}") from None
+                    raise _BadLine(f"not UTF-8 at byte {exc.start}") from None
                 line = parse_line(obj, gt)
-            except BadLine as exc:
+            except _BadLine as exc:
                 bad.append((number, str(exc)))
                 continue
-            except Unlabeled:
+            except _Unlabeled:
                 counts.unlabeled += 1
                 continue
             counts.boxes_clipped += line.clipped
