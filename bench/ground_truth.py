@@ -10,7 +10,7 @@ moto_server, ingested into a labeling DB holding the matching tasks, through the
   ingest stays flat (``rss_growth_ratio`` near 1); reading the file whole would grow with it.
   Each child reports its peak minus its RSS just before the ingest (imports, connections).
 
-Usage: ``.venv/bin/python bench/ground_truth.py [--lines 100000]``
+Usage: ``.venv/bin/python bench/ground_truth.py [--lines 100000] [--no-analyze]``
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def write_manifest(path: Path, lines: int) -> None:
                                   "bounding-box-metadata": meta}) + "\n")  # fmt: skip
 
 
-def child(lines: int, server: str) -> dict[str, float]:
+def child(lines: int, server: str, *, analyze: bool = True) -> dict[str, float]:
     """Set up ``lines`` tasks and their output manifest, then measure the ingest alone."""
     from labelbridge.connections import make_client
     from labelbridge.tools.ground_truth import ingest_outputs
@@ -86,6 +86,11 @@ def child(lines: int, server: str) -> dict[str, float]:
                 " FROM generate_series(0, %s - 1) i) s",
                 (project_id, lines),
             )
+            if analyze:
+                # The bench server runs with autovacuum off; a deployment's autovacuum analyzes a table
+                # after a bulk load such as a first sync. --no-analyze measures the table without statistics.
+                conn.commit()
+                conn.execute("ANALYZE task")
         client = make_client(Cloud.S3, "aws_default")
         bucket = f"{BUCKET}-{uuid.uuid4().hex[:6]}"
         client.create_bucket(Bucket=bucket)
@@ -112,9 +117,9 @@ def child(lines: int, server: str) -> dict[str, float]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_child(lines: int, server: str, env: dict[str, str]) -> dict[str, float]:
+def run_child(lines: int, server: str, env: dict[str, str], *, analyze: bool) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(lines), "--server", server],
+        [sys.executable, __file__, "--child", str(lines), "--server", server, *([] if analyze else ["--no-analyze"])],
         check=True, capture_output=True, text=True, env={**os.environ, **env},
     ).stdout  # fmt: skip
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -125,22 +130,24 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--server", help=argparse.SUPPRESS)
+    parser.add_argument("--no-analyze", action="store_true", help="leave the task table without statistics")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.server)))
+        print(json.dumps(child(args.child, args.server, analyze=not args.no_analyze)))
         return
     postgres = devservices.start_postgres()
     moto = devservices.start_moto()
     try:
         small_lines = min(10_000, args.lines)
-        small = run_child(small_lines, postgres.url, moto.env)
-        large = run_child(args.lines, postgres.url, moto.env)
+        small = run_child(small_lines, postgres.url, moto.env, analyze=not args.no_analyze)
+        large = run_child(args.lines, postgres.url, moto.env, analyze=not args.no_analyze)
     finally:
         moto.stop()
         postgres.stop()
     print(json.dumps({
         "bench": "ground_truth_ingest",
         "lines": args.lines,
+        "task_table_analyzed": not args.no_analyze,
         "manifest_mb": round(large["manifest_mb"], 1),
         "lines_per_s": round(large["lines_per_s"]),
         "seconds": round(large["seconds"], 1),
