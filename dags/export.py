@@ -29,6 +29,7 @@ from labelbridge.config import ExportTargetConfig
 from labelbridge.operators.assets import (
     export_asset,
     export_dag_id,
+    ground_truth_asset,
     label_studio_asset,
     load_config_for_dags,
     storage_asset,
@@ -45,6 +46,8 @@ def schedule_of(target: ExportTargetConfig) -> Any:
     project = CONFIG.projects.get(target.project)
     if project is not None and project.label_studio is not None:
         assets.append(label_studio_asset(project.name))
+    if project is not None and project.ground_truth is not None:
+        assets.append(ground_truth_asset(project.name))
     condition = functools.reduce(operator.or_, assets) if assets else None
     if condition is not None and target.schedule:
         return AssetOrTimeSchedule(timetable=CronTriggerTimetable(target.schedule, timezone="UTC"), assets=condition)

@@ -133,12 +133,102 @@ class LabelStudioConfig(BaseModel):
         return self
 
 
+#: Ground Truth task types labelbridge writes manifests for and reads output manifests of, with the
+#: ``type`` their output's ``-metadata`` carries (docs: sms-data-output).
+GROUND_TRUTH_TYPES = {
+    "image_classification": "groundtruth/image-classification",
+    "image_classification_multilabel": "groundtruth/image-classification-multilabel",
+    "text_classification": "groundtruth/text-classification",
+    "text_classification_multilabel": "groundtruth/text-classification-multilabel",
+    "bounding_box": "groundtruth/object-detection",
+    "semantic_segmentation": "groundtruth/semantic-segmentation",
+}
+_S3_LOCATION = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.*)$")
+
+
+class GroundTruthConfig(BaseModel):
+    """Where a project's SageMaker Ground Truth manifests go and come from, and how to read its labels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Amazon connection that writes input manifests and reads output manifests.
+    conn_id: str = "aws_default"
+    #: The labeling jobs' region: Ground Truth reads only buckets in it.
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    #: ``s3://bucket/prefix/`` where input manifests are written (``<project>/input/...manifest``).
+    manifests: str
+    #: ``s3://bucket/prefix/``: the jobs' ``S3OutputPath``; every ``*/manifests/output/output.manifest``
+    #: under it is ingested once.
+    outputs: str
+    task_type: Literal[
+        "image_classification", "image_classification_multilabel", "text_classification",
+        "text_classification_multilabel", "bounding_box", "semantic_segmentation",
+    ]  # fmt: skip
+    #: The jobs' ``LabelAttributeName``: its value and ``<name>-metadata`` are read from each line.
+    label_attribute: str = Field(min_length=1, max_length=127, pattern=r"^[A-Za-z0-9](-*[A-Za-z0-9])*$")
+    #: The task data field holding the object's ``s3://`` URI (``source-ref``) or, for text, the text (``source``).
+    source_field: str = "image"
+    #: Other task data fields carried into each manifest line (Ground Truth passes them through).
+    carry_fields: tuple[str, ...] = ()
+    #: Class id -> name, for output lines whose metadata has no class map (it wins over none, never over the job's).
+    class_map: dict[int, str] = Field(default_factory=dict)
+    #: When the project's DAG runs besides after each sync (cron or preset).
+    schedule: str = "@hourly"
+
+    @field_validator("manifests", "outputs")
+    @classmethod
+    def _s3_location(cls, value: str) -> str:
+        if not _S3_LOCATION.match(value):
+            raise ValueError(f"{value!r} is not an s3://bucket/prefix location (Ground Truth reads S3 only)")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression or preset (such as '@hourly' or '*/15 * * * *')")
+        return value
+
+    @model_validator(mode="after")
+    def _attribute_fits_type(self) -> GroundTruthConfig:
+        # Ground Truth's own rules for LabelAttributeName (docs: sms-data-output).
+        if "-metadata" in self.label_attribute:
+            raise ValueError("label_attribute: Ground Truth refuses a name containing '-metadata'")
+        ends_ref = self.label_attribute.endswith("-ref")
+        if self.task_type == "semantic_segmentation" and not ends_ref:
+            raise ValueError("label_attribute: a semantic_segmentation job's name must end in '-ref'")
+        if self.task_type != "semantic_segmentation" and ends_ref:
+            raise ValueError(f"label_attribute: only semantic_segmentation names end in '-ref', not {self.task_type}")
+        if any(not name.strip() for name in self.class_map.values()):
+            raise ValueError("class_map: a class name is empty")
+        return self
+
+    @property
+    def text(self) -> bool:
+        """Text tasks: the manifest carries the text itself (``source``), not an object URI."""
+        return self.task_type.startswith("text_")
+
+    @property
+    def metadata_type(self) -> str:
+        return GROUND_TRUTH_TYPES[self.task_type]
+
+    @staticmethod
+    def split(location: str) -> tuple[str, str]:
+        """``s3://bucket/prefix/`` -> (bucket, prefix)."""
+        match = _S3_LOCATION.match(location)
+        assert match is not None
+        return match.group(1), match.group(2)
+
+
 class ProjectConfig(_Entry):
     """A labeling project: tasks from several storages may feed it."""
 
     title: str = ""
     labels: tuple[str, ...] = ()
     label_studio: LabelStudioConfig | None = None
+    ground_truth: GroundTruthConfig | None = None
 
 
 class _BucketEntry(_Entry):
@@ -471,6 +561,10 @@ class LabelbridgeConfig:
     def label_studio_projects(self) -> list[ProjectConfig]:
         """The projects labeled in Label Studio."""
         return [p for p in self.projects.values() if p.label_studio is not None]
+
+    def ground_truth_projects(self) -> list[ProjectConfig]:
+        """The projects labeled in SageMaker Ground Truth."""
+        return [p for p in self.projects.values() if p.ground_truth is not None]
 
     def export_target(self, name: str) -> ExportTargetConfig:
         try:

@@ -12,7 +12,8 @@
     ├── QuarantineError         a sync run set bad task files aside (the rest synced)
     ├── ExportError             an export could not be written or verified
     ├── AnnotationToolError     an annotation tool refused or could not be reached
-    │   └── LabelStudioError    Label Studio's REST API answered an error (status, endpoint, its message)
+    │   ├── LabelStudioError    Label Studio's REST API answered an error (status, endpoint, its message)
+    │   └── GroundTruthError    Ground Truth cannot read a project's storages (tools.ground_truth.binding)
     ├── ComplianceError         a compliance gate failed (rules broke)
     └── ComplianceInputError    what a compliance check reads is not what it expects
         ├── Unreadable          a bucket snapshot's section could not be read
@@ -29,6 +30,8 @@ The compliance leaves live beside the code that raises them; the ones that are a
 
 Internal, never escapes (each is caught where named and converted there)::
 
+    _BadLine        tools.ground_truth.output: ingest quarantines the output-manifest line (manifest, line, why)
+    _Unlabeled      tools.ground_truth.output: ingest counts the object Ground Truth failed to label
     _NotCollected   compliance.buckets.collectors: BucketCollector.collect records the section as
                     unreadable in the snapshot ("not collected: why")
     _WriteFailed    export._file_process: DirectoryTarget turns it into a StorageError naming the file

@@ -23,6 +23,11 @@ def get_provider_info() -> dict[str, Any]:
         "integrations": [
             {"integration-name": "labelbridge", "tags": ["software"]},
             {"integration-name": "Label Studio", "external-doc-url": "https://labelstud.io", "tags": ["software"]},
+            {
+                "integration-name": "SageMaker Ground Truth",
+                "external-doc-url": "https://docs.aws.amazon.com/sagemaker/latest/dg/sms.html",
+                "tags": ["service"],
+            },
         ],
         "operators": [
             {
@@ -36,6 +41,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
             {"integration-name": "Label Studio", "python-modules": ["labelbridge.operators.label_studio"]},
+            {"integration-name": "SageMaker Ground Truth", "python-modules": ["labelbridge.operators.ground_truth"]},
         ],
         "hooks": [{"integration-name": "Label Studio", "python-modules": ["labelbridge.hooks.label_studio"]}],
         # The Azure Storage Queue trigger of bucket events (SQS and Pub/Sub use the providers' own).

@@ -36,6 +36,16 @@ def label_studio_alias(project: str) -> AssetAlias:
     return AssetAlias(f"labelbridge-label-studio-{project}")
 
 
+def ground_truth_asset(project: str) -> Asset:
+    """The Asset an ingest updates when Ground Truth's output manifests brought annotations."""
+    return Asset(f"labelbridge://ground-truth/{project}")
+
+
+def ground_truth_alias(project: str) -> AssetAlias:
+    """An ingest task's outlet: :func:`ground_truth_asset` gets an event only when annotations changed."""
+    return AssetAlias(f"labelbridge-ground-truth-{project}")
+
+
 def export_asset(target: str, fmt: str) -> Asset:
     """The Asset an export target's task for one format updates."""
     return Asset(f"labelbridge://export/{target}/{fmt}")
@@ -47,6 +57,10 @@ def sync_dag_id(storage: str) -> str:
 
 def label_studio_dag_id(project: str) -> str:
     return f"labelbridge_label_studio_{project.replace('-', '_')}"
+
+
+def ground_truth_dag_id(project: str) -> str:
+    return f"labelbridge_ground_truth_{project.replace('-', '_')}"
 
 
 def export_dag_id(target: str) -> str:

@@ -5,7 +5,8 @@ mapping between labeling-DB tasks and the tool's own task ids (tables ``tool_pro
 A tool module (``label_studio/``; Ground Truth and Labelbox next) subclasses :class:`ToolBinding`
 with its name, and uses the named statements here for the task sets every tool works on: tasks not
 pushed yet, tasks whose data changed since they were pushed, tasks whose objects vanished, and the
-tool's tasks in the order their signed URLs expire.
+tool's tasks in the order their signed URLs expire; and :func:`upsert_tool_annotations`, the one
+write of a tool's annotations (``origin = 'tool'``) into the labeling DB.
 """
 
 from __future__ import annotations
@@ -92,6 +93,48 @@ WHERE m.tool_project_id = %(tool_project_id)s AND m.remote_deleted_at IS NULL
 ORDER BY m.urls_expire_at, m.task_id
 LIMIT %(limit)s
 """
+
+
+#: A tool's annotations, one per (task, key), in Label Studio's result JSON; rewritten only when the
+#: tool's own ``extra.updated_at`` moved ({changed}). Returns one row per row written: true when created.
+UPSERT_ANNOTATIONS = """
+INSERT INTO annotation (task_id, origin, origin_key, result, completed_by, was_cancelled, ground_truth,
+                        lead_time, extra, created_at, updated_at)
+SELECT b.task_id, 'tool', b.key, b.result, b.completed_by, b.cancelled, b.truth, b.lead_time, b.extra,
+       coalesce(b.created_at, now()), now()
+FROM unnest(%(task_ids)s::bigint[], %(keys)s::text[], %(results)s::jsonb[], %(users)s::text[],
+            %(cancelled)s::boolean[], %(truths)s::boolean[], %(lead_times)s::float8[], %(extras)s::jsonb[],
+            %(created)s::timestamptz[])
+     AS b (task_id, key, result, completed_by, cancelled, truth, lead_time, extra, created_at)
+ON CONFLICT (task_id, origin, origin_key) DO UPDATE SET
+    result = EXCLUDED.result, completed_by = EXCLUDED.completed_by, was_cancelled = EXCLUDED.was_cancelled,
+    ground_truth = EXCLUDED.ground_truth, lead_time = EXCLUDED.lead_time, extra = EXCLUDED.extra,
+    updated_at = now()
+WHERE {changed}
+RETURNING (xmax = 0)
+"""
+#: Label Studio's: any other ``updated_at`` (its server's clock is the truth).
+MOVED = "annotation.extra ->> 'updated_at' IS DISTINCT FROM EXCLUDED.extra ->> 'updated_at'"
+#: Files read in any order (Ground Truth's output manifests): only a newer label, or the same one changed.
+NEWER = """(annotation.extra ->> 'updated_at' IS NULL
+    OR EXCLUDED.extra ->> 'updated_at' > annotation.extra ->> 'updated_at'
+    OR (EXCLUDED.extra ->> 'updated_at' = annotation.extra ->> 'updated_at'
+        AND annotation.result <> EXCLUDED.result))"""
+
+#: The columns :func:`upsert_tool_annotations` takes, one list each, all of one length.
+ANNOTATION_COLUMNS = ("task_ids", "keys", "results", "users", "cancelled", "truths", "lead_times", "extras", "created")
+
+
+def upsert_tool_annotations(
+    conn: psycopg.Connection[Any], columns: dict[str, list[Any]], *, newer_only: bool = False
+) -> list[bool]:
+    """Write a batch of a tool's annotations; per row written, whether it was created (else updated).
+    Rows whose ``extra.updated_at`` did not move are not written (and not returned); with
+    ``newer_only``, nor are rows older than the stored one (``updated_at`` as ISO text)."""
+    if not columns["task_ids"]:
+        return []
+    statement = UPSERT_ANNOTATIONS.replace("{changed}", NEWER if newer_only else MOVED)
+    return [bool(r[0]) for r in conn.execute(statement, columns).fetchall()]
 
 
 @dataclass(frozen=True)

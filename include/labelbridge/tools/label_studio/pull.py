@@ -31,6 +31,7 @@ from psycopg.types.json import Jsonb
 from labelbridge.config import ProjectConfig
 from labelbridge.db import connect, projects
 from labelbridge.progress import NO_PROGRESS, Progress
+from labelbridge.tools.base import upsert_tool_annotations
 from labelbridge.tools.label_studio.client import LabelStudioClient, datetime_filter, number_filter
 from labelbridge.tools.label_studio.project import LabelStudioBinding, resolve_project
 from labelbridge.tools.label_studio.push import mark_deleted_in_tool
@@ -44,22 +45,6 @@ PAGE_SIZE = 500
 _COLUMNS = ("result", "completed_by", "was_cancelled", "ground_truth", "lead_time", "created_at")
 _NOT_KEPT = (*_COLUMNS, "created_username", "created_ago", "task", "project")
 
-_UPSERT = """
-INSERT INTO annotation (task_id, origin, origin_key, result, completed_by, was_cancelled, ground_truth,
-                        lead_time, extra, created_at, updated_at)
-SELECT b.task_id, 'tool', b.key, b.result, b.completed_by, b.cancelled, b.truth, b.lead_time, b.extra,
-       b.created_at, now()
-FROM unnest(%(task_ids)s::bigint[], %(keys)s::text[], %(results)s::jsonb[], %(users)s::text[],
-            %(cancelled)s::boolean[], %(truths)s::boolean[], %(lead_times)s::float8[], %(extras)s::jsonb[],
-            %(created)s::timestamptz[])
-     AS b (task_id, key, result, completed_by, cancelled, truth, lead_time, extra, created_at)
-ON CONFLICT (task_id, origin, origin_key) DO UPDATE SET
-    result = EXCLUDED.result, completed_by = EXCLUDED.completed_by, was_cancelled = EXCLUDED.was_cancelled,
-    ground_truth = EXCLUDED.ground_truth, lead_time = EXCLUDED.lead_time, extra = EXCLUDED.extra,
-    updated_at = now()
-WHERE annotation.extra ->> 'updated_at' IS DISTINCT FROM EXCLUDED.extra ->> 'updated_at'
-RETURNING (xmax = 0)
-"""
 # Annotations of these tasks that Label Studio no longer lists were deleted there.
 _DELETE_GONE = """
 DELETE FROM annotation a
@@ -250,7 +235,7 @@ def _store_page(
     if not touched:
         return
     if columns["task_ids"]:
-        written = [bool(r[0]) for r in conn.execute(_UPSERT, columns).fetchall()]
+        written = upsert_tool_annotations(conn, columns)
         counts.created += sum(written)
         counts.updated += len(written) - sum(written)
         counts.unchanged += len(columns["task_ids"]) - len(written)
