@@ -5,7 +5,8 @@ mapping between labeling-DB tasks and the tool's own task ids (tables ``tool_pro
 A tool module (``label_studio/``; Ground Truth and Labelbox next) subclasses :class:`ToolBinding`
 with its name, and uses the named statements here for the task sets every tool works on: tasks not
 pushed yet, tasks whose data changed since they were pushed, tasks whose objects vanished, and the
-tool's tasks in the order their signed URLs expire.
+tool's tasks in the order their signed URLs expire; and the annotation writes every pull or
+ingest shares (:func:`upsert_annotations`, :func:`delete_gone_annotations`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,69 @@ WHERE m.tool_project_id = %(tool_project_id)s AND m.remote_deleted_at IS NULL
 ORDER BY m.urls_expire_at, m.task_id
 LIMIT %(limit)s
 """
+
+
+# Annotations from a tool, keyed by the tool's own id; a row is rewritten only when the tool's
+# ``updated_at`` (in ``extra``) moved, so re-reading unchanged work writes nothing.
+_UPSERT_ANNOTATIONS = """
+INSERT INTO annotation (task_id, origin, origin_key, result, completed_by, was_cancelled, ground_truth,
+                        lead_time, extra, created_at, updated_at)
+SELECT b.task_id, 'tool', b.key, b.result, b.completed_by, b.cancelled, b.truth, b.lead_time, b.extra,
+       b.created_at, now()
+FROM unnest(%(task_ids)s::bigint[], %(keys)s::text[], %(results)s::jsonb[], %(users)s::text[],
+            %(cancelled)s::boolean[], %(truths)s::boolean[], %(lead_times)s::float8[], %(extras)s::jsonb[],
+            %(created)s::timestamptz[])
+     AS b (task_id, key, result, completed_by, cancelled, truth, lead_time, extra, created_at)
+ON CONFLICT (task_id, origin, origin_key) DO UPDATE SET
+    result = EXCLUDED.result, completed_by = EXCLUDED.completed_by, was_cancelled = EXCLUDED.was_cancelled,
+    ground_truth = EXCLUDED.ground_truth, lead_time = EXCLUDED.lead_time, extra = EXCLUDED.extra,
+    updated_at = now()
+WHERE annotation.extra ->> 'updated_at' IS DISTINCT FROM EXCLUDED.extra ->> 'updated_at'
+RETURNING (xmax = 0)
+"""
+# Annotations of these tasks, among the keys one tool owns (a pattern), that it no longer lists.
+_DELETE_GONE = """
+DELETE FROM annotation a
+WHERE a.origin = 'tool' AND a.task_id = ANY(%(task_ids)s) AND a.origin_key ~ %(key_pattern)s
+  AND (a.task_id, a.origin_key) NOT IN (SELECT * FROM unnest(%(kept_tasks)s::bigint[], %(kept_keys)s::text[]))
+RETURNING a.task_id
+"""
+
+#: The columns :func:`upsert_annotations` takes, one list each, aligned.
+ANNOTATION_COLUMNS = (
+    "task_ids", "keys", "results", "users", "cancelled", "truths", "lead_times", "extras", "created")  # fmt: skip
+
+
+def upsert_annotations(conn: psycopg.Connection[Any], columns: dict[str, list[Any]]) -> tuple[int, int, int]:
+    """Write a tool's annotations (``origin = 'tool'``); (created, updated, unchanged)."""
+    if not columns["task_ids"]:
+        return 0, 0, 0
+    written = [bool(r[0]) for r in conn.execute(_UPSERT_ANNOTATIONS, columns).fetchall()]
+    created = sum(written)
+    return created, len(written) - created, len(columns["task_ids"]) - len(written)
+
+
+def delete_gone_annotations(
+    conn: psycopg.Connection[Any],
+    task_ids: Sequence[int],
+    kept_tasks: Sequence[int],
+    kept_keys: Sequence[str],
+    key_pattern: str,
+) -> int:
+    """Delete the annotations of ``task_ids`` whose keys match ``key_pattern`` (the tool's own) but
+    are not among the kept ones: the tool no longer has them. Their tasks move (an export rewrites
+    them). Returns how many went."""
+    if not task_ids:
+        return 0
+    gone = conn.execute(
+        _DELETE_GONE,
+        {"task_ids": list(task_ids), "kept_tasks": list(kept_tasks), "kept_keys": list(kept_keys),
+         "key_pattern": key_pattern},
+    ).fetchall()  # fmt: skip
+    changed_tasks = sorted({int(r[0]) for r in gone})
+    if changed_tasks:
+        conn.execute("UPDATE task SET updated_at = now() WHERE id = ANY(%s)", (changed_tasks,))
+    return len(gone)
 
 
 @dataclass(frozen=True)
