@@ -146,6 +146,7 @@ def write_rows(
         if project_id is None:
             log.info("project %s: no tasks yet (sync has not run); no Labelbox rows to write", project.name)
             return result
+        conn.commit()  # what follows commits transaction by transaction: the listing connection sees it
         with conn.transaction():
             bound = LabelboxBinding.bind(conn, project_id, lb.dataset)
             conn.execute(_FORGET_RESTORED, {"tool_project_id": bound.id})
