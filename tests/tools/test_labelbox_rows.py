@@ -4,6 +4,7 @@ or a vanished object calls for (format: docs.labelbox.com/reference/data-row).""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -118,12 +119,15 @@ def test_a_key_longer_than_labelbox_takes(
     # Within the limit, readable (the URI's start), unique (a hash of the whole URI ends it).
     assert len(short) == MAX_GLOBAL_KEY and short.startswith(uri[:150]) and short[-17] == "~"
     # And an export naming the row by that key finds its task.
-    line = (
-        '{"data_row": {"id": "ckdr1", "global_key": "%s"}, "media_attributes": {"width": 8, "height": 8}, '
-        '"projects": {"p": {"labels": [{"id": "cklong", "label_details": {"created_at": "2026-11-30T08:00:00Z", '
-        '"updated_at": "2026-11-30T08:00:00Z", "created_by": "a@example.com"}, "annotations": {"objects": [], '
-        '"classifications": [{"name": "quality", "radio_answer": {"name": "good"}}]}}]}}}\n'
-    ) % short
+    line = json.dumps({
+        "data_row": {"id": "ckdr1", "global_key": short}, "media_attributes": {"width": 8, "height": 8},
+        "projects": {"p": {"labels": [{
+            "id": "cklong",
+            "label_details": {"created_at": "2026-11-30T08:00:00Z", "updated_at": "2026-11-30T08:00:00Z",
+                              "created_by": "a@example.com"},
+            "annotations": {"objects": [], "classifications": [{"name": "quality", "radio_answer": {"name": "good"}}]},
+        }]}},
+    }) + "\n"  # fmt: skip
     setup.put_export("long.ndjson", line)
     ingested = setup.ingest()
     assert (ingested.counts.created, ingested.counts.not_ours) == (1, 0)

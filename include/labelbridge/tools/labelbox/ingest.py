@@ -172,11 +172,11 @@ def ingest_lines(
                 continue
             counts.lines += 1
             try:
-                row = data_row(json.loads(raw), project_id=project_filter)
+                row = data_row(json.loads(raw.rstrip(b"\r\n")), project_id=project_filter)
             except (BadLine, ValueError, UnicodeDecodeError) as exc:
                 reason = str(exc) if isinstance(exc, BadLine) else f"not JSON: {type(exc).__name__}"
                 if isinstance(exc, json.JSONDecodeError):
-                    reason = f"not JSON: {exc.msg} at column {exc.colno}"
+                    reason = f"not JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})"
                 _quarantine(bad, source, number, reason, raw, result)
                 continue
             batch.append(row)
