@@ -20,6 +20,7 @@ and left out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,18 @@ def _label(
     )  # fmt: skip
 
 
+def _percent(pixels: float, size: float) -> float:
+    """Pixels as percent of the image, such that converting back (``percent / 100 * size``, as every
+    exporter does) gives at least the pixels: VOC floors, and 100/300*100/100*300 is 99.99999999999999,
+    a pixel off. Rounded to 10 decimals where that holds (12.25, not 12.250000000000002)."""
+    percent = round(pixels / size * 100, 10)
+    if percent / 100 * size < pixels:
+        percent = pixels / size * 100
+        while percent / 100 * size < pixels:
+            percent = math.nextafter(percent, math.inf)
+    return percent
+
+
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadLine(f"'{where}' is not a number")
@@ -170,15 +183,18 @@ def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataR
             raise BadLine(f"'{where}.bounding_box' is not an object")
         left = _number(box.get("left"), f"{where}.bounding_box.left")
         top = _number(box.get("top"), f"{where}.bounding_box.top")
-        right = left + _number(box.get("width"), f"{where}.bounding_box.width")
-        bottom = top + _number(box.get("height"), f"{where}.bounding_box.height")
+        box_width = _number(box.get("width"), f"{where}.bounding_box.width")
+        box_height = _number(box.get("height"), f"{where}.bounding_box.height")
         # A box reaching past the image (a labeler's drag beyond its edge) is cut at the edge.
-        x0, x1 = _clip(left, width, found), _clip(right, width, found)
-        y0, y1 = _clip(top, height, found), _clip(bottom, height, found)
+        x0, x1 = _clip(left, width, found), _clip(left + box_width, width, found)
+        y0, y1 = _clip(top, height, found), _clip(top + box_height, height, found)
+        # Labelbox's own width unless cut: 401.6 - 323.2 is 78.40000000000003.
+        box_width = box_width if (x0, x1) == (left, left + box_width) else x1 - x0
+        box_height = box_height if (y0, y1) == (top, top + box_height) else y1 - y0
         region["type"] = "rectanglelabels"
         region["value"] = {
-            "x": x0 / width * 100, "y": y0 / height * 100, "width": (x1 - x0) / width * 100,
-            "height": (y1 - y0) / height * 100, "rotation": 0, "rectanglelabels": [obj["name"]],
+            "x": _percent(x0, width), "y": _percent(y0, height), "width": _percent(box_width, width),
+            "height": _percent(box_height, height), "rotation": 0, "rectanglelabels": [obj["name"]],
         }  # fmt: skip
     elif geometry == "polygon":
         points = obj["polygon"]
@@ -187,10 +203,10 @@ def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataR
         region["type"] = "polygonlabels"
         region["value"] = {
             "points": [
-                [_clip(_number(p.get("x") if isinstance(p, dict) else None, f"{where}.polygon[{i}].x"), width, found)
-                 / width * 100,
-                 _clip(_number(p.get("y") if isinstance(p, dict) else None, f"{where}.polygon[{i}].y"), height, found)
-                 / height * 100]
+                [_percent(_clip(_number(p.get("x") if isinstance(p, dict) else None, f"{where}.polygon[{i}].x"),
+                                width, found), width),
+                 _percent(_clip(_number(p.get("y") if isinstance(p, dict) else None, f"{where}.polygon[{i}].y"),
+                                height, found), height)]
                 for i, p in enumerate(points)
             ],
             "closed": True, "polygonlabels": [obj["name"]],
@@ -202,7 +218,7 @@ def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataR
         x = _clip(_number(point.get("x"), f"{where}.point.x"), width, found)
         y = _clip(_number(point.get("y"), f"{where}.point.y"), height, found)
         region["type"] = "keypointlabels"
-        region["value"] = {"x": x / width * 100, "y": y / height * 100, "width": 0.5, "keypointlabels": [obj["name"]]}
+        region["value"] = {"x": _percent(x, width), "y": _percent(y, height), "width": 0.5, "keypointlabels": [obj["name"]]}
     return region
 
 
