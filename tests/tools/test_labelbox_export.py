@@ -51,7 +51,10 @@ def test_coco(ingested: Setup, tmp_path: Path) -> None:
     sizes = {i["file_name"].rsplit("/", 1)[-1]: (i["width"], i["height"]) for i in images.values()}
     # Sizes are Labelbox's media_attributes; boxes are its pixels (top-left origin) back again.
     assert sizes["a.png"] == (640, 480) and sizes["b.png"] == (320, 200) and sizes["f.png"] == (300, 300)
-    assert sorted(by_image["a.png"]) == [(0, [323.2, 240.0, 78.4, 48.0], 3763.2), (1, [64.0, 96.0, 192.0, 192.0], 36864.0)]
+    assert sorted(by_image["a.png"]) == [
+        (0, [323.2, 240.0, 78.4, 48.0], 3763.2),
+        (1, [64.0, 96.0, 192.0, 192.0], 36864.0),
+    ]
     # A polygon: its bounding box, and its own area.
     assert by_image["b.png"] == [(0, [32.0, 20.0, 128.0, 100.0], 12800.0)]
     (polygon,) = [a for a in document["annotations"] if images[a["image_id"]]["file_name"].endswith("b.png")]
@@ -66,7 +69,8 @@ def test_yolo(ingested: Setup, tmp_path: Path) -> None:
     assert (run / "classes.txt").read_text() == "cat\ndog\n"
     labels = {p.name: p.read_text() for p in (run / "labels").rglob("*.txt")}
     numbers = {
-        name: [[round(float(v), 6) for v in line.split()] for line in text.splitlines()] for name, text in labels.items()
+        name: [[round(float(v), 6) for v in line.split()] for line in text.splitlines()]
+        for name, text in labels.items()
     }
     assert labels["a.txt"] == "1 0.25 0.4 0.3 0.4\n0 0.56625 0.55 0.1225 0.1\n"
     assert labels["b.txt"] == "0 0.1 0.1 0.5 0.1 0.5 0.6 0.1 0.6\n"

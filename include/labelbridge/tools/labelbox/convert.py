@@ -218,7 +218,12 @@ def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataR
         x = _clip(_number(point.get("x"), f"{where}.point.x"), width, found)
         y = _clip(_number(point.get("y"), f"{where}.point.y"), height, found)
         region["type"] = "keypointlabels"
-        region["value"] = {"x": _percent(x, width), "y": _percent(y, height), "width": 0.5, "keypointlabels": [obj["name"]]}
+        region["value"] = {
+            "x": _percent(x, width),
+            "y": _percent(y, height),
+            "width": 0.5,
+            "keypointlabels": [obj["name"]],
+        }
     return region
 
 
