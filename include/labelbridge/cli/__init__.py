@@ -3,6 +3,7 @@
 One module per command group, named for it: ``db.py`` (db upgrade|current), ``storages.py``
 (config check, storages list, ls), ``sync.py`` (sync, quarantine list), ``runs.py`` (run
 history), ``rotate.py``, ``label_studio.py`` (label-studio push|renew|pull|status),
+``labelbox.py`` (labelbox rows|ingest),
 ``export.py`` (export, convert), ``compliance.py`` (compliance check-bucket|check-buckets|
 logs-parse|logs-audit). Connections come from Airflow (``AIRFLOW_CONN_*`` variables or the
 metadata DB), exactly as in a DAG run.
@@ -15,7 +16,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from labelbridge.cli import compliance, db, export, label_studio, rotate, runs, storages, sync
+from labelbridge.cli import compliance, db, export, label_studio, labelbox, rotate, runs, storages, sync
 from labelbridge.display import escaped
 from labelbridge.errors import LabelbridgeError
 from labelbridge.secrets import install_log_redaction
@@ -23,7 +24,7 @@ from labelbridge.secrets import install_log_redaction
 log = logging.getLogger("labelbridge")
 
 #: Each module's ``register(subparsers)`` adds its commands, in this order in ``--help``.
-COMMANDS = (db, storages, sync, runs, rotate, label_studio, export, compliance)
+COMMANDS = (db, storages, sync, runs, rotate, label_studio, labelbox, export, compliance)
 
 
 def build_parser() -> argparse.ArgumentParser:

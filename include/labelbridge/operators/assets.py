@@ -36,6 +36,16 @@ def label_studio_alias(project: str) -> AssetAlias:
     return AssetAlias(f"labelbridge-label-studio-{project}")
 
 
+def labelbox_asset(project: str) -> Asset:
+    """The Asset an ingest updates when it brought labels (new, edited or deleted) from Labelbox."""
+    return Asset(f"labelbridge://labelbox/{project}")
+
+
+def labelbox_alias(project: str) -> AssetAlias:
+    """What an ingest task declares as its outlet (see :func:`label_studio_alias`)."""
+    return AssetAlias(f"labelbridge-labelbox-{project}")
+
+
 def export_asset(target: str, fmt: str) -> Asset:
     """The Asset an export target's task for one format updates."""
     return Asset(f"labelbridge://export/{target}/{fmt}")
@@ -47,6 +57,10 @@ def sync_dag_id(storage: str) -> str:
 
 def label_studio_dag_id(project: str) -> str:
     return f"labelbridge_label_studio_{project.replace('-', '_')}"
+
+
+def labelbox_dag_id(project: str) -> str:
+    return f"labelbridge_labelbox_{project.replace('-', '_')}"
 
 
 def export_dag_id(target: str) -> str:
