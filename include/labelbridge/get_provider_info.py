@@ -23,6 +23,7 @@ def get_provider_info() -> dict[str, Any]:
         "integrations": [
             {"integration-name": "labelbridge", "tags": ["software"]},
             {"integration-name": "Label Studio", "external-doc-url": "https://labelstud.io", "tags": ["software"]},
+            {"integration-name": "Labelbox", "external-doc-url": "https://docs.labelbox.com", "tags": ["software"]},
         ],
         "operators": [
             {
@@ -35,6 +36,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             },
             {"integration-name": "Label Studio", "python-modules": ["labelbridge.operators.label_studio"]},
+            {"integration-name": "Labelbox", "python-modules": ["labelbridge.operators.labelbox"]},
         ],
         "hooks": [{"integration-name": "Label Studio", "python-modules": ["labelbridge.hooks.label_studio"]}],
         "connection-types": [

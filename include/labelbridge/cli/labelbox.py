@@ -58,7 +58,7 @@ def cmd_labelbox(args: argparse.Namespace) -> int:
         )
         c = written.counts
         out = {"project": project.name, "dataset": written.dataset, "location": written.location,
-               "files": written.files, **c.as_dict()}  # fmt: skip
+               "file_uris": written.files, **c.as_dict()}  # fmt: skip
         lines = [
             f"{name} -> Labelbox dataset {escaped(written.dataset)}: {c.new} new rows, {c.changed} changed "
             f"(URL renewed or object rewritten), {c.removed} removed, in {c.files} files"

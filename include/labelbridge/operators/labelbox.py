@@ -41,7 +41,7 @@ class LabelboxRowsOperator(LabelboxOperator):
     """Sign what is due, then write the import files: ``new-*``, ``changed-*`` (upsert by global
     key), ``removed-*`` (global keys) and ``manifest.json`` last.
 
-    :returns (XCom): ``location`` (the run's folder URI or None), ``files`` and the counts.
+    :returns (XCom): ``location`` (the run's folder URI or None), ``file_uris`` and the counts.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -53,7 +53,7 @@ class LabelboxRowsOperator(LabelboxOperator):
             stores=project_stores(config, project.name),
             target=labelbox_store(project),
         )
-        return {"location": result.location, "files": result.files, **result.counts.as_dict()}
+        return {"location": result.location, "file_uris": result.files, **result.counts.as_dict()}
 
 
 class LabelboxIngestOperator(LabelboxOperator):
