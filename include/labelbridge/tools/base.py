@@ -2,7 +2,7 @@
 mapping between labeling-DB tasks and the tool's own task ids (tables ``tool_project`` and
 ``tool_task``, migration 0007).
 
-A tool module (``label_studio/``; Ground Truth and Labelbox next) subclasses :class:`ToolBinding`
+A tool module (``label_studio/``, ``labelbox/``; Ground Truth next) subclasses :class:`ToolBinding`
 with its name, and uses the named statements here for the task sets every tool works on: tasks not
 pushed yet, tasks whose data changed since they were pushed, tasks whose objects vanished, and the
 tool's tasks in the order their signed URLs expire; and the annotation writes every pull or
