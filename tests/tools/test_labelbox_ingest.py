@@ -140,3 +140,32 @@ def test_nothing_written_yet_means_nothing_to_ingest(
     setup = make_setup(labeling_dsn, signing_store(Cloud.S3), new_store(Cloud.S3))
     setup.put_export("x.ndjson", EXPORT)
     assert setup.ingest().counts.files == 0
+
+
+def test_odd_shapes_are_quarantined_not_crashed_on(written: Setup) -> None:
+    key = written.source.uri("images/a.png")
+    odd = [
+        {"data_row": {"global_key": 5}},
+        {"data_row": {"global_key": key}, "projects": {"p": {"project_details": "Done", "labels": []}}},
+        {"data_row": {"global_key": key}, "media_attributes": {"width": 10, "height": 10}, "projects": {"p": {
+            "labels": [{"id": "l1", "annotations": {"objects": [
+                {"name": "dog", "bounding_box": {"top": 1, "left": "1", "height": 2, "width": 2}}]}}]}}},
+        {"data_row": {"global_key": key}, "projects": {"p": {"labels": [{"annotations": {}}]}}},
+        [1, 2],
+        {"data_row": {"global_key": key}, "projects": {"p": {"labels": [{"id": "l2", "annotations": {
+            "classifications": [{"name": "q"}]}}]}}},
+    ]
+    source = written.put_export("odd.ndjson", "\n".join(json.dumps(line) for line in odd) + "\n")
+
+    result = written.ingest()
+
+    assert result.counts.quarantined == 6 and result.counts.created == 0
+    assert [(q.where, q.reason) for q in result.quarantined] == [
+        (f"{source}:1", "'data_row.global_key' is not a string"),
+        (f"{source}:2", "malformed data row (AttributeError)"),
+        (f"{source}:3", "'projects.p.labels[0].annotations.objects[0].bounding_box.left' is not a number"),
+        (f"{source}:4", "'projects.p.labels[0]' has no 'id'"),
+        (f"{source}:5", "expected a JSON object, got list"),
+        (f"{source}:6", "'projects.p.labels[0].annotations.classifications[0]' has no radio_answer, "
+                        "checklist_answers or text_answer"),
+    ]  # fmt: skip

@@ -173,8 +173,10 @@ def ingest_lines(
             counts.lines += 1
             try:
                 row = data_row(json.loads(raw.rstrip(b"\r\n")), project_id=project_filter)
-            except (BadLine, ValueError, UnicodeDecodeError) as exc:
-                reason = str(exc) if isinstance(exc, BadLine) else f"not JSON: {type(exc).__name__}"
+            except (BadLine, ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+                # BadLine says which field; anything else is a shape convert.py did not foresee: named
+                # by its kind only (an exception's text may quote the line).
+                reason = str(exc) if isinstance(exc, BadLine) else f"malformed data row ({type(exc).__name__})"
                 if isinstance(exc, json.JSONDecodeError):
                     reason = f"not JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})"
                 _quarantine(bad, source, number, reason, raw, result)
