@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+import psycopg
 import pytest
 
 from labelbridge.config import Cloud
@@ -169,3 +170,34 @@ def test_odd_shapes_are_quarantined_not_crashed_on(written: Setup) -> None:
         (f"{source}:6", "'projects.p.labels[0].annotations.classifications[0]' has no radio_answer, "
                         "checklist_answers or text_answer"),
     ]  # fmt: skip
+
+
+def test_label_studio_and_labelbox_annotations_on_one_task_leave_each_other_alone(written: Setup) -> None:
+    """Both tools write ``origin = 'tool'`` rows through the shared upsert; each deletes only its own keys."""
+    from labelbridge.tools.label_studio.pull import PullCounts, _store_page
+
+    written.put_export("x.ndjson", EXPORT)
+    written.ingest()
+    with psycopg.connect(written.dsn) as conn:
+        (task_id,) = conn.execute("SELECT id FROM task WHERE uri LIKE '%%/a.png'").fetchone()  # type: ignore[misc]
+        (bound,) = conn.execute(
+            "INSERT INTO tool_project (project_id, tool, remote_project) SELECT id, 'label_studio', '7' FROM project "
+            "RETURNING id"
+        ).fetchone()  # type: ignore[misc]
+        conn.execute("INSERT INTO tool_task (tool_project_id, task_id, remote_id, data_hash) VALUES (%s, %s, 100, '')",
+                     (bound, task_id))  # fmt: skip
+        annotation = {"id": 5, "result": [], "completed_by": 3, "updated_at": "u1", "created_at": "2026-11-30"}
+        page = [{"id": 100, "annotations": [annotation]}]
+        counts = PullCounts()
+        _store_page(conn, bound, page, counts)
+        assert (counts.created, counts.deleted) == (1, 0)
+        page[0]["annotations"] = []  # deleted in Label Studio
+        _store_page(conn, bound, page, counts)
+        assert counts.deleted == 1
+        conn.commit()
+    # Label Studio's deletion left Labelbox's label on the same task.
+    assert sorted(annotations(written)) == [
+        ("a.png", "labelbox:cklabel-a1"),
+        ("b.png", "labelbox:cklabel-b1"),
+        ("f.png", "labelbox:cklabel-f1"),
+    ]
