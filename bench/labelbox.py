@@ -8,6 +8,8 @@ own read speed is left out (the emulator's, not labelbridge's).
 
 * ``ingest_rows_per_s``: the first ingest (every label created); ``reingest_rows_per_s``: the same
   file again (labels unchanged: read, compared, nothing rewritten; ``reingest_rewritten`` counts).
+* ``*_per_cpu_s``: the same per CPU second of this process plus its PostgreSQL backend, which a
+  loaded machine does not stretch as it stretches wall time (``load_average`` says how loaded).
 * Peak RSS of the ingest alone, in child processes, at 10,000 rows and at ``--rows``: flat memory
   means the ratio stays near 1 (the file is 10x larger).
 
@@ -107,13 +109,28 @@ def write_export(path: Path, count: int) -> None:
             out.write(json.dumps(line) + "\n")
 
 
-def ingest(dsn: str, project_id: int, tool_project_id: int, path: Path) -> tuple[float, IngestResult]:
+class CpuClock:
+    """CPU seconds of this process plus those of ``conn``'s PostgreSQL backend (as bench/sync.py): what
+    the machine's other load does not stretch, unlike wall time."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.stat = Path(f"/proc/{conn.info.backend_pid}/stat")
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def __call__(self) -> float:
+        fields = self.stat.read_text().rsplit(") ", 1)[1].split()
+        return time.process_time() + (int(fields[11]) + int(fields[12])) / self.tick
+
+
+def ingest(dsn: str, project_id: int, tool_project_id: int, path: Path) -> tuple[float, float, IngestResult]:
+    """(wall seconds, CPU seconds of client and DB backend, result)."""
     result = IngestResult("bench", "bench")
     with psycopg.connect(dsn) as conn, path.open("rb") as lines:
-        started = time.perf_counter()
+        cpu = CpuClock(conn)
+        started, cpu_started = time.perf_counter(), cpu()
         ingest_lines(conn, project_id, tool_project_id, lines, path.as_uri(), result)
         conn.commit()
-        return time.perf_counter() - started, result
+        return time.perf_counter() - started, cpu() - cpu_started, result
 
 
 def run(server: str, count: int, workdir: Path) -> dict[str, Any]:
@@ -122,11 +139,11 @@ def run(server: str, count: int, workdir: Path) -> dict[str, Any]:
         project_id, tool_project_id = seed(dsn, count)
         export = workdir / f"export-{count}.ndjson"
         write_export(export, count)
-        first_s, first = ingest(dsn, project_id, tool_project_id, export)
+        first_s, first_cpu, first = ingest(dsn, project_id, tool_project_id, export)
         assert first.counts.created == count and first.counts.quarantined == 0, first.counts
-        again_s, again = ingest(dsn, project_id, tool_project_id, export)
+        again_s, again_cpu, again = ingest(dsn, project_id, tool_project_id, export)
         return {
-            "seconds": first_s, "again_seconds": again_s, "rewritten": again.counts.updated + again.counts.created,
+            "seconds": first_s, "again_seconds": again_s, "cpu_s": first_cpu, "again_cpu_s": again_cpu, "rewritten": again.counts.updated + again.counts.created,
             "unchanged": again.counts.unchanged, "file_mb": export.stat().st_size / 1e6,
         }  # fmt: skip
     finally:
@@ -166,6 +183,10 @@ def main() -> None:
         "ingest_rows_per_s": round(args.rows / measured["seconds"]),
         "reingest_rows_per_s": round(args.rows / measured["again_seconds"]),
         "reingest_rewritten": measured["rewritten"],
+        "ingest_cpu_s": round(measured["cpu_s"], 1),
+        "ingest_rows_per_cpu_s": round(args.rows / measured["cpu_s"]),
+        "reingest_rows_per_cpu_s": round(args.rows / measured["again_cpu_s"]),
+        "load_average": round(os.getloadavg()[0], 1),
         "peak_rss_mb": round(rss_large, 1),
         f"peak_rss_mb_at_{small}": round(rss_small, 1),
         "rss_growth_ratio": round(rss_large / rss_small, 2),
