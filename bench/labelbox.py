@@ -143,7 +143,8 @@ def run(server: str, count: int, workdir: Path) -> dict[str, Any]:
         assert first.counts.created == count and first.counts.quarantined == 0, first.counts
         again_s, again_cpu, again = ingest(dsn, project_id, tool_project_id, export)
         return {
-            "seconds": first_s, "again_seconds": again_s, "cpu_s": first_cpu, "again_cpu_s": again_cpu, "rewritten": again.counts.updated + again.counts.created,
+            "seconds": first_s, "again_seconds": again_s, "cpu_s": first_cpu, "again_cpu_s": again_cpu,
+            "rewritten": again.counts.updated + again.counts.created,
             "unchanged": again.counts.unchanged, "file_mb": export.stat().st_size / 1e6,
         }  # fmt: skip
     finally:
