@@ -46,6 +46,7 @@ _NOT_KEPT = (*_COLUMNS, "created_username", "created_ago", "task", "project")
 #: Label Studio's annotation ids are numbers: the keys its pulls own among ``origin = 'tool'`` rows.
 LS_KEYS = r"^[0-9]+$"
 
+
 @dataclass
 class PullCounts:
     tasks_seen: int = 0
