@@ -21,7 +21,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
@@ -33,8 +33,8 @@ from labelbridge.db import connect, projects
 from labelbridge.errors import StorageError
 from labelbridge.storage.base import ObjectInfo, ObjectStore
 from labelbridge.tools import base
-from labelbridge.tools.labelbox import keys
 from labelbridge.tools.labelbox.convert import KEY_PATTERN, BadLine, DataRow, data_row
+from labelbridge.tools.labelbox.keys import MAX_GLOBAL_KEY, candidates, global_key, is_shortened
 from labelbridge.tools.labelbox.project import EXPORTS, QUARANTINE, LabelboxBinding, labelbox_config
 
 log = logging.getLogger(__name__)
@@ -259,18 +259,18 @@ def _tasks_by_key(
 ) -> dict[str, int]:
     """The tasks behind global keys labelbridge wrote; keys it never wrote are absent."""
     found: dict[str, int] = {}
-    candidates = [(k, uri, idx) for k in global_keys if not keys.is_shortened(k) for uri, idx in keys.candidates(k)]
-    if candidates:
+    pairs = [(k, uri, idx) for k in global_keys if not is_shortened(k) for uri, idx in candidates(k)]
+    if pairs:
         rows = conn.execute(
             _BY_KEY,
-            {"keys": [c[0] for c in candidates], "uris": [c[1] for c in candidates],
-             "indexes": [c[2] for c in candidates], "project_id": project_id, "tool_project_id": tool_project_id},
+            {"keys": [c[0] for c in pairs], "uris": [c[1] for c in pairs],
+             "indexes": [c[2] for c in pairs], "project_id": project_id, "tool_project_id": tool_project_id},
         ).fetchall()  # fmt: skip
         found.update((str(k), int(t)) for k, t in rows)
-    for key in (k for k in global_keys if keys.is_shortened(k)):
-        head = key[: keys.MAX_GLOBAL_KEY - 17]
+    for key in (k for k in global_keys if is_shortened(k)):
+        head = key[: MAX_GLOBAL_KEY - 17]
         for task_id, uri, index in conn.execute(_BY_PREFIX, {"tool_project_id": tool_project_id, "head": head}):
-            if keys.global_key(uri, int(index)) == key:
+            if global_key(uri, int(index)) == key:
                 found[key] = int(task_id)
     return found
 
@@ -292,7 +292,3 @@ def _log_result(result: IngestResult, seconds: float) -> None:
             "e.g. %s; their labels are not ingested", result.project, counts.not_ours, ", ".join(result.not_ours[:3]),
         )  # fmt: skip
 
-
-def iter_lines(data: bytes) -> Iterator[bytes]:
-    """Lines of an in-memory export (tests, small files); files in a bucket are streamed instead."""
-    yield from data.splitlines(keepends=True)
