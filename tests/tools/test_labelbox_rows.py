@@ -51,7 +51,10 @@ def test_new_rows_then_renewed_urls_then_vanished_objects(setup: Setup, caplog: 
     assert (again.counts.new, again.counts.changed, again.counts.removed, again.files) == (0, 0, 0, [])
 
     # The rotation renewed every URL: one upsert file, keyed by global_key, with the new URLs.
-    rotate_storage(setup.dsn, setup.source, storage=setup.storage, now=datetime.now(UTC) + timedelta(days=1),
+    # (A 12-hour TTL this time: a URL signed within the same second with the same expiry would be the
+    # same URL, which Labelbox would not need again.)
+    twelve_hours = setup.storage.model_copy(update={"url_ttl": timedelta(hours=12)})
+    rotate_storage(setup.dsn, setup.source, storage=twelve_hours, now=datetime.now(UTC) + timedelta(days=1),
                    canary_size=0)  # fmt: skip
     renewed = setup.rows()
     assert (renewed.counts.new, renewed.counts.changed) == (0, 3)

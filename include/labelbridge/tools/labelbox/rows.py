@@ -46,11 +46,15 @@ log = logging.getLogger(__name__)
 #: Files are built on disk past this size, never whole in memory.
 _SPOOL_BYTES = 8 * 1024 * 1024
 
+# What Labelbox holds is the signed data, so a row is compared on it: a renewed URL is a new row_data
+# even when its expiry is the same (capped by the signing credentials' own expiry), and a rewritten
+# object (a new version under the same key) changes it too.
+_SIGNED_HASH = "md5(v.data::text || coalesce(t.object_version, ''))"
 # Rows not given to Labelbox yet; {ready}: every media field holds a live signed URL.
 _NEW = (
     """
 SELECT t.id, t.uri, t.item_index, t.data, v.data, """
-    + base.DATA_HASH
+    + _SIGNED_HASH
     + """, v.urls_expire_at
 FROM task t JOIN task_with_urls v ON v.id = t.id
 WHERE t.project_id = %(project_id)s AND t.deleted_at IS NULL AND {ready}
@@ -58,17 +62,17 @@ WHERE t.project_id = %(project_id)s AND t.deleted_at IS NULL AND {ready}
 ORDER BY t.id
 """
 )
-# Rows Labelbox holds whose URL was renewed since (a later expiry) or whose object changed.
+# Rows Labelbox holds whose URL was renewed since or whose object changed.
 _CHANGED = (
     """
 SELECT t.id, t.uri, t.item_index, t.data, v.data, """
-    + base.DATA_HASH
+    + _SIGNED_HASH
     + """, v.urls_expire_at
 FROM tool_task m JOIN task t ON t.id = m.task_id JOIN task_with_urls v ON v.id = t.id
 WHERE m.tool_project_id = %(tool_project_id)s AND m.remote_deleted_at IS NULL AND {ready}
-  AND (m.data_hash <> """
-    + base.DATA_HASH
-    + """ OR v.urls_expire_at IS DISTINCT FROM m.urls_expire_at)
+  AND m.data_hash <> """
+    + _SIGNED_HASH
+    + """
 ORDER BY t.id
 """
 )
