@@ -31,6 +31,7 @@ from labelbridge.operators.assets import (
     export_dag_id,
     ground_truth_asset,
     label_studio_asset,
+    labelbox_asset,
     load_config_for_dags,
     storage_asset,
 )
@@ -40,14 +41,16 @@ CONFIG = load_config_for_dags()
 
 
 def schedule_of(target: ExportTargetConfig) -> Any:
-    """Source storages' Assets and, for a project labeled in Label Studio, its pulls' Asset (any of
-    them), the cron, both, or nothing (manual runs only)."""
+    """Source storages' Assets and, for a project labeled in Label Studio or Labelbox, its pulls' or
+    ingests' Asset (any of them), the cron, both, or nothing (manual runs only)."""
     assets = [storage_asset(name) for name in target.sources]
     project = CONFIG.projects.get(target.project)
     if project is not None and project.label_studio is not None:
         assets.append(label_studio_asset(project.name))
     if project is not None and project.ground_truth is not None:
         assets.append(ground_truth_asset(project.name))
+    if project is not None and project.labelbox is not None:
+        assets.append(labelbox_asset(project.name))
     condition = functools.reduce(operator.or_, assets) if assets else None
     if condition is not None and target.schedule:
         return AssetOrTimeSchedule(timetable=CronTriggerTimetable(target.schedule, timezone="UTC"), assets=condition)

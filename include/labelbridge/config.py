@@ -222,6 +222,55 @@ class GroundTruthConfig(BaseModel):
         return match.group(1), match.group(2)
 
 
+class LabelboxConfig(BaseModel):
+    """Where a project's Labelbox files go and come from: data-row import files written, export v2
+    NDJSON files read. Labelbox itself is never called (labelbridge holds no Labelbox key)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The bucket (S3, GCS or Azure container) labelbridge writes import files to.
+    cloud: Cloud
+    conn_id: str = ""
+    bucket: str = Field(min_length=1)
+    #: Import files go under ``<prefix>imports/``; exports are read from ``<prefix>exports/``.
+    prefix: str = ""
+    #: The Labelbox dataset the rows are meant for: recorded, and the name the files carry.
+    dataset: str = Field(min_length=1, max_length=200)
+    #: Labelbox's ``media_type`` of every row.
+    media_type: Literal["IMAGE", "VIDEO", "TEXT", "AUDIO", "DOCUMENT", "HTML"] = "IMAGE"
+    #: Rows per import file (Labelbox recommends at most 150,000 per call, 30,000 with metadata).
+    rows_per_file: int = Field(default=50_000, ge=1, le=150_000)
+    #: A canonical URI longer than Labelbox's 200-character global key: ``shorten`` keeps its
+    #: first characters and ends it with a hash of the whole URI (unique); ``skip`` leaves the task
+    #: out, reported.
+    long_keys: Literal["shorten", "skip"] = "shorten"
+    #: Only labels of this Labelbox project id are ingested (an export may hold several projects).
+    project_id: str | None = None
+    #: When the project's DAG runs besides after each sync (cron or preset).
+    schedule: str = "@hourly"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression or preset (such as '@hourly' or '*/15 * * * *')")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if value.startswith("/") or (value and not value.endswith("/")):
+            raise ValueError(f"{value!r}: a folder relative to the bucket, ending in '/' (e.g. 'labelbox/')")
+        return value
+
+    @model_validator(mode="after")
+    def _default_conn_id(self) -> LabelboxConfig:
+        if not self.conn_id:
+            object.__setattr__(self, "conn_id", store_class(self.cloud).default_conn_id)
+        return self
+
 class ProjectConfig(_Entry):
     """A labeling project: tasks from several storages may feed it."""
 
@@ -229,6 +278,7 @@ class ProjectConfig(_Entry):
     labels: tuple[str, ...] = ()
     label_studio: LabelStudioConfig | None = None
     ground_truth: GroundTruthConfig | None = None
+    labelbox: LabelboxConfig | None = None
 
 
 class _BucketEntry(_Entry):
@@ -565,6 +615,9 @@ class LabelbridgeConfig:
     def ground_truth_projects(self) -> list[ProjectConfig]:
         """The projects labeled in SageMaker Ground Truth."""
         return [p for p in self.projects.values() if p.ground_truth is not None]
+    def labelbox_projects(self) -> list[ProjectConfig]:
+        """The projects labeled in Labelbox."""
+        return [p for p in self.projects.values() if p.labelbox is not None]
 
     def export_target(self, name: str) -> ExportTargetConfig:
         try:

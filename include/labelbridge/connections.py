@@ -83,6 +83,24 @@ def label_studio_project(config: LabelbridgeConfig, name: str) -> ProjectConfig:
     return project
 
 
+def labelbox_project(config: LabelbridgeConfig, name: str) -> ProjectConfig:
+    """``name``'s entry in storages.yaml, which must have a ``labelbox`` section."""
+    project = config.project(name)
+    if project.labelbox is None:
+        labeled = ", ".join(p.name for p in config.labelbox_projects()) or "none"
+        raise ConfigError(
+            f"project {name!r} in {config.path} has no labelbox section; projects labeled in Labelbox: {labeled}"
+        )
+    return project
+
+
+def labelbox_store(project: ProjectConfig) -> ObjectStore:
+    """The bucket of the project's ``labelbox`` section: import files written, exports read."""
+    assert project.labelbox is not None
+    lb = project.labelbox
+    return store_class(lb.cloud)(make_client(lb.cloud, lb.conn_id), lb.bucket, prefix=lb.prefix)
+
+
 def project_stores(config: LabelbridgeConfig, project: str) -> list[tuple[StorageConfig, ObjectStore]]:
     """The project's source storages with their stores: what signs the URLs an annotation tool receives."""
     return [(storage, make_store(storage)) for storage in config.project_storages(project)]

@@ -28,6 +28,7 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://docs.aws.amazon.com/sagemaker/latest/dg/sms.html",
                 "tags": ["service"],
             },
+            {"integration-name": "Labelbox", "external-doc-url": "https://docs.labelbox.com", "tags": ["software"]},
         ],
         "operators": [
             {
@@ -42,6 +43,7 @@ def get_provider_info() -> dict[str, Any]:
             },
             {"integration-name": "Label Studio", "python-modules": ["labelbridge.operators.label_studio"]},
             {"integration-name": "SageMaker Ground Truth", "python-modules": ["labelbridge.operators.ground_truth"]},
+            {"integration-name": "Labelbox", "python-modules": ["labelbridge.operators.labelbox"]},
         ],
         "hooks": [{"integration-name": "Label Studio", "python-modules": ["labelbridge.hooks.label_studio"]}],
         # The Azure Storage Queue trigger of bucket events (SQS and Pub/Sub use the providers' own).

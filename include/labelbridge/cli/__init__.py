@@ -3,7 +3,7 @@
 One module per command group, named for it: ``db.py`` (db upgrade|current), ``storages.py``
 (config check, storages list, ls), ``sync.py`` (sync, quarantine list), ``runs.py`` (run
 history), ``events.py`` (events drain), ``rotate.py``, ``label_studio.py`` (label-studio push|renew|pull|status),
-``ground_truth.py`` (ground-truth manifest|ingest|quarantine),
+``ground_truth.py`` (ground-truth manifest|ingest|quarantine), ``labelbox.py`` (labelbox rows|ingest),
 ``export.py`` (export, convert), ``compliance.py`` (compliance check-bucket|check-buckets|
 logs-parse|logs-audit). Connections come from Airflow (``AIRFLOW_CONN_*`` variables or the
 metadata DB), exactly as in a DAG run.
@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "rotate": ("rotate",),
     "label_studio": ("label-studio",),
     "ground_truth": ("ground-truth",),
+    "labelbox": ("labelbox",),
     "export": ("export", "convert"),
     "compliance": ("compliance", "check-bucket", "check-buckets", "logs"),
 }

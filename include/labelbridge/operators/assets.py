@@ -46,6 +46,16 @@ def ground_truth_alias(project: str) -> AssetAlias:
     return AssetAlias(f"labelbridge-ground-truth-{project}")
 
 
+def labelbox_asset(project: str) -> Asset:
+    """The Asset an ingest updates when it brought labels (new, edited or deleted) from Labelbox."""
+    return Asset(f"labelbridge://labelbox/{project}")
+
+
+def labelbox_alias(project: str) -> AssetAlias:
+    """What an ingest task declares as its outlet (see :func:`label_studio_alias`)."""
+    return AssetAlias(f"labelbridge-labelbox-{project}")
+
+
 def export_asset(target: str, fmt: str) -> Asset:
     """The Asset an export target's task for one format updates."""
     return Asset(f"labelbridge://export/{target}/{fmt}")
@@ -61,6 +71,10 @@ def label_studio_dag_id(project: str) -> str:
 
 def ground_truth_dag_id(project: str) -> str:
     return f"labelbridge_ground_truth_{project.replace('-', '_')}"
+
+
+def labelbox_dag_id(project: str) -> str:
+    return f"labelbridge_labelbox_{project.replace('-', '_')}"
 
 
 def export_dag_id(target: str) -> str:

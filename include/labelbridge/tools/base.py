@@ -2,21 +2,23 @@
 mapping between labeling-DB tasks and the tool's own task ids (tables ``tool_project`` and
 ``tool_task``, migration 0007).
 
-A tool module (``label_studio/``; Ground Truth and Labelbox next) subclasses :class:`ToolBinding`
+A tool module (``label_studio/``, ``labelbox/``; Ground Truth next) subclasses :class:`ToolBinding`
 with its name, and uses the named statements here for the task sets every tool works on: tasks not
 pushed yet, tasks whose data changed since they were pushed, tasks whose objects vanished, and the
-tool's tasks in the order their signed URLs expire; and :func:`upsert_tool_annotations`, the one
-write of a tool's annotations (``origin = 'tool'``) into the labeling DB.
+tool's tasks in the order their signed URLs expire; and the annotation writes every pull or
+ingest shares (:func:`upsert_annotations`, :func:`delete_gone_annotations`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 #: What a tool's copy of a task is compared on: its canonical data and, in objects mode, the object's
 #: version (a rewritten image under the same key updates the tool's task, keeping its annotations).
@@ -95,17 +97,19 @@ LIMIT %(limit)s
 """
 
 
-#: A tool's annotations, one per (task, key), in Label Studio's result JSON; rewritten only when the
-#: tool's own ``extra.updated_at`` moved ({changed}). Returns one row per row written: true when created.
-UPSERT_ANNOTATIONS = """
+# Annotations from a tool, keyed by the tool's own id; a row is rewritten only when the tool's
+# ``updated_at`` (in ``extra``) moved, so re-reading unchanged work writes nothing.
+# The batch comes as one JSON document: psycopg adapts a list of Jsonb values element by element
+# in Python (0.8 s per 1,000 annotations measured under load), one json.dumps of the whole batch
+# is C-fast, and jsonb_to_recordset reads it in one pass.
+_UPSERT_ANNOTATIONS = """
 INSERT INTO annotation (task_id, origin, origin_key, result, completed_by, was_cancelled, ground_truth,
                         lead_time, extra, created_at, updated_at)
-SELECT b.task_id, 'tool', b.key, b.result, b.completed_by, b.cancelled, b.truth, b.lead_time, b.extra,
-       coalesce(b.created_at, now()), now()
-FROM unnest(%(task_ids)s::bigint[], %(keys)s::text[], %(results)s::jsonb[], %(users)s::text[],
-            %(cancelled)s::boolean[], %(truths)s::boolean[], %(lead_times)s::float8[], %(extras)s::jsonb[],
-            %(created)s::timestamptz[])
-     AS b (task_id, key, result, completed_by, cancelled, truth, lead_time, extra, created_at)
+SELECT b.task_id, 'tool', b.key, coalesce(b.result, '[]'), b.completed_by, b.cancelled, b.truth, b.lead_time,
+       coalesce(b.extra, '{}'), coalesce(b.created_at, now()), now()
+FROM jsonb_to_recordset(%(batch)s::jsonb)
+     AS b (task_id bigint, key text, result jsonb, completed_by text, cancelled boolean, truth boolean,
+           lead_time float8, extra jsonb, created_at timestamptz)
 ON CONFLICT (task_id, origin, origin_key) DO UPDATE SET
     result = EXCLUDED.result, completed_by = EXCLUDED.completed_by, was_cancelled = EXCLUDED.was_cancelled,
     ground_truth = EXCLUDED.ground_truth, lead_time = EXCLUDED.lead_time, extra = EXCLUDED.extra,
@@ -113,28 +117,66 @@ ON CONFLICT (task_id, origin, origin_key) DO UPDATE SET
 WHERE {changed}
 RETURNING (xmax = 0)
 """
-#: Label Studio's: any other ``updated_at`` (its server's clock is the truth).
+#: Label Studio's and Labelbox's: any other ``updated_at`` (the tool's server clock is the truth).
 MOVED = "annotation.extra ->> 'updated_at' IS DISTINCT FROM EXCLUDED.extra ->> 'updated_at'"
 #: Files read in any order (Ground Truth's output manifests): only a newer label, or the same one changed.
 NEWER = """(annotation.extra ->> 'updated_at' IS NULL
     OR EXCLUDED.extra ->> 'updated_at' > annotation.extra ->> 'updated_at'
     OR (EXCLUDED.extra ->> 'updated_at' = annotation.extra ->> 'updated_at'
         AND annotation.result <> EXCLUDED.result))"""
+# Annotations of these tasks, among the keys one tool owns (a pattern), that it no longer lists.
+_DELETE_GONE = """
+DELETE FROM annotation a
+WHERE a.origin = 'tool' AND a.task_id = ANY(%(task_ids)s) AND a.origin_key ~ %(key_pattern)s
+  AND (a.task_id, a.origin_key) NOT IN (SELECT * FROM unnest(%(kept_tasks)s::bigint[], %(kept_keys)s::text[]))
+RETURNING a.task_id
+"""
 
-#: The columns :func:`upsert_tool_annotations` takes, one list each, all of one length.
-ANNOTATION_COLUMNS = ("task_ids", "keys", "results", "users", "cancelled", "truths", "lead_times", "extras", "created")
+#: The columns :func:`upsert_annotations` takes, one list each, aligned.
+ANNOTATION_COLUMNS = (
+    "task_ids", "keys", "results", "users", "cancelled", "truths", "lead_times", "extras", "created")  # fmt: skip
 
 
-def upsert_tool_annotations(
+def upsert_annotations(
     conn: psycopg.Connection[Any], columns: dict[str, list[Any]], *, newer_only: bool = False
-) -> list[bool]:
-    """Write a batch of a tool's annotations; per row written, whether it was created (else updated).
-    Rows whose ``extra.updated_at`` did not move are not written (and not returned); with
-    ``newer_only``, nor are rows older than the stored one (``updated_at`` as ISO text)."""
+) -> tuple[int, int, int]:
+    """Write a tool's annotations (``origin = 'tool'``); (created, updated, unchanged). Rows whose
+    ``extra.updated_at`` did not move are not written; with ``newer_only``, nor are rows older than
+    the stored one (``updated_at`` as ISO text)."""
     if not columns["task_ids"]:
-        return []
-    statement = UPSERT_ANNOTATIONS.replace("{changed}", NEWER if newer_only else MOVED)
-    return [bool(r[0]) for r in conn.execute(statement, columns).fetchall()]
+        return 0, 0, 0
+    names = ("task_id", "key", "result", "completed_by", "cancelled", "truth", "lead_time", "extra", "created_at")
+    batch = [
+        dict(zip(names, (v.obj if isinstance(v, Jsonb) else v for v in values), strict=True))
+        for values in zip(*(columns[c] for c in ANNOTATION_COLUMNS), strict=True)
+    ]
+    statement = _UPSERT_ANNOTATIONS.replace("{changed}", NEWER if newer_only else MOVED)
+    written = [bool(r[0]) for r in conn.execute(statement, {"batch": json.dumps(batch)}).fetchall()]
+    created = sum(written)
+    return created, len(written) - created, len(columns["task_ids"]) - len(written)
+
+
+def delete_gone_annotations(
+    conn: psycopg.Connection[Any],
+    task_ids: Sequence[int],
+    kept_tasks: Sequence[int],
+    kept_keys: Sequence[str],
+    key_pattern: str,
+) -> int:
+    """Delete the annotations of ``task_ids`` whose keys match ``key_pattern`` (the tool's own) but
+    are not among the kept ones: the tool no longer has them. Their tasks move (an export rewrites
+    them). Returns how many went."""
+    if not task_ids:
+        return 0
+    gone = conn.execute(
+        _DELETE_GONE,
+        {"task_ids": list(task_ids), "kept_tasks": list(kept_tasks), "kept_keys": list(kept_keys),
+         "key_pattern": key_pattern},
+    ).fetchall()  # fmt: skip
+    changed_tasks = sorted({int(r[0]) for r in gone})
+    if changed_tasks:
+        conn.execute("UPDATE task SET updated_at = now() WHERE id = ANY(%s)", (changed_tasks,))
+    return len(gone)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from labelbridge.config import ProjectConfig
 from labelbridge.db import connect, projects
 from labelbridge.db.identity import any_uri
 from labelbridge.storage import ObjectInfo, ObjectStore
-from labelbridge.tools.base import ANNOTATION_COLUMNS, stamp, upsert_tool_annotations
+from labelbridge.tools.base import ANNOTATION_COLUMNS, stamp, upsert_annotations
 from labelbridge.tools.ground_truth.binding import GroundTruthBinding, ground_truth_config
 from labelbridge.tools.ground_truth.output import LabeledLine, _BadLine, _Unlabeled, parse_line
 
@@ -215,10 +215,10 @@ def _store(
                 columns["extras"].append(Jsonb({**line.extra, "manifest": uri, "line": number}))
                 columns["created"].append(line.created_at)
             _dedupe_last(columns)
-            written = upsert_tool_annotations(conn, columns, newer_only=True)
-            counts.created += sum(written)
-            counts.updated += len(written) - sum(written)
-            counts.unchanged += len(columns["task_ids"]) - len(written)
+            created, updated, unchanged = upsert_annotations(conn, columns, newer_only=True)
+            counts.created += created
+            counts.updated += updated
+            counts.unchanged += unchanged
         if bad:
             conn.execute(_QUARANTINE, {"tool_project_id": tool_project_id, "uri": uri,
                                        "lines": [b[0] for b in bad], "reasons": [b[1] for b in bad]})  # fmt: skip

@@ -31,7 +31,7 @@ from psycopg.types.json import Jsonb
 from labelbridge.config import ProjectConfig
 from labelbridge.db import connect, projects
 from labelbridge.progress import NO_PROGRESS, Progress
-from labelbridge.tools.base import upsert_tool_annotations
+from labelbridge.tools import base
 from labelbridge.tools.label_studio.client import LabelStudioClient, datetime_filter, number_filter
 from labelbridge.tools.label_studio.project import LabelStudioBinding, resolve_project
 from labelbridge.tools.label_studio.push import mark_deleted_in_tool
@@ -44,14 +44,8 @@ PAGE_SIZE = 500
 #: project ids (labelbridge's export names its own).
 _COLUMNS = ("result", "completed_by", "was_cancelled", "ground_truth", "lead_time", "created_at")
 _NOT_KEPT = (*_COLUMNS, "created_username", "created_ago", "task", "project")
-
-# Annotations of these tasks that Label Studio no longer lists were deleted there.
-_DELETE_GONE = """
-DELETE FROM annotation a
-WHERE a.origin = 'tool' AND a.task_id = ANY(%(task_ids)s)
-  AND (a.task_id, a.origin_key) NOT IN (SELECT * FROM unnest(%(kept_tasks)s::bigint[], %(kept_keys)s::text[]))
-RETURNING a.task_id
-"""
+#: Label Studio's annotation ids are numbers: the keys its pulls own among ``origin = 'tool'`` rows.
+LS_KEYS = r"^[0-9]+$"
 
 
 @dataclass
@@ -234,19 +228,11 @@ def _store_page(
             columns["created"].append(a.get("created_at"))
     if not touched:
         return
-    if columns["task_ids"]:
-        written = upsert_tool_annotations(conn, columns)
-        counts.created += sum(written)
-        counts.updated += len(written) - sum(written)
-        counts.unchanged += len(columns["task_ids"]) - len(written)
-    gone = conn.execute(
-        _DELETE_GONE, {"task_ids": touched, "kept_tasks": columns["task_ids"], "kept_keys": columns["keys"]}
-    ).fetchall()
-    counts.deleted += len(gone)
-    changed_tasks = sorted({int(r[0]) for r in gone})
-    if changed_tasks:
-        # An export rewrites a task whose annotation went: its row moves.
-        conn.execute("UPDATE task SET updated_at = now() WHERE id = ANY(%s)", (changed_tasks,))
+    created, updated, unchanged = base.upsert_annotations(conn, columns)
+    counts.created += created
+    counts.updated += updated
+    counts.unchanged += unchanged
+    counts.deleted += base.delete_gone_annotations(conn, touched, columns["task_ids"], columns["keys"], LS_KEYS)
     conn.execute(
         "UPDATE tool_task SET annotated = (task_id = ANY(%s)) WHERE tool_project_id = %s AND task_id = ANY(%s)",
         (annotated, tool_project_id, touched),
