@@ -9,6 +9,8 @@
     │   └── InventoryError      an inventory report is missing, incomplete, stale or fails its checksum
     ├── SigningError            a URL could not be signed within the storage's limits
     ├── TaskFileError           a JSON task file (or one item in it) is malformed
+    ├── EventFormatError        a bucket-event message is not one its cloud documents (sync.events;
+    │                           the queue's batch logs it by id, counts it and goes on)
     ├── QuarantineError         a sync run set bad task files aside (the rest synced)
     ├── ExportError             an export could not be written or verified
     ├── AnnotationToolError     an annotation tool refused or could not be reached
@@ -30,11 +32,14 @@ The compliance leaves live beside the code that raises them; the ones that are a
 
 Internal, never escapes (each is caught where named and converted there)::
 
-    _BadLine        tools.ground_truth.output: ingest quarantines the output-manifest line (manifest, line, why)
+    _BadLine        tools.ground_truth.output, tools.labelbox.convert: ingest quarantines the line (file, line,
+                    why) and goes on
     _Unlabeled      tools.ground_truth.output: ingest counts the object Ground Truth failed to label
     _NotCollected   compliance.buckets.collectors: BucketCollector.collect records the section as
                     unreadable in the snapshot ("not collected: why")
     _WriteFailed    export._file_process: DirectoryTarget turns it into a StorageError naming the file
+    _PushFailed     tools.label_studio.push: stops the signing thread when the import it feeds failed;
+                    the import's own error is what the push raises
 
 ``tests/test_errors.py`` walks the package and holds every exception class to this: in the tree,
 or underscore-private and listed above.

@@ -10,7 +10,7 @@ Two jobs, each an entry point:
 
 from __future__ import annotations
 
-from labelbridge.tools.labelbox.convert import BadLine, DataRow, data_row
+from labelbridge.tools.labelbox.convert import DataRow, data_row
 from labelbridge.tools.labelbox.ingest import IngestCounts, IngestResult, ingest_exports, ingest_lines
 from labelbridge.tools.labelbox.keys import MAX_GLOBAL_KEY, global_key
 from labelbridge.tools.labelbox.project import LabelboxBinding, labelbox_config
@@ -18,7 +18,6 @@ from labelbridge.tools.labelbox.rows import RowsCounts, RowsResult, write_rows
 
 __all__ = [
     "MAX_GLOBAL_KEY",
-    "BadLine",
     "DataRow",
     "IngestCounts",
     "IngestResult",

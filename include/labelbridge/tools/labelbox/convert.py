@@ -29,7 +29,7 @@ KEY_PREFIX = "labelbox:"
 KEY_PATTERN = r"^labelbox:"
 
 
-class BadLine(ValueError):
+class _BadLine(ValueError):
     """A line that is not a Labelbox export v2 data row; the message says why (never its content)."""
 
 
@@ -56,31 +56,31 @@ class DataRow:
 def data_row(line: Any, *, project_id: str | None = None) -> DataRow:
     """The labels of one export line; ``project_id``: only that Labelbox project's.
 
-    :raises BadLine: not an object, no ``data_row``, a label without an id, a geometry that is
+    :raises _BadLine: not an object, no ``data_row``, a label without an id, a geometry that is
         not numbers, a box without the image size it needs.
     """
     if not isinstance(line, dict):
-        raise BadLine(f"expected a JSON object, got {type(line).__name__}")
+        raise _BadLine(f"expected a JSON object, got {type(line).__name__}")
     row = line.get("data_row")
     if not isinstance(row, dict):
-        raise BadLine("no 'data_row' object")
+        raise _BadLine("no 'data_row' object")
     key = row.get("global_key")
     if key is not None and not isinstance(key, str):
-        raise BadLine("'data_row.global_key' is not a string")
+        raise _BadLine("'data_row.global_key' is not a string")
     found = DataRow(key)
     projects = line.get("projects") or {}
     if not isinstance(projects, dict):
-        raise BadLine("'projects' is not an object")
+        raise _BadLine("'projects' is not an object")
     size = _size(line.get("media_attributes"))
     for pid, proj in projects.items():
         if project_id is not None and pid != project_id:
             continue
         if not isinstance(proj, dict):
-            raise BadLine(f"'projects.{pid}' is not an object")
+            raise _BadLine(f"'projects.{pid}' is not an object")
         status = (proj.get("project_details") or {}).get("workflow_status")
         labels = proj.get("labels") or []
         if not isinstance(labels, list):
-            raise BadLine(f"'projects.{pid}.labels' is not a list")
+            raise _BadLine(f"'projects.{pid}.labels' is not a list")
         for index, label in enumerate(labels):
             found.labels.append(_label(label, f"projects.{pid}.labels[{index}]", pid, row, status, size, found))
     return found
@@ -105,11 +105,11 @@ def _label(
     found: DataRow,
 ) -> Label:
     if not isinstance(label, dict) or not isinstance(label.get("id"), str) or not label["id"]:
-        raise BadLine(f"'{where}' has no 'id'")
+        raise _BadLine(f"'{where}' has no 'id'")
     details = label.get("label_details") or {}
     annotations = label.get("annotations") or {}
     if not isinstance(details, dict) or not isinstance(annotations, dict):
-        raise BadLine(f"'{where}.label_details' or '.annotations' is not an object")
+        raise _BadLine(f"'{where}.label_details' or '.annotations' is not an object")
     result: list[dict[str, Any]] = []
     for index, obj in enumerate(annotations.get("objects") or []):
         region = _object(obj, f"{where}.annotations.objects[{index}]", size, found)
@@ -151,7 +151,7 @@ def _percent(pixels: float, size: float) -> float:
 
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadLine(f"'{where}' is not a number")
+        raise _BadLine(f"'{where}' is not a number")
     return float(value)
 
 
@@ -164,14 +164,14 @@ def _clip(value: float, limit: float, found: DataRow) -> float:
 
 def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataRow) -> dict[str, Any] | None:
     if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
-        raise BadLine(f"'{where}' has no 'name'")
+        raise _BadLine(f"'{where}' has no 'name'")
     geometry = next((k for k in ("bounding_box", "polygon", "point") if k in obj), None)
     if geometry is None:
         kind = str(obj.get("annotation_kind") or "unknown")
         found.unmapped[kind] = found.unmapped.get(kind, 0) + 1
         return None
     if size is None:
-        raise BadLine(f"'{where}' is a {geometry} but 'media_attributes' has no width and height to place it")
+        raise _BadLine(f"'{where}' is a {geometry} but 'media_attributes' has no width and height to place it")
     width, height = size
     region: dict[str, Any] = {
         "id": str(obj.get("feature_id") or ""), "from_name": "label", "to_name": "image",
@@ -180,7 +180,7 @@ def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataR
     if geometry == "bounding_box":
         box = obj["bounding_box"]
         if not isinstance(box, dict):
-            raise BadLine(f"'{where}.bounding_box' is not an object")
+            raise _BadLine(f"'{where}.bounding_box' is not an object")
         left = _number(box.get("left"), f"{where}.bounding_box.left")
         top = _number(box.get("top"), f"{where}.bounding_box.top")
         box_width = _number(box.get("width"), f"{where}.bounding_box.width")
@@ -199,7 +199,7 @@ def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataR
     elif geometry == "polygon":
         points = obj["polygon"]
         if not isinstance(points, list) or len(points) < 3:
-            raise BadLine(f"'{where}.polygon' is not a list of at least 3 points")
+            raise _BadLine(f"'{where}.polygon' is not a list of at least 3 points")
         region["type"] = "polygonlabels"
         region["value"] = {
             "points": [
@@ -214,7 +214,7 @@ def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataR
     else:
         point = obj["point"]
         if not isinstance(point, dict):
-            raise BadLine(f"'{where}.point' is not an object")
+            raise _BadLine(f"'{where}.point' is not an object")
         x = _clip(_number(point.get("x"), f"{where}.point.x"), width, found)
         y = _clip(_number(point.get("y"), f"{where}.point.y"), height, found)
         region["type"] = "keypointlabels"
@@ -229,7 +229,7 @@ def _object(obj: Any, where: str, size: tuple[float, float] | None, found: DataR
 
 def _classification(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-        raise BadLine(f"'{where}' has no 'name'")
+        raise _BadLine(f"'{where}' has no 'name'")
     region: dict[str, Any] = {"id": str(item.get("feature_id") or ""), "from_name": item["name"], "to_name": "image"}
     if isinstance(item.get("radio_answer"), dict):
         region["type"], region["value"] = "choices", {"choices": [str(item["radio_answer"].get("name"))]}
@@ -239,5 +239,5 @@ def _classification(item: Any, where: str) -> dict[str, Any]:
     elif isinstance(item.get("text_answer"), dict):
         region["type"], region["value"] = "textarea", {"text": [str(item["text_answer"].get("content", ""))]}
     else:
-        raise BadLine(f"'{where}' has no radio_answer, checklist_answers or text_answer")
+        raise _BadLine(f"'{where}' has no radio_answer, checklist_answers or text_answer")
     return region

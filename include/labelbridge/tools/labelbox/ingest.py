@@ -33,7 +33,7 @@ from labelbridge.db import connect, projects
 from labelbridge.errors import StorageError
 from labelbridge.storage.base import ObjectInfo, ObjectStore
 from labelbridge.tools import base
-from labelbridge.tools.labelbox.convert import KEY_PATTERN, BadLine, DataRow, data_row
+from labelbridge.tools.labelbox.convert import KEY_PATTERN, DataRow, _BadLine, data_row
 from labelbridge.tools.labelbox.keys import MAX_GLOBAL_KEY, candidates, global_key, is_shortened
 from labelbridge.tools.labelbox.project import EXPORTS, QUARANTINE, LabelboxBinding, labelbox_config
 
@@ -173,10 +173,10 @@ def ingest_lines(
             counts.lines += 1
             try:
                 row = data_row(json.loads(raw.rstrip(b"\r\n")), project_id=project_filter)
-            except (BadLine, ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
-                # BadLine says which field; anything else is a shape convert.py did not foresee: named
+            except (_BadLine, ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+                # _BadLine says which field; anything else is a shape convert.py did not foresee: named
                 # by its kind only (an exception's text may quote the line).
-                reason = str(exc) if isinstance(exc, BadLine) else f"malformed data row ({type(exc).__name__})"
+                reason = str(exc) if isinstance(exc, _BadLine) else f"malformed data row ({type(exc).__name__})"
                 if isinstance(exc, json.JSONDecodeError):
                     reason = f"not JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})"
                 _quarantine(bad, source, number, reason, raw, result)
