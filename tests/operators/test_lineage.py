@@ -52,6 +52,7 @@ def lineage_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     from airflow.listeners.listener import get_listener_manager
     from airflow.providers.openlineage import conf
     from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
+    from airflow.sdk.listener import get_listener_manager as get_sdk_listener_manager
 
     log = tmp_path / "openlineage" / "events.jsonl"
     log.parent.mkdir()
@@ -63,17 +64,25 @@ def lineage_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     _clear(conf)
     listener = get_openlineage_listener()
     listener.adapter._client = None  # the transport is read when the client is built
-    manager = get_listener_manager()
-    added = not manager.pm.is_registered(listener)
-    if added:
+    # Task events go through the task SDK's own listener manager, DAG-run events through the core
+    # one; each is built once per process and keeps what it had then (an earlier test's dag.test()
+    # makes the SDK's without OpenLineage), so this test's listener joins both, in place of any other.
+    managers = [get_listener_manager(), get_sdk_listener_manager()]
+    replaced: list[tuple[Any, Any]] = []
+    for manager in managers:
+        for other in [p for p in manager.pm.get_plugins() if isinstance(p, type(listener))]:
+            manager.pm.unregister(other)
+            replaced.append((manager, other))
         manager.add_listener(listener)
 
     def read() -> list[dict[str, Any]]:
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
     yield read
-    if added:
+    for manager in managers:
         manager.pm.unregister(listener)
+    for manager, other in replaced:
+        manager.pm.register(other)
     listener.before_stopping(None)  # DAG-run events go through a process pool holding its own client
     listener.adapter._client = None
     _clear(conf)
