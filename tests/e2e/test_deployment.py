@@ -156,11 +156,22 @@ def test_every_job_reports_its_lineage_through_openlineage(
     """The stack's OpenLineage provider writes each task's events to a file (devservices/stack.py)."""
     import json
 
-    lines = stack.settings.openlineage_events.read_text().splitlines()
-    complete = [e for e in map(json.loads, lines) if e["eventType"] in ("COMPLETE", "FAIL")]
+    complete: list[dict[str, Any]] = []
+
+    def read() -> list[dict[str, Any]]:
+        lines = stack.settings.openlineage_events.read_text().splitlines()
+        complete[:] = [e for e in map(json.loads, lines) if e["eventType"] in ("COMPLETE", "FAIL")]
+        return complete
 
     def of(job: str) -> list[dict[str, Any]]:
         return [e for e in complete if re.fullmatch(job, e["job"]["name"])]
+
+    # A task reports its state before its listeners run (the task SDK's run() sends it, finalize() then
+    # emits), so a run can be "success" a moment before its last task's COMPLETE event is written.
+    last_tasks = (r"labelbridge_rotate_urls\..*\.rotate", r"labelbridge_export_e2e_export\.export_.*",
+                  r"labelbridge_compliance\.report")
+    poll(lambda: True if read() and all(of(job) for job in last_tasks) else None, timeout_s=60,
+         what="OpenLineage COMPLETE events of the rotate, export and report tasks")
 
     def names(datasets: list[dict[str, Any]]) -> set[tuple[str, str]]:
         return {(d["namespace"], d["name"]) for d in datasets}

@@ -97,7 +97,10 @@ def main(spec: dict[str, Any]) -> None:
         storage = StorageConfig.model_validate(spec["storage"])
         store = pausing(store_class(Cloud.S3)(client, storage.bucket, page_size=storage.page_size), where, at)
         with connect(spec["dsn"]) as conn:
-            StorageSync(conn, store, storage, write_batch=spec["write_batch"]).run(run_id="faulty")
+            # The pause is at a listing page. Without prefetch it comes after exactly the batches before
+            # that page committed; with it, the next page is fetched while a batch is still being written,
+            # so how many had committed would be a race (tests/sync/test_prefetch.py covers the prefetch).
+            StorageSync(conn, store, storage, write_batch=spec["write_batch"], prefetch_pages=0).run(run_id="faulty")
     elif spec["job"] == "export":
         from labelbridge.export import export_target
 
