@@ -11,7 +11,7 @@ test:
 	./scripts/test.sh
 
 lint:
-	.venv/bin/ruff check include dags tests bench scripts devservices plugins
+	.venv/bin/ruff check include dags tests bench scripts devservices
 
 typecheck:
 	.venv/bin/mypy

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import importlib.metadata
 import json
 import os
 import secrets
@@ -193,7 +194,6 @@ def stack_only_env(settings: StackSettings) -> dict[str, str]:
     return {
         "AIRFLOW_HOME": str(settings.state_dir / "airflow-home"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.state_dir / "passwords.json"),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(settings.scheduler_health_port),
@@ -331,7 +331,24 @@ def _create_database(server_dsn: str, name: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def check_ui_plugin_registered() -> None:
+    """Stop before starting anything if the venv's labelbridge metadata does not register the UI plugin.
+
+    The plugin comes with the installed package (its ``airflow.plugins`` entry point), not from a
+    plugins folder; an editable install made before that entry point existed lacks it, and the stack
+    would come up without the report view and task summaries.
+    """
+    from labelbridge.get_provider_info import get_provider_info
+
+    wanted = {plugin["plugin-class"] for plugin in get_provider_info()["plugins"]}
+    registered = {ep.value.replace(":", ".") for ep in importlib.metadata.entry_points(group="airflow.plugins")}
+    if missing := sorted(wanted - registered):
+        raise SystemExit(f"the installed labelbridge registers no airflow.plugins entry point for "
+                         f"{', '.join(missing)}: its metadata predates pyproject.toml; rerun scripts/setup.sh")
+
+
 def start(settings: StackSettings, *, timeout_s: float = 240.0) -> State:
+    check_ui_plugin_registered()
     state = State(settings)
     if any(p.alive() for p in state.processes):
         raise SystemExit(f"a stack is already running from {settings.state_dir}: run `scripts/stack.sh stop` first")

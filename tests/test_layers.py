@@ -1,4 +1,4 @@
-"""The library never imports its callers: only ``operators/``, ``hooks/`` and ``cli/`` build on Airflow."""
+"""The library never imports its callers: only ``operators/``, ``hooks/``, ``cli/`` and ``ui/`` build on Airflow."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "include" / "labelbridge"
 #: What may import what: the library below, the Airflow layer and the CLI above it.
-CALLERS = ("labelbridge.operators", "labelbridge.hooks", "labelbridge.cli")
+CALLERS = ("labelbridge.operators", "labelbridge.hooks", "labelbridge.cli", "labelbridge.ui")
 LIBRARY = sorted(
     path
     for path in PACKAGE.rglob("*.py")
-    if path.relative_to(PACKAGE).parts[0] not in ("operators", "hooks", "cli", "connections.py")
+    if path.relative_to(PACKAGE).parts[0] not in ("operators", "hooks", "cli", "ui", "connections.py")
 )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,8 @@ from labelbridge.operators.links import (
     report_link_from_xcom,
 )
 from labelbridge.operators.sync import GCSSyncOperator, S3SyncOperator
+from labelbridge.ui.app import REPORT_HEADERS, create_app, summary_line
 from tests.conftest import DEFAULT_CONN_IDS, StoreFactory
-
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-sys.path.insert(0, str(PLUGINS))
-
-from labelbridge_ui_app import REPORT_HEADERS, create_app, summary_line  # noqa: E402
 
 # Links: the cloud consoles ------------------------------------------------------------------
 
@@ -152,19 +147,16 @@ def test_serialized_operators_carry_the_links_the_api_server_reads_from_xcom(tmp
     assert loaded.get_task("report").extra_links == ["Compliance report"]
 
 
-def test_plugin_loads_from_the_plugins_folder_without_importing_fastapi_app() -> None:
-    from airflow._shared.plugins_manager.plugins_manager import _load_plugins_from_plugin_directory
+def test_plugin_builds_its_app_once_read_from_the_class_or_an_instance() -> None:
+    from labelbridge.ui.plugin import LabelbridgeUIPlugin
 
-    sys.modules.pop("labelbridge_ui_app", None)
-    plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(PLUGINS))
-    assert errors == {}
-    (plugin,) = plugins
-    assert plugin.name == "labelbridge"
-    assert "labelbridge_ui_app" not in sys.modules  # .airflowignore: task processes skip FastAPI
-    assert [type(link) for link in plugin.operator_extra_links] == [BucketConsoleLink, ComplianceReportLink]
-    assert [view["destination"] for view in plugin.external_views] == ["nav", "task_instance"]
-    (app,) = plugin.fastapi_apps
-    assert app["url_prefix"] == "/labelbridge"
+    # Airflow uses an entry-point plugin as an instance and a provider's plugin as the class itself.
+    (app,) = LabelbridgeUIPlugin.fastapi_apps
+    assert LabelbridgeUIPlugin().fastapi_apps == [app]
+    assert (app["url_prefix"], app["name"], type(app["app"]).__name__) == ("/labelbridge", "labelbridge", "FastAPI")
+    links = LabelbridgeUIPlugin.operator_extra_links
+    assert [type(link) for link in links] == [BucketConsoleLink, ComplianceReportLink]
+    assert [view["destination"] for view in LabelbridgeUIPlugin.external_views] == ["nav", "task_instance"]
 
 
 # The report view -----------------------------------------------------------------------------

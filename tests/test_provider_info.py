@@ -12,6 +12,7 @@ from pathlib import Path
 import airflow
 import jsonschema
 import pytest
+from airflow._shared.plugins_manager import is_valid_plugin  # what the plugins manager checks
 from airflow.sdk import BaseHook, BaseOperatorLink
 
 from labelbridge.get_provider_info import get_provider_info
@@ -32,6 +33,12 @@ def test_the_metadata_matches_airflows_provider_schema_and_the_package() -> None
     assert INFO["versions"] == [pyproject["project"]["version"]]
     entry = pyproject["project"]["entry-points"]["apache_airflow_provider"]["provider_info"]
     assert entry == "labelbridge.get_provider_info:get_provider_info"
+    # Airflow 3.3 loads the metadata's plugins only with lazy_discover_providers = False; the
+    # airflow.plugins entry point must name the same classes for the default.
+    plugin_entry_points = pyproject["project"]["entry-points"]["airflow.plugins"]
+    assert {name: value.replace(":", ".") for name, value in plugin_entry_points.items()} == {
+        plugin["name"]: plugin["plugin-class"] for plugin in INFO["plugins"]
+    }
 
 
 @pytest.mark.parametrize(
@@ -47,6 +54,10 @@ def test_every_class_the_metadata_names_is_what_it_claims() -> None:
         assert issubclass(hook, BaseHook) and hook.conn_type == connection["connection-type"]  # type: ignore[attr-defined]
     for link in INFO["extra-links"]:
         assert issubclass(_class(link), BaseOperatorLink)
+    assert INFO["plugins"], "the UI plugin is part of the provider"
+    for plugin in INFO["plugins"]:
+        plugin_class = _class(plugin["plugin-class"])
+        assert is_valid_plugin(plugin_class) and plugin_class.name == plugin["name"]  # type: ignore[attr-defined]
 
 
 def test_airflow_lists_the_provider_its_connection_type_form_and_links() -> None:
@@ -61,3 +72,5 @@ def test_airflow_lists_the_provider_its_connection_type_form_and_links() -> None
     assert form["hidden_fields"] == ["schema", "login", "port", "extra"]
     assert form["relabeling"] == {"host": "Label Studio URL", "password": "Token"}
     assert set(INFO["extra-links"]) <= set(manager.extra_links_class_names)
+    plugins = {(p.name, p.plugin_class) for p in manager.plugins if p.provider_name == "labelbridge"}
+    assert plugins == {(p["name"], p["plugin-class"]) for p in INFO["plugins"]}

@@ -7,8 +7,9 @@ Package map (each package's README.md says how data flows through it and how to 
 - ``sync``, ``rotate`` (``urls`` is its old name), ``export``, ``compliance``: the jobs; ``db``: the
   labeling DB (schema, bulk writes, project lookups, run leases); ``secrets``: what is never shown.
 - ``connections``: Airflow Connections into clients, stores, collectors and DSNs (lazy Airflow).
-- ``operators``: the Airflow layer; ``cli``: the same jobs from a shell. Only these two (and
-  ``connections``) know Airflow; the library packages above never import them.
+- ``operators``: the Airflow layer; ``cli``: the same jobs from a shell; ``ui``: the Airflow UI
+  plugin (report view, task summaries). Only these (and ``connections``) know Airflow; the
+  library packages above never import them.
 - ``errors``: the exception tree; the CLI turns any ``LabelbridgeError`` into one line, exit 2.
 
 Entry-point rule. A job's entry point is ``<verb>_<config noun>`` (``sync_storage``,

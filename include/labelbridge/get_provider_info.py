@@ -67,4 +67,7 @@ def get_provider_info() -> dict[str, Any]:
             "labelbridge.operators.links.BucketConsoleLink",
             "labelbridge.operators.links.ComplianceReportLink",
         ],
+        # Airflow loads this list only with [core] lazy_discover_providers = False; the
+        # airflow.plugins entry point (pyproject.toml) names the same class for the default.
+        "plugins": [{"name": "labelbridge", "plugin-class": "labelbridge.ui.plugin.LabelbridgeUIPlugin"}],
     }

@@ -228,7 +228,7 @@ def test_compliance_report_shows_the_blocking_rule_rows(
     browser.screenshot(SCREENSHOTS / "compliance-report.png")
 
 
-# Extra links, the report view and task summaries (plugins/labelbridge_ui.py) ------------------
+# Extra links, the report view and task summaries (labelbridge/ui/plugin.py) ------------------
 
 
 def test_each_sync_task_links_to_the_bucket_prefix_it_listed(stack: Stack, backfilled: dict[str, Any]) -> None:

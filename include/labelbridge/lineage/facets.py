@@ -4,12 +4,15 @@ Imported only through :func:`labelbridge.lineage.operator_lineage`, which return
 the OpenLineage provider or client is missing: the rest of labelbridge never imports this module.
 
 Standard facets where they fit (``inputStatistics``, ``outputStatistics`` on datasets); the rest
-in two custom facets whose JSON schema ships beside this file (``facets.json``) and whose
-``_schemaURL`` points at that file in the released source, as the Airflow provider's own
-custom facets do.
+in two custom facets whose JSON schema ships beside this file (``facets.json``, package data) and
+whose ``_schemaURL`` points at that file in the release's source, under the ``Source`` URL that
+pyproject.toml declares (``[project.urls]``), read from the installed package's metadata.
 """
 
 from __future__ import annotations
+
+import functools
+import importlib.metadata
 
 import attr
 from airflow.providers.openlineage.extractors import OperatorLineage
@@ -30,10 +33,27 @@ from labelbridge.lineage.datasets import LineageDataset, RunLineage
 RUN_FACET = "labelbridge"
 #: The export format facet's key in an output dataset's ``facets``.
 EXPORT_FACET = "labelbridgeExport"
-#: facets.json at this release: the one place to change when the source moves.
-SCHEMA_FILE_URL = (
-    f"https://raw.githubusercontent.com/labelbridge/labelbridge/v{VERSION}/include/labelbridge/lineage/facets.json"
-)
+#: facets.json in the source tree; the wheel ships it as labelbridge/lineage/facets.json.
+SCHEMA_FILE_PATH = "include/labelbridge/lineage/facets.json"
+
+
+@functools.cache
+def schema_file_url() -> str | None:
+    """facets.json of this release under the package's declared ``Source`` URL; None if none is declared.
+
+    The URL is pyproject.toml's ``[project.urls] Source``, as installed (``Project-URL`` in the
+    package metadata), so it is declared once; GitHub serves ``<repo>/raw/<tag>/<path>`` as the
+    file itself. A source tree that was never installed has no metadata: its facets then name the
+    standard base facet's schema, as a custom facet without a schema of its own does.
+    """
+    try:
+        project_urls = importlib.metadata.metadata("labelbridge").get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    # Each entry reads "<label>, <url>".
+    declared = dict(entry.split(", ", 1) for entry in project_urls if ", " in entry)
+    source = declared.get("Source")
+    return f"{source.rstrip('/')}/raw/v{VERSION}/{SCHEMA_FILE_PATH}" if source else None
 
 
 @attr.define
@@ -51,7 +71,8 @@ class LabelbridgeRunFacet(RunFacet):
 
     @staticmethod
     def _get_schema() -> str:
-        return f"{SCHEMA_FILE_URL}#/$defs/LabelbridgeRunFacet"
+        url = schema_file_url()
+        return f"{url}#/$defs/LabelbridgeRunFacet" if url else RunFacet._get_schema()
 
 
 @attr.define
@@ -66,7 +87,8 @@ class LabelbridgeExportDatasetFacet(DatasetFacet):
 
     @staticmethod
     def _get_schema() -> str:
-        return f"{SCHEMA_FILE_URL}#/$defs/LabelbridgeExportDatasetFacet"
+        url = schema_file_url()
+        return f"{url}#/$defs/LabelbridgeExportDatasetFacet" if url else DatasetFacet._get_schema()
 
 
 def _input(dataset: LineageDataset) -> InputDataset:
@@ -104,8 +126,9 @@ def build_operator_lineage(run: RunLineage) -> OperatorLineage[InputDataset | Ou
 __all__ = [
     "EXPORT_FACET",
     "RUN_FACET",
-    "SCHEMA_FILE_URL",
+    "SCHEMA_FILE_PATH",
     "LabelbridgeExportDatasetFacet",
     "LabelbridgeRunFacet",
     "build_operator_lineage",
+    "schema_file_url",
 ]

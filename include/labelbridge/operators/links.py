@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Where the plugin (plugins/labelbridge_ui.py) mounts its FastAPI app on the API server.
+#: Where the UI plugin (labelbridge.ui.plugin) mounts its FastAPI app on the API server.
 UI_PREFIX = "/labelbridge"
 
 #: A report folder's name: one UTC day, and nothing that could climb out of the reports place.

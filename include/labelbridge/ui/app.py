@@ -7,11 +7,11 @@
 - ``GET /tasks/{dag_id}/{run_id}/{task_id}/summary?map_index=N``: a task's one-line summary
   from its XCom counts; the Airflow UI shows it as the "Summary" tab of every task instance.
 
-Only the API server imports this module (``labelbridge_ui.LabelbridgeUIPlugin.fastapi_apps``);
-``plugins/.airflowignore`` keeps Airflow's plugin loader, which also runs in every task
-process, from importing FastAPI there for nothing. Every route asks the Airflow auth manager,
-as the REST API does: the JWT from the ``Authorization`` header or the UI's ``_token`` cookie,
-then read access to the compliance DAG's task instances (reports) or the DAG's XComs (summaries).
+Only the API server imports this module, on its first read of the plugin's ``fastapi_apps``
+(:mod:`labelbridge.ui.plugin`): Airflow loads plugins in every task process too, and FastAPI
+is not needed there. Every route asks the Airflow auth manager, as the REST API does: the JWT
+from the ``Authorization`` header or the UI's ``_token`` cookie, then read access to the
+compliance DAG's task instances (reports) or the DAG's XComs (summaries).
 """
 
 from __future__ import annotations
