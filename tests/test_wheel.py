@@ -1,6 +1,7 @@
 """The built wheel is labelbridge whole: installed beside Airflow, with nothing from this checkout, Airflow
 finds its UI plugin (``airflow plugins``), a task process loads that plugin without FastAPI, the provider
-is listed, and the lineage facets name the facets.json the wheel ships.
+is listed, the lineage facets name the facets.json the wheel ships, its ``labelbridge`` command works, and
+the repository's DAG files (what users copy into their DAGs folder) build their DAGs from it.
 
 The clean environment is a fresh venv holding only the wheel (installed by uv, as setup.sh installs the
 project), which sees the locked dependencies of the development venv through a ``.pth`` file, minus that
@@ -184,3 +185,37 @@ def test_facets_name_the_facets_json_the_wheel_ships_at_the_declared_source(prob
     assert probe["facets_json"] == "labelbridge/lineage/facets.json"
     assert url.endswith(f"/include/{probe['facets_json']}")
     assert probe["run_facet"] == f"{url}#/$defs/LabelbridgeRunFacet"
+
+
+#: The repository's DAG files parsed by Airflow's DagBag in the clean environment: the DAG factory is the
+#: wheel's (labelbridge.operators and the config), the files themselves are what users copy into dags/.
+DAG_FILES_PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({"dags": sorted(bag.dag_ids), "errors": {k: v[-300:] for k, v in bag.import_errors.items()}}))
+"""
+
+
+def test_the_wheels_cli_checks_a_config_and_lists_its_storages(clean_env: CleanEnv) -> None:
+    labelbridge = str(clean_env.python.parent / "labelbridge")  # the wheel's console script
+    config = str(ROOT / "config" / "storages.yaml")
+    assert "sync one source storage" in clean_env.run(labelbridge, "--help").stdout
+    clean_env.run(labelbridge, "config", "check", "--config", config)
+    listed = clean_env.run(labelbridge, "storages", "list", "--config", config, "--json").stdout
+    assert [json.loads(line)["name"] for line in listed.splitlines()]
+
+
+def test_the_repositorys_dag_files_build_their_dags_from_the_wheel(clean_env: CleanEnv, tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    shutil.copytree(ROOT / "dags", dags, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**clean_env.env, "LABELBRIDGE_CONFIG": str(ROOT / "config" / "storages.yaml")}
+    result = subprocess.run([str(clean_env.python), "-c", DAG_FILES_PROBE, str(dags)], env=env, cwd=clean_env.cwd,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {}
+    # One sync DAG per source storage of the bundled config, and the other jobs' DAGs.
+    assert [d for d in parsed["dags"] if d.startswith("labelbridge_sync")]
+    assert {"labelbridge_rotate_urls", "labelbridge_compliance"} <= set(parsed["dags"])
