@@ -67,6 +67,18 @@ def child_peak_rss(script: str, count: int) -> float:
     return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
 
 
+def rss_growth(script: str, count: int) -> dict[str, float]:
+    """The peak RSS of the script's job alone at ``count`` and at 10,000 (``count`` if fewer), as the
+    benches' JSON lines end: flat memory keeps ``rss_growth_ratio`` near 1."""
+    small = min(10_000, count)
+    rss_small, rss_large = child_peak_rss(script, small), child_peak_rss(script, count)
+    return {
+        "peak_rss_mb": round(rss_large, 1),
+        f"peak_rss_mb_at_{small}": round(rss_small, 1),
+        "rss_growth_ratio": round(rss_large / rss_small, 2),
+    }
+
+
 def report_peak_rss() -> None:
     """The child's side of :func:`child_peak_rss`: its own peak RSS, as the last line on stdout."""
     print(json.dumps({"peak_rss_mb": peak_rss_mb()}))

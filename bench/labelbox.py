@@ -32,13 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
-from _common import (  # noqa: E402 - bench/ is the script's own folder
-    CpuClock,
-    add_rss_child_arg,
-    child_peak_rss,
-    report_peak_rss,
-    scratch_database,
-)
+from _common import CpuClock, add_rss_child_arg, report_peak_rss, rss_growth, scratch_database  # noqa: E402
 
 import devservices  # noqa: E402
 from labelbridge.tools.labelbox import IngestResult, LabelboxBinding, ingest_lines  # noqa: E402
@@ -137,8 +131,7 @@ def main() -> None:
                 report_peak_rss()
                 return
             measured = run(postgres.url, args.rows, Path(workdir))
-        small = min(10_000, args.rows)
-        rss_small, rss_large = child_peak_rss(__file__, small), child_peak_rss(__file__, args.rows)
+        rss = rss_growth(__file__, args.rows)
     finally:
         postgres.stop()
     print(json.dumps({
@@ -153,9 +146,7 @@ def main() -> None:
         "ingest_rows_per_cpu_s": round(args.rows / measured["cpu_s"]),
         "reingest_rows_per_cpu_s": round(args.rows / measured["again_cpu_s"]),
         "load_average": round(os.getloadavg()[0], 1),
-        "peak_rss_mb": round(rss_large, 1),
-        f"peak_rss_mb_at_{small}": round(rss_small, 1),
-        "rss_growth_ratio": round(rss_large / rss_small, 2),
+        **rss,
     }))  # fmt: skip
 
 

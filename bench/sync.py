@@ -32,13 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
-from _common import (  # noqa: E402 - bench/ is the script's own folder
-    CpuClock,
-    add_rss_child_arg,
-    child_peak_rss,
-    report_peak_rss,
-    scratch_database,
-)
+from _common import CpuClock, add_rss_child_arg, report_peak_rss, rss_growth, scratch_database  # noqa: E402
 
 import devservices  # noqa: E402
 from labelbridge.config import Cloud, StorageConfig  # noqa: E402
@@ -166,8 +160,7 @@ def main() -> None:
         baseline_cpu = sorted(r[5] for r in rounds)[len(rounds) // 2]
         rewritten = max(r[2] for r in rounds)
         e2e_per_s = end_to_end(postgres.url, args.e2e_objects)
-        small = min(10_000, args.objects)
-        rss_small, rss_large = child_peak_rss(__file__, small), child_peak_rss(__file__, args.objects)
+        rss = rss_growth(__file__, args.objects)
     finally:
         postgres.stop()
     print(json.dumps({
@@ -184,9 +177,7 @@ def main() -> None:
         "db_cpu_s": round(db_cpu, 2),
         "baseline_db_cpu_s": round(baseline_cpu, 2),
         "cpu_ratio_vs_baseline": round(baseline_cpu / db_cpu, 2),
-        "peak_rss_mb": round(rss_large, 1),
-        f"peak_rss_mb_at_{small}": round(rss_small, 1),
-        "rss_growth_ratio": round(rss_large / rss_small, 2),
+        **rss,
     }))
 
 
