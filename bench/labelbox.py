@@ -21,12 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,26 +32,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
+from _common import CpuClock, add_rss_child_arg, report_peak_rss, rss_growth, scratch_database  # noqa: E402
 
 import devservices  # noqa: E402
-from labelbridge import db  # noqa: E402
 from labelbridge.tools.labelbox import IngestResult, LabelboxBinding, ingest_lines  # noqa: E402
 
 BUCKET = "s3://bench-labelbox/"
-
-
-def fresh_database(server: str) -> tuple[str, str]:
-    name = f"lb_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = devservices.database_dsn(server, name)
-    db.upgrade(dsn)
-    return name, dsn
-
-
-def drop_database(server: str, name: str) -> None:
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(dsn: str, count: int) -> tuple[int, int]:
@@ -109,19 +92,6 @@ def write_export(path: Path, count: int) -> None:
             out.write(json.dumps(line) + "\n")
 
 
-class CpuClock:
-    """CPU seconds of this process plus those of ``conn``'s PostgreSQL backend (as bench/sync.py): what
-    the machine's other load does not stretch, unlike wall time."""
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.stat = Path(f"/proc/{conn.info.backend_pid}/stat")
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def __call__(self) -> float:
-        fields = self.stat.read_text().rsplit(") ", 1)[1].split()
-        return time.process_time() + (int(fields[11]) + int(fields[12])) / self.tick
-
-
 def ingest(dsn: str, project_id: int, tool_project_id: int, path: Path) -> tuple[float, float, IngestResult]:
     """(wall seconds, CPU seconds of client and DB backend, result)."""
     result = IngestResult("bench", "bench")
@@ -134,8 +104,7 @@ def ingest(dsn: str, project_id: int, tool_project_id: int, path: Path) -> tuple
 
 
 def run(server: str, count: int, workdir: Path) -> dict[str, Any]:
-    name, dsn = fresh_database(server)
-    try:
+    with scratch_database(server) as dsn:
         project_id, tool_project_id = seed(dsn, count)
         export = workdir / f"export-{count}.ndjson"
         write_export(export, count)
@@ -147,33 +116,22 @@ def run(server: str, count: int, workdir: Path) -> dict[str, Any]:
             "rewritten": again.counts.updated + again.counts.created,
             "unchanged": again.counts.unchanged, "file_mb": export.stat().st_size / 1e6,
         }  # fmt: skip
-    finally:
-        drop_database(server, name)
-
-
-def child_peak_rss(count: int) -> float:
-    """Peak RSS (MB) of a child process that seeds, writes the file and ingests ``count`` rows."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--rss-child", str(count)], check=True, capture_output=True, text=True
-    ).stdout
-    return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    add_rss_child_arg(parser)
     args = parser.parse_args()
     postgres = devservices.start_postgres()
     try:
         with tempfile.TemporaryDirectory() as workdir:
             if args.rss_child:
                 run(postgres.url, args.rss_child, Path(workdir))
-                print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                report_peak_rss()
                 return
             measured = run(postgres.url, args.rows, Path(workdir))
-        small = min(10_000, args.rows)
-        rss_small, rss_large = child_peak_rss(small), child_peak_rss(args.rows)
+        rss = rss_growth(__file__, args.rows)
     finally:
         postgres.stop()
     print(json.dumps({
@@ -188,9 +146,7 @@ def main() -> None:
         "ingest_rows_per_cpu_s": round(args.rows / measured["cpu_s"]),
         "reingest_rows_per_cpu_s": round(args.rows / measured["again_cpu_s"]),
         "load_average": round(os.getloadavg()[0], 1),
-        "peak_rss_mb": round(rss_large, 1),
-        f"peak_rss_mb_at_{small}": round(rss_small, 1),
-        "rss_growth_ratio": round(rss_large / rss_small, 2),
+        **rss,
     }))  # fmt: skip
 
 

@@ -20,25 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
-from peak_rss import peak_rss_mb  # noqa: E402 - bench/ is the script's own folder
+from _common import CpuClock, add_rss_child_arg, report_peak_rss, rss_growth, scratch_database  # noqa: E402
 
 import devservices  # noqa: E402
-from labelbridge import db  # noqa: E402
 from labelbridge.config import Cloud, StorageConfig  # noqa: E402
 from labelbridge.storage import ObjectInfo, S3Store  # noqa: E402
 from labelbridge.sync import StorageSync  # noqa: E402
@@ -68,33 +64,6 @@ class GeneratedListing(S3Store):
 
 def storage(bucket: str) -> StorageConfig:
     return StorageConfig(name="bench", project="bench", cloud=Cloud.S3, bucket=bucket)
-
-
-def fresh_database(server: str) -> tuple[str, str]:
-    name = f"lb_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = devservices.database_dsn(server, name)
-    db.upgrade(dsn)
-    return name, dsn
-
-
-def drop_database(server: str, name: str) -> None:
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-class CpuClock:
-    """CPU seconds of this process plus those of ``conn``'s PostgreSQL backend."""
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.stat = Path(f"/proc/{conn.info.backend_pid}/stat")
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def __call__(self) -> float:
-        # Fields 14 and 15 (utime, stime) of the backend; its name (field 2) holds no ") ".
-        fields = self.stat.read_text().rsplit(") ", 1)[1].split()
-        return time.process_time() + (int(fields[11]) + int(fields[12])) / self.tick
 
 
 def db_side(dsn: str, count: int) -> tuple[float, float, int, float]:
@@ -145,7 +114,6 @@ def baseline(dsn: str, count: int) -> tuple[float, float]:
 def end_to_end(server: str, count: int) -> float:
     moto = devservices.start_moto()
     os.environ.update(moto.env)
-    name, dsn = fresh_database(server)
     try:
         from labelbridge.connections import make_client
 
@@ -155,23 +123,14 @@ def end_to_end(server: str, count: int) -> float:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda n: client.put_object(Bucket=bucket, Key=f"img/{n:06d}.jpg", Body=b"x"), range(count)))
         store = S3Store(client, bucket, page_size=PAGE)
-        with psycopg.connect(dsn) as conn:
+        with scratch_database(server) as dsn, psycopg.connect(dsn) as conn:
             started = time.perf_counter()
             result = StorageSync(conn, store, storage(bucket)).run()
             elapsed = time.perf_counter() - started
         assert result.inserted == count, result
         return count / elapsed
     finally:
-        drop_database(server, name)
         moto.stop()
-
-
-def child_peak_rss(count: int) -> float:
-    """Peak RSS (MB) of a child process that runs only the DB-side sync of ``count`` objects."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--rss-child", str(count)], check=True, capture_output=True, text=True
-    ).stdout
-    return float(json.loads(out.strip().splitlines()[-1])["peak_rss_mb"])
 
 
 def main() -> None:
@@ -179,27 +138,21 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--e2e-objects", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=3, help="ours/baseline pairs; the median ratio is reported")
-    parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
+    add_rss_child_arg(parser)
     args = parser.parse_args()
     postgres = devservices.start_postgres()
     try:
         if args.rss_child:
-            name, dsn = fresh_database(postgres.url)
-            try:
+            with scratch_database(postgres.url) as dsn:
                 db_side(dsn, args.rss_child)
-            finally:
-                drop_database(postgres.url, name)
-            print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
+            report_peak_rss()
             return
         # Ours and the baseline alternate, round after round, each on a fresh database: the
         # machine's load drifts, and a ratio measured side by side is what holds.
         rounds = []
         for _ in range(args.rounds):
-            name, dsn = fresh_database(postgres.url)
-            try:
+            with scratch_database(postgres.url) as dsn:
                 rounds.append((*db_side(dsn, args.objects), *baseline(dsn, args.objects)))
-            finally:
-                drop_database(postgres.url, name)
         ratios = sorted(r[0] / r[4] for r in rounds)
         median = rounds[[r[0] / r[4] for r in rounds].index(ratios[len(ratios) // 2])]
         db_rows_per_s, resync_rows_per_s, _, _, baseline_rows_per_s, _ = median
@@ -207,8 +160,7 @@ def main() -> None:
         baseline_cpu = sorted(r[5] for r in rounds)[len(rounds) // 2]
         rewritten = max(r[2] for r in rounds)
         e2e_per_s = end_to_end(postgres.url, args.e2e_objects)
-        small = min(10_000, args.objects)
-        rss_small, rss_large = child_peak_rss(small), child_peak_rss(args.objects)
+        rss = rss_growth(__file__, args.objects)
     finally:
         postgres.stop()
     print(json.dumps({
@@ -225,9 +177,7 @@ def main() -> None:
         "db_cpu_s": round(db_cpu, 2),
         "baseline_db_cpu_s": round(baseline_cpu, 2),
         "cpu_ratio_vs_baseline": round(baseline_cpu / db_cpu, 2),
-        "peak_rss_mb": round(rss_large, 1),
-        f"peak_rss_mb_at_{small}": round(rss_small, 1),
-        "rss_growth_ratio": round(rss_large / rss_small, 2),
+        **rss,
     }))
 
 

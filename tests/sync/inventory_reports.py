@@ -30,7 +30,7 @@ import io
 import json
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
@@ -78,6 +78,28 @@ def _arrow_bytes(table: pa.Table, fmt: str) -> bytes:
     else:
         pq.write_table(table, sink, row_group_size=max(1, table.num_rows // 3 or 1))
     return sink.getvalue()
+
+
+#: How a cloud types a Parquet column: (field, the column's CSV values, the shard's objects) -> array.
+ArrowColumn = Callable[[str, list[Any], list[ObjectInfo]], pa.Array]
+
+
+def _shard_bytes(
+    fmt: str, fields: Sequence[str], values: dict[str, list[Any]], part: list[ObjectInfo], arrow_column: ArrowColumn
+) -> bytes:
+    """One shard of a GCS or Azure report: CSV with a header row of ``fields``, or Parquet typed by ``arrow_column``."""
+    if fmt == "csv":
+        return _csv_bytes(fields, [list(row) for row in zip(*(values[f] for f in fields), strict=True)])
+    return _arrow_bytes(pa.table({f: arrow_column(f, values[f], part) for f in fields}), fmt)
+
+
+def _write_manifest(
+    reports: ObjectStore, manifest: dict[str, Any], key: str, checksum_key: str, *, indent: int
+) -> None:
+    """The manifest, then its checksum file (the manifest's MD5, hex) after it, as S3 and Azure write them."""
+    body = json.dumps(manifest, indent=indent).encode()
+    reports.write(key, body)
+    reports.write(checksum_key, hashlib.md5(body).hexdigest().encode())
 
 
 # S3 -------------------------------------------------------------------------------------------
@@ -139,9 +161,7 @@ def write_s3_report(
         "files": entries,
     }
     folder = f"{reports.prefix}{when:%Y-%m-%dT%H-%MZ}/"
-    body = json.dumps(manifest, indent=4).encode()
-    reports.write(folder + "manifest.json", body)
-    reports.write(folder + "manifest.checksum", hashlib.md5(body).hexdigest().encode())
+    _write_manifest(reports, manifest, folder + "manifest.json", folder + "manifest.checksum", indent=4)
     return {"folder": folder, "manifest": manifest}
 
 
@@ -171,10 +191,7 @@ def write_gcs_report(
             "etag": [o.etag for o in part], "generation": [o.version_id for o in part],
             "contentType": ["image/jpeg"] * len(part),
         }
-        if fmt == "csv":
-            body = _csv_bytes(fields, [list(row) for row in zip(*(values[f] for f in fields), strict=True)])
-        else:
-            body = _arrow_bytes(pa.table({f: _gcs_column(f, values[f], part) for f in fields}), fmt)
+        body = _shard_bytes(fmt, fields, values, part, _gcs_column)
         name = f"{stem}_{n}.{fmt}"
         reports.write(name, body)
         names.append(name.rsplit("/", 1)[-1])
@@ -238,11 +255,7 @@ def write_azure_report(
             "VersionId": [o.version_id for o in part], "IsCurrentVersion": ["true"] * len(part),
             "Snapshot": [None] * len(part), "Content-MD5": [""] * len(part),
         }
-        if fmt == "csv":
-            body = _csv_bytes(fields, [list(row) for row in zip(*(values[f] for f in fields), strict=True)])
-        else:
-            body = _arrow_bytes(pa.table({f: pa.array([None if v is None else str(v) for v in values[f]],
-                                                      pa.string()) for f in fields}), fmt)
+        body = _shard_bytes(fmt, fields, values, part, _azure_column)
         blob = f"{folder}{rule}_1000000_{n}.{fmt}"
         reports.write(blob, body)
         entries.append({"blob": blob, "size": len(body)})
@@ -261,10 +274,13 @@ def write_azure_report(
         "summary": {"objectCount": len(objects), "totalObjectSize": sum(o.size_bytes for o in objects)},
         "version": "1.0",
     }
-    body = json.dumps(manifest, indent=2).encode()
-    reports.write(f"{folder}{rule}-manifest.json", body)
-    reports.write(f"{folder}{rule}-manifest.checksum", hashlib.md5(body).hexdigest().encode())
+    _write_manifest(reports, manifest, f"{folder}{rule}-manifest.json", f"{folder}{rule}-manifest.checksum", indent=2)
     return {"folder": folder, "manifest": manifest}
+
+
+def _azure_column(field: str, values: list[Any], part: list[ObjectInfo]) -> pa.Array:
+    """Parquet columns as Azure writes them: every field a string."""
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def write_report(cloud: Cloud, reports: ObjectStore, source_bucket: str, objects: Sequence[ObjectInfo],

@@ -9,41 +9,33 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from labelbridge.cli._common import (
-    Subparsers,
-    add_config_arg,
-    add_db_arg,
-    labeling_dsn,
-    load_config_warning,
-    print_json,
-)
+from labelbridge.cli._common import Subparsers, add_project_verbs, load_project, print_json, print_result
 from labelbridge.display import escaped
 
 
 def register(subparsers: Subparsers) -> None:
-    group = subparsers.add_parser(
+    add_project_verbs(
+        subparsers,
         "ground-truth",
         help="write SageMaker Ground Truth input manifests, ingest its output manifests, list quarantined lines",
         description="The Ground Truth DAG's jobs for one project of storages.yaml. Prints counts and s3:// URIs.",
+        verbs=(
+            ("manifest", "write the tasks no manifest held yet as an input manifest under ground_truth.manifests"),
+            ("ingest", "ingest the output manifests under ground_truth.outputs not ingested yet as annotations"),
+            ("quarantine", "list the output lines set aside: manifest, line number and why"),
+        ),
+        project_help="a project with a ground_truth section",
+        verb_options={
+            "manifest": lambda parser: parser.add_argument(
+                "--full", action="store_true", help="every live task, not only new ones"
+            ),
+            "ingest": lambda parser: parser.add_argument(
+                "--full", action="store_true", help="re-read every output manifest"
+            ),
+        },
+        json_help="JSON instead of sentences",  # not "one JSON object": quarantine prints a list
+        handler=cmd_ground_truth,
     )
-    verbs = group.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb, text in (
-        ("manifest", "write the tasks no manifest held yet as an input manifest under ground_truth.manifests"),
-        ("ingest", "ingest the output manifests under ground_truth.outputs not ingested yet as annotations"),
-        ("quarantine", "list the output lines set aside: manifest, line number and why"),
-    ):
-        parser = verbs.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".")
-        parser.add_argument("project", metavar="PROJECT", help="a project with a ground_truth section")
-        if verb != "quarantine":
-            parser.add_argument(
-                "--full",
-                action="store_true",
-                help="manifest: every live task, not only new ones; ingest: re-read every output manifest",
-            )
-        parser.add_argument("--json", action="store_true", help="JSON instead of sentences")
-        add_config_arg(parser)
-        add_db_arg(parser)
-        parser.set_defaults(handler=cmd_ground_truth)
 
 
 def cmd_ground_truth(args: argparse.Namespace) -> int:
@@ -51,11 +43,9 @@ def cmd_ground_truth(args: argparse.Namespace) -> int:
     from labelbridge.operators.ground_truth import ground_truth_project, location_store
     from labelbridge.tools.ground_truth import ingest_outputs, write_manifest
 
-    config = load_config_warning(args.config)
-    project = ground_truth_project(config, args.project)
+    config, project, dsn = load_project(args, ground_truth_project)
     gt = project.ground_truth
     assert gt is not None
-    dsn = labeling_dsn(args)
     name = escaped(project.name)
     out: dict[str, Any]
     if args.verb == "quarantine":
@@ -80,11 +70,7 @@ def cmd_ground_truth(args: argparse.Namespace) -> int:
                 f"ingested), {i.lines} lines: {i.created} annotations created, {i.updated} updated, {i.unchanged} "
                 f"unchanged; {i.unlabeled} objects not labeled, {i.quarantined} lines quarantined, "
                 f"{i.boxes_clipped} boxes cut back to the image")  # fmt: skip
-    if args.json:
-        print_json(out)
-    else:
-        print(text)
-    return 0
+    return print_result(args, out, text)
 
 
 def _quarantine(args: argparse.Namespace, dsn: str, project: str, manifests: str) -> int:

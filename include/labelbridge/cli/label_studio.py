@@ -11,14 +11,7 @@ import argparse
 from datetime import datetime, timedelta
 from typing import Any
 
-from labelbridge.cli._common import (
-    Subparsers,
-    add_config_arg,
-    add_db_arg,
-    labeling_dsn,
-    load_config_warning,
-    print_json,
-)
+from labelbridge.cli._common import Subparsers, add_project_verbs, load_project, print_json, print_result
 from labelbridge.cli._progress import live_progress
 from labelbridge.config import LabelbridgeConfig, ProjectConfig
 from labelbridge.display import escaped
@@ -26,41 +19,35 @@ from labelbridge.tools.label_studio import label_studio_status, pull_project, pu
 
 
 def register(subparsers: Subparsers) -> None:
-    group = subparsers.add_parser(
+    add_project_verbs(
+        subparsers,
         "label-studio",
         help="push tasks to Label Studio, renew their URLs, pull annotations, or show where a project stands",
         description="The Label Studio DAG's jobs for one project of storages.yaml. Prints counts, never URLs.",
-    )
-    verbs = group.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb, text in (
-        ("push", "import new tasks with signed URLs, update changed ones, delete vanished unannotated ones"),
-        ("renew", "renew the signed URLs Label Studio holds that are due (and this run's share of the spread)"),
-        ("pull", "bring annotations created, edited or deleted in Label Studio into the labeling DB"),
-        ("status", "tasks in sync and pending, the earliest URL expiry, whether renewal keeps up (no request to "
-                   "Label Studio)"),
-    ):  # fmt: skip
-        parser = verbs.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".")
-        parser.add_argument("project", metavar="PROJECT", help="a project with a label_studio section")
-        if verb == "renew":
-            parser.add_argument(
+        verbs=(
+            ("push", "import new tasks with signed URLs, update changed ones, delete vanished unannotated ones"),
+            ("renew", "renew the signed URLs Label Studio holds that are due (and this run's share of the spread)"),
+            ("pull", "bring annotations created, edited or deleted in Label Studio into the labeling DB"),
+            ("status", "tasks in sync and pending, the earliest URL expiry, whether renewal keeps up (no request "
+                       "to Label Studio)"),
+        ),
+        project_help="a project with a label_studio section",
+        verb_options={
+            "renew": lambda parser: parser.add_argument(
                 "--max-seconds", type=float, metavar="S", help="stop PATCHing after S seconds (default: no limit)"
-            )
-        if verb == "pull":
-            parser.add_argument(
+            ),
+            "pull": lambda parser: parser.add_argument(
                 "--skip-deleted-check", action="store_true", help="do not list task ids to notice hand deletions"
-            )
-        parser.add_argument("--json", action="store_true", help="one JSON object instead of a sentence")
-        add_config_arg(parser)
-        add_db_arg(parser)
-        parser.set_defaults(handler=cmd_label_studio)
+            ),
+        },
+        handler=cmd_label_studio,
+    )
 
 
 def cmd_label_studio(args: argparse.Namespace) -> int:
     from labelbridge.connections import label_studio_project
 
-    config = load_config_warning(args.config)
-    project = label_studio_project(config, args.project)
-    dsn = labeling_dsn(args)
+    config, project, dsn = load_project(args, label_studio_project)
     if args.verb == "status":
         return _status(args, config, project, dsn)
     return _run(args, config, project, dsn)
@@ -120,11 +107,7 @@ def _run(args: argparse.Namespace, config: LabelbridgeConfig, project: ProjectCo
                 f"{p.updated} updated, {p.deleted} deleted, {p.unchanged} unchanged in {p.tasks_seen} tasks seen; "
                 f"{p.deleted_in_tool} tasks deleted in Label Studio by hand"
             )
-    if args.json:
-        print_json(out)
-    else:
-        print(text)
-    return 0
+    return print_result(args, out, text)
 
 
 def _status(args: argparse.Namespace, config: LabelbridgeConfig, project: ProjectConfig, dsn: str) -> int:

@@ -9,46 +9,36 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from labelbridge.cli._common import (
-    Subparsers,
-    add_config_arg,
-    add_db_arg,
-    labeling_dsn,
-    load_config_warning,
-    print_json,
-)
+from labelbridge.cli._common import Subparsers, add_project_verbs, load_project, print_result
 from labelbridge.display import escaped
 from labelbridge.tools.labelbox import ingest_exports, write_rows
 
 
 def register(subparsers: Subparsers) -> None:
-    group = subparsers.add_parser(
+    add_project_verbs(
+        subparsers,
         "labelbox",
         help="write Labelbox data-row import files, or ingest Labelbox export files",
         description="The Labelbox DAG's jobs for one project of storages.yaml. Prints counts, never URLs.",
+        verbs=(
+            ("rows", "sign what is due, then write import files: new rows, changed rows (upsert by global key), "
+                     "removed keys, and a manifest"),
+            ("ingest", "ingest the Labelbox export v2 NDJSON files new in <prefix>exports/ into the labeling DB"),
+        ),
+        project_help="a project with a labelbox section",
+        verb_options={
+            "ingest": lambda parser: parser.add_argument(
+                "--full", action="store_true", help="read every export file again, not only new ones"
+            ),
+        },
+        handler=cmd_labelbox,
     )
-    verbs = group.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb, text in (
-        ("rows", "sign what is due, then write import files: new rows, changed rows (upsert by global key), "
-                 "removed keys, and a manifest"),
-        ("ingest", "ingest the Labelbox export v2 NDJSON files new in <prefix>exports/ into the labeling DB"),
-    ):  # fmt: skip
-        parser = verbs.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".")
-        parser.add_argument("project", metavar="PROJECT", help="a project with a labelbox section")
-        if verb == "ingest":
-            parser.add_argument("--full", action="store_true", help="read every export file again, not only new ones")
-        parser.add_argument("--json", action="store_true", help="one JSON object instead of sentences")
-        add_config_arg(parser)
-        add_db_arg(parser)
-        parser.set_defaults(handler=cmd_labelbox)
 
 
 def cmd_labelbox(args: argparse.Namespace) -> int:
     from labelbridge.connections import labelbox_project, labelbox_store, project_stores
 
-    config = load_config_warning(args.config)
-    project = labelbox_project(config, args.project)
-    dsn = labeling_dsn(args)
+    config, project, dsn = load_project(args, labelbox_project)
     name = escaped(project.name)
     out: dict[str, Any]
     lines: list[str]
@@ -79,8 +69,4 @@ def cmd_labelbox(args: argparse.Namespace) -> int:
         ]
         lines += [f"  quarantined {escaped(q.where)}: {escaped(q.reason)}" for q in ingested.quarantined]
         lines += [f"  never written by labelbridge: {escaped(k)}" for k in ingested.not_ours]
-    if args.json:
-        print_json(out)
-    else:
-        print("\n".join(lines))
-    return 0
+    return print_result(args, out, "\n".join(lines))
