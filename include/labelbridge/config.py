@@ -36,6 +36,10 @@ from labelbridge.errors import ConfigError
 from labelbridge.storage import store_class
 
 CONFIG_ENV_VAR = "LABELBRIDGE_CONFIG"
+
+#: A project's annotation-tool sections, and each tool's name in messages.
+AnnotationTool = Literal["label_studio", "ground_truth", "labelbox"]
+TOOL_NAMES: dict[str, str] = {"label_studio": "Label Studio", "ground_truth": "Ground Truth", "labelbox": "Labelbox"}
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "storages.yaml"
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
@@ -608,16 +612,29 @@ class LabelbridgeConfig:
         """The source storages whose tasks feed ``project``."""
         return [s for s in self.storages.values() if s.project == project]
 
+    def tool_projects(self, tool: AnnotationTool) -> list[ProjectConfig]:
+        """The projects labeled in ``tool`` (those with its section)."""
+        return [p for p in self.projects.values() if getattr(p, tool) is not None]
+
+    def tool_project(self, name: str, tool: AnnotationTool) -> ProjectConfig:
+        """``name``'s entry, which must have ``tool``'s section: the error names the projects that do."""
+        project = self.project(name)
+        if getattr(project, tool) is None:
+            labeled = ", ".join(p.name for p in self.tool_projects(tool)) or "none"
+            raise ConfigError(
+                f"project {name!r} in {self.path} has no {tool} section; "
+                f"projects labeled in {TOOL_NAMES[tool]}: {labeled}"
+            )
+        return project
+
     def label_studio_projects(self) -> list[ProjectConfig]:
-        """The projects labeled in Label Studio."""
-        return [p for p in self.projects.values() if p.label_studio is not None]
+        return self.tool_projects("label_studio")
 
     def ground_truth_projects(self) -> list[ProjectConfig]:
-        """The projects labeled in SageMaker Ground Truth."""
-        return [p for p in self.projects.values() if p.ground_truth is not None]
+        return self.tool_projects("ground_truth")
+
     def labelbox_projects(self) -> list[ProjectConfig]:
-        """The projects labeled in Labelbox."""
-        return [p for p in self.projects.values() if p.labelbox is not None]
+        return self.tool_projects("labelbox")
 
     def export_target(self, name: str) -> ExportTargetConfig:
         try:

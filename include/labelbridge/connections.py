@@ -71,29 +71,6 @@ def label_studio_client(conn_id: str) -> LabelStudioClient:
     return LabelStudioHook(conn_id).get_conn()
 
 
-def label_studio_project(config: LabelbridgeConfig, name: str) -> ProjectConfig:
-    """``name``'s entry in storages.yaml, which must say where it is labeled in Label Studio."""
-    project = config.project(name)
-    if project.label_studio is None:
-        labeled = ", ".join(p.name for p in config.label_studio_projects()) or "none"
-        raise ConfigError(
-            f"project {name!r} in {config.path} has no label_studio section; "
-            f"projects labeled in Label Studio: {labeled}"
-        )
-    return project
-
-
-def labelbox_project(config: LabelbridgeConfig, name: str) -> ProjectConfig:
-    """``name``'s entry in storages.yaml, which must have a ``labelbox`` section."""
-    project = config.project(name)
-    if project.labelbox is None:
-        labeled = ", ".join(p.name for p in config.labelbox_projects()) or "none"
-        raise ConfigError(
-            f"project {name!r} in {config.path} has no labelbox section; projects labeled in Labelbox: {labeled}"
-        )
-    return project
-
-
 def labelbox_store(project: ProjectConfig) -> ObjectStore:
     """The bucket of the project's ``labelbox`` section: import files written, exports read."""
     assert project.labelbox is not None

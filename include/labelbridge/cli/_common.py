@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 from labelbridge.display import escaped
 
 if TYPE_CHECKING:  # storages.yaml's models load with the command that reads them, not with --help
-    from labelbridge.config import LabelbridgeConfig, ProjectConfig
+    from labelbridge.config import AnnotationTool, LabelbridgeConfig, ProjectConfig
 
 #: What ``add_subparsers`` returns; each command module's ``register`` takes it.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -101,14 +101,12 @@ class ChosenProject(NamedTuple):
     dsn: str
 
 
-def load_project(
-    args: argparse.Namespace, pick: Callable[[LabelbridgeConfig, str], ProjectConfig]
-) -> ChosenProject:
-    """storages.yaml (warnings on stderr), the project PROJECT names as ``pick`` checks it (it raises
-    :class:`~labelbridge.errors.ConfigError` when the project is not labeled in its tool), and the
-    labeling DB's DSN, in that order: a wrong project name fails before any Airflow connection is read."""
+def load_project(args: argparse.Namespace, tool: AnnotationTool) -> ChosenProject:
+    """storages.yaml (warnings on stderr), the project PROJECT names, which must be labeled in ``tool``
+    (else :class:`~labelbridge.errors.ConfigError`), and the labeling DB's DSN, in that order: a wrong
+    project name fails before any Airflow connection is read."""
     config = load_config_warning(args.config)
-    project = pick(config, args.project)
+    project = config.tool_project(args.project, tool)
     return ChosenProject(config, project, labeling_dsn(args))
 
 

@@ -40,10 +40,10 @@ def register(subparsers: Subparsers) -> None:
 
 def cmd_ground_truth(args: argparse.Namespace) -> int:
     from labelbridge.connections import project_stores
-    from labelbridge.operators.ground_truth import ground_truth_project, location_store
+    from labelbridge.operators.ground_truth import location_store
     from labelbridge.tools.ground_truth import ingest_outputs, write_manifest
 
-    config, project, dsn = load_project(args, ground_truth_project)
+    config, project, dsn = load_project(args, "ground_truth")
     gt = project.ground_truth
     assert gt is not None
     name = escaped(project.name)

@@ -45,9 +45,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def cmd_label_studio(args: argparse.Namespace) -> int:
-    from labelbridge.connections import label_studio_project
-
-    config, project, dsn = load_project(args, label_studio_project)
+    config, project, dsn = load_project(args, "label_studio")
     if args.verb == "status":
         return _status(args, config, project, dsn)
     return _run(args, config, project, dsn)

@@ -36,9 +36,9 @@ def register(subparsers: Subparsers) -> None:
 
 
 def cmd_labelbox(args: argparse.Namespace) -> int:
-    from labelbridge.connections import labelbox_project, labelbox_store, project_stores
+    from labelbridge.connections import labelbox_store, project_stores
 
-    config, project, dsn = load_project(args, labelbox_project)
+    config, project, dsn = load_project(args, "labelbox")
     name = escaped(project.name)
     out: dict[str, Any]
     lines: list[str]

@@ -16,24 +16,11 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from labelbridge.config import GroundTruthConfig, LabelbridgeConfig, ProjectConfig
-from labelbridge.errors import ConfigError
+from labelbridge.config import GroundTruthConfig
 from labelbridge.operators.assets import ground_truth_alias, ground_truth_asset
 from labelbridge.operators.base import LabelingDbOperator
 
 log = logging.getLogger(__name__)
-
-
-def ground_truth_project(config: LabelbridgeConfig, name: str) -> ProjectConfig:
-    """``name``'s entry in storages.yaml, which must have a ``ground_truth`` section."""
-    project = config.project(name)
-    if project.ground_truth is None:
-        labeled = ", ".join(p.name for p in config.ground_truth_projects()) or "none"
-        raise ConfigError(
-            f"project {name!r} in {config.path} has no ground_truth section; "
-            f"projects labeled in Ground Truth: {labeled}"
-        )
-    return project
 
 
 def location_store(gt: GroundTruthConfig, location: str) -> Any:
@@ -79,7 +66,7 @@ class GroundTruthManifestOperator(GroundTruthOperator):
         from labelbridge.tools.ground_truth import write_manifest
 
         config = self.load_config()
-        project = ground_truth_project(config, self.project)
+        project = config.tool_project(self.project, "ground_truth")
         assert project.ground_truth is not None
         result = write_manifest(
             self.labeling_dsn(),
@@ -109,7 +96,7 @@ class GroundTruthIngestOperator(GroundTruthOperator):
         from labelbridge.tools.ground_truth import ingest_outputs
 
         config = self.load_config()
-        project = ground_truth_project(config, self.project)
+        project = config.tool_project(self.project, "ground_truth")
         assert project.ground_truth is not None
         result = ingest_outputs(
             self.labeling_dsn(),

@@ -18,7 +18,7 @@ from typing import Any
 from airflow.sdk import Context
 
 from labelbridge.config import LabelbridgeConfig, LabelStudioConfig, ProjectConfig
-from labelbridge.connections import label_studio_client, label_studio_project, project_stores
+from labelbridge.connections import label_studio_client, project_stores
 from labelbridge.lineage import RunLineage, label_studio_dataset, labeling_db_tables
 from labelbridge.operators.assets import label_studio_alias, label_studio_asset
 from labelbridge.operators.base import LabelingDbOperator
@@ -43,7 +43,7 @@ class LabelStudioOperator(LabelingDbOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         config = self.load_config()
-        project = label_studio_project(config, self.project)
+        project = config.tool_project(self.project, "label_studio")
         with label_studio_client(_settings(project).conn_id) as client:
             return self.run(client, config, project, context)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from labelbridge.connections import labelbox_project, labelbox_store, project_stores
+from labelbridge.connections import labelbox_store, project_stores
 from labelbridge.operators.assets import labelbox_alias, labelbox_asset
 from labelbridge.operators.base import LabelingDbOperator
 from labelbridge.tools.labelbox import ingest_exports, write_rows
@@ -46,7 +46,7 @@ class LabelboxRowsOperator(LabelboxOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         config = self.load_config()
-        project = labelbox_project(config, self.project)
+        project = config.tool_project(self.project, "labelbox")
         result = write_rows(
             self.labeling_dsn(),
             project=project,
@@ -74,7 +74,7 @@ class LabelboxIngestOperator(LabelboxOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         config = self.load_config()
-        project = labelbox_project(config, self.project)
+        project = config.tool_project(self.project, "labelbox")
         result = ingest_exports(self.labeling_dsn(), project=project, store=labelbox_store(project), full=self.full)
         counts = result.counts
         alias = labelbox_alias(project.name)
