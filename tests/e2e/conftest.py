@@ -87,6 +87,10 @@ class AirflowApi:
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
+    def task_ids(self, dag_id: str) -> set[str]:
+        """The tasks of the DAG's latest serialized version, as the scheduler will create them for a new run."""
+        return {task["task_id"] for task in self.get(f"/dags/{dag_id}/tasks")["tasks"]}
+
     def unpause(self, dag_id: str) -> None:
         self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
