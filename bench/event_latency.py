@@ -7,7 +7,8 @@
   AssetWatcher builds it) awaited in an asyncio loop until it yields, then the keyed sync of its
   batch (in a thread, as a worker would) and the messages' deletion. Not included: the Airflow
   scheduler's turn between the asset event and the task's start (seconds: its loop and the
-  executor's pick-up), which no in-process loop can stand for.
+  executor's pick-up), which no in-process loop can stand for: tests/e2e/test_events.py times the whole chain
+  through the stack's triggerer, scheduler and Celery worker (docs/sync.md, "Through the whole deployment").
 * Worker slots held while idle: the events DAG (dags/events.py, loaded from a storages.yaml
   naming this queue) is scheduled on an Asset whose watcher holds the trigger, and has no
   sensor and no deferrable task: nothing occupies a worker or even a deferred task instance

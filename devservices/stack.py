@@ -199,7 +199,8 @@ def stack_only_env(settings: StackSettings) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(settings.scheduler_health_port),
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.worker_logs_port),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.triggerer_logs_port),
-        # An edited storages.yaml shows up within seconds, not the default 30 s.
+        # An edited storages.yaml is re-read within 10 s, not the default 30 s. A DAG whose previous version
+        # was written less than [core] min_serialized_dag_update_interval (30 s) ago keeps it until then.
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
         "AIRFLOW__API__BASE_URL": settings.api_url,
     }

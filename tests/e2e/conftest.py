@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -86,6 +87,10 @@ class AirflowApi:
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
+    def task_ids(self, dag_id: str) -> set[str]:
+        """The tasks of the DAG's latest serialized version, as the scheduler will create them for a new run."""
+        return {task["task_id"] for task in self.get(f"/dags/{dag_id}/tasks")["tasks"]}
+
     def unpause(self, dag_id: str) -> None:
         self.client.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
@@ -141,10 +146,16 @@ class Stack:
         self.config_path.write_text(text.replace("storages:\n", "storages:\n" + entry, 1))
 
     def s3(self) -> Any:
+        return self._moto_client("s3")
+
+    def sqs(self) -> Any:
+        return self._moto_client("sqs")
+
+    def _moto_client(self, service: str) -> Any:
         import boto3
 
         return boto3.client(
-            "s3", endpoint_url=f"http://127.0.0.1:{self.settings.moto_port}", region_name="us-east-1",
+            service, endpoint_url=f"http://127.0.0.1:{self.settings.moto_port}", region_name="us-east-1",
             aws_access_key_id="testing", aws_secret_access_key="testing",
         )
 
@@ -162,6 +173,14 @@ def _stack_env(state_dir: Path, config_path: Path) -> dict[str, str]:
         LABELBRIDGE_CONFIG=str(config_path),
     )
     return env
+
+
+def _keep_logs(settings: stack_module.StackSettings, into: Path) -> None:
+    """Copy the components' and tasks' logs and the OpenLineage events out of the state dir that ``purge``
+    removes: pytest keeps its last temporary folders, so a failed run can still be read afterwards."""
+    for source in (settings.logs_dir, settings.state_dir / "airflow-home" / "logs", settings.openlineage_events.parent):
+        if source.exists():
+            shutil.copytree(source, into / source.relative_to(settings.state_dir), dirs_exist_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -187,6 +206,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         deployed.s3().create_bucket(Bucket=export_bucket)
         yield deployed
     finally:
+        _keep_logs(settings, base / "stack-logs")
         stopped = subprocess.run([str(STACK_SH), "purge"], env=env, cwd=ROOT, capture_output=True, text=True,
                                  check=False, timeout=300)
         assert stopped.returncode == 0, stopped.stderr[-4000:]
