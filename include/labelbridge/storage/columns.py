@@ -84,9 +84,10 @@ class ObjectColumns(Sequence[ObjectInfo]):
 
     @classmethod
     def concat(cls, pages: Iterable[ObjectColumns]) -> ObjectColumns:
+        """The pages as one, in one chunk: Arrow's calls then run once per batch, not per page."""
         import pyarrow as pa
 
-        return cls(pa.concat_tables([page.table for page in pages]))
+        return cls(pa.concat_tables([page.table for page in pages]).combine_chunks())
 
     def __len__(self) -> int:
         return int(self.table.num_rows)

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Objects per page of an inventory: the engine's default write batch (``engine.WRITE_BATCH``).
+PAGE_ROWS = 5000
+
 
 class PageSource(Protocol):
     """Pages of one scope's objects, in byte order, as one complete listing.
@@ -64,14 +67,19 @@ class InventorySource:
 
     :param store: the source storage's store (its key pattern; its listing for the fallback).
     :param reader: the inventory reader of the bucket the reports are delivered to.
+    :param page_rows: objects per page. A report's pages cost no request each; as large as the
+        engine's write batch, each prefetched page is a whole batch, made while the one before
+        is written.
     """
 
     def __init__(
-        self, store: ObjectStore, reader: InventoryReader, *, fallback: Literal["list", "fail"] = "fail"
+        self, store: ObjectStore, reader: InventoryReader, *, fallback: Literal["list", "fail"] = "fail",
+        page_rows: int = PAGE_ROWS,
     ) -> None:
         self.store = store
         self.reader = reader
         self.fallback = fallback
+        self.page_rows = page_rows
         self.describe: str | None = "inventory"
         self.as_of: datetime | None = None
 
@@ -97,7 +105,7 @@ class InventorySource:
         self.describe = f"inventory {report.describe(self.reader.store)} (a complete listing as of its date)"
         log.info("%s: reading %s, %d files", self.store, self.describe, len(report.files))
         tables = (self._in_scope(table, scope) for table in self.reader.tables(report, prefix=scope.prefix))
-        yield from sorted_object_pages(tables, page_size=self.store.page_size)
+        yield from sorted_object_pages(tables, page_size=self.page_rows)
 
     def _in_scope(self, table: pa.Table, scope: Scope) -> pa.Table:
         """The rows a listing of ``scope`` would return (the reader kept those under its prefix)."""

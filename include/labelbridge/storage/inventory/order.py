@@ -85,10 +85,10 @@ def sorted_object_pages(
             held.append(piece)
             count += piece.num_rows
             if count == page_size:
-                yield ObjectColumns(pa.concat_tables(held))
+                yield ObjectColumns(pa.concat_tables(held).combine_chunks())
                 held, count = [], 0
     if count:
-        yield ObjectColumns(pa.concat_tables(held))
+        yield ObjectColumns(pa.concat_tables(held).combine_chunks())
 
 
 def sorted_pages(
