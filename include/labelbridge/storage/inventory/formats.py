@@ -21,8 +21,11 @@ def parquet_batches(spool: IO[bytes], wanted: Any) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(spool)
-    # One row group at a time: iter_batches reads them in turn.
-    yield from parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=wanted(parquet.schema_arrow.names))
+    # One row group at a time: iter_batches reads them in turn. In this thread: Arrow's decoding
+    # threads each kept memory of their own, and the peak RSS grew with the report (1M objects:
+    # +45 MB over 100k with them, +15 MB without), for no CPU saved.
+    columns = wanted(parquet.schema_arrow.names)
+    yield from parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=columns, use_threads=False)
 
 
 def orc_batches(spool: IO[bytes], wanted: Any) -> Iterator[Any]:
