@@ -55,12 +55,12 @@ def listed(source: ObjectStore) -> list[ObjectInfo]:
 
 def inventory_sync(
     dsn: str, source: ObjectStore, storage: StorageConfig, inventory: InventoryReader, *, fallback: str = "fail",
-    **kwargs: Any,
+    page_rows: int = 5000, scope: Scope | None = None, **kwargs: Any,
 ) -> SyncCounts:
     store = configured(source, storage)
     with psycopg.connect(dsn) as conn:
-        pages = InventorySource(store, inventory, fallback=fallback)  # type: ignore[arg-type]
-        return StorageSync(conn, store, storage, source=pages, **kwargs).run()
+        pages = InventorySource(store, inventory, fallback=fallback, page_rows=page_rows)  # type: ignore[arg-type]
+        return StorageSync(conn, store, storage, source=pages, **kwargs).run(scope)
 
 
 def counts(c: SyncCounts) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def test_an_unsorted_report_soft_deletes_exactly_what_vanished(
     write_report(cloud, reports, source.bucket, listed(source), when=hour_ago(), files=5, seed=7)
     monkeypatch.setattr(order, "RUN_ROWS", 4)
 
-    result = inventory_sync(labeling_dsn, source, storage, reader(cloud, reports, source), write_batch=5)
+    result = inventory_sync(labeling_dsn, source, storage, reader(cloud, reports, source), page_rows=3, write_batch=5)
 
     assert counts(result) == {"listed": 35, "inserted": 2, "updated": 1, "unchanged": 32, "deleted": 7}
     survivors = sorted([*(k for k in keys if k not in gone), "k/017a.jpg", "k/999.jpg"])
@@ -159,6 +159,75 @@ def test_sorted_pages_of_many_runs_and_frames_match_a_plain_sort(seed: int, monk
     got = [o.key for page in sorted_pages(rows, page_size=97, run_rows=rng.randint(20, 400)) for o in page]
 
     assert got == sorted(set(keys), key=lambda k: k.encode())
+
+
+def test_sorted_pages_follow_byte_order_where_other_orders_differ_and_keep_each_keys_first_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(order, "FRAME_ROWS", 2)
+    # "B" before "a" (no case folding), "a+b" before "a/b" before "a0" (by byte value), "z" before
+    # "é" (ASCII before any multi-byte character), U+FFFF before U+1F600 (UTF-16 puts it first).
+    expected = ["B", "a", "a+b", "a/b", "a0", "z", "é", "\uffff", "😀"]
+    report = ["😀", "a0", "z", "B", "a/b", "\uffff", "a", "é", "a+b"]
+    # Each key listed twice, the second time with another ETag, in runs of three: spilled, merged.
+    rows = [(k, 1, "first", None, None) for k in report] + [(k, 2, "again", None, None) for k in reversed(report)]
+
+    pages = list(sorted_pages(rows, page_size=4, run_rows=3))
+
+    assert [o.key for page in pages for o in page] == expected
+    assert {(o.etag, o.size_bytes) for page in pages for o in page} == {("first", 1)}
+    assert [len(p) for p in pages] == [4, 4, 1]
+
+
+# Keys that COPY's text format or JSON must escape (quote, backslash, tab, newline) beside plain and
+# non-ASCII ones: a batch with any is written by Python, one without by Arrow.
+ESCAPED_KEYS = ['q/say "hi".jpg', "q/back\\slash.jpg", "q/tab\there.jpg", "q/new\nline.jpg", "q/plain.jpg",
+                "q/plain2.jpg", "q/ü😀.jpg"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_keys_copy_or_json_must_escape_become_the_tasks_a_listing_writes(
+    fmt: str, new_store: StoreFactory, labeling_dsn: str
+) -> None:
+    source = new_store(Cloud.S3)
+    reports = reports_for(Cloud.S3, new_store, source)
+    objects = [ObjectInfo(k, 1, f"e{n}", datetime(2026, 1, 1, tzinfo=UTC)) for n, k in enumerate(ESCAPED_KEYS)]
+    write_s3_report(reports, source.bucket, objects, when=hour_ago(), fmt=fmt)
+    storage = storage_for(source)
+    by_pairs = {"page_rows": 2, "write_batch": 2}  # [back\slash, new\nline] [plain, plain2] [say "hi", tab] [ü😀]
+
+    first = inventory_sync(labeling_dsn, source, storage, reader(Cloud.S3, reports, source), **by_pairs)
+
+    assert counts(first) == {"listed": 7, "inserted": 7}
+    assert [(u, d) for u, _, d in live_tasks(labeling_dsn)] == [
+        (source.uri(k), {"image": source.uri(k)}) for k in sorted(ESCAPED_KEYS, key=str.encode)
+    ]
+    assert rows(labeling_dsn, "SELECT object_version FROM task ORDER BY uri") == [
+        (f"e{ESCAPED_KEYS.index(k)}",) for k in sorted(ESCAPED_KEYS, key=str.encode)
+    ]
+    again = inventory_sync(labeling_dsn, source, storage, reader(Cloud.S3, reports, source), **by_pairs)
+    assert counts(again) == {"listed": 7, "unchanged": 7}
+
+
+def test_a_report_is_filtered_as_the_listing_filters(new_store: StoreFactory, labeling_dsn: str) -> None:
+    source = new_store(Cloud.S3)
+    keys = ["img/a.jpg", "img/skip.jpg", "img/Ü.jpg", "img/-.jpg", "img/folder/", "img/sub/b.jpg", "img/out/c.jpg",
+            "other/d.jpg"]
+    reports = reports_for(Cloud.S3, new_store, source)
+    write_s3_report(reports, source.bucket, [ObjectInfo(k, 1, "e", None) for k in keys], when=hour_ago(),
+                    fmt="parquet")
+    # Python's re: a lookahead, and a \w that takes "Ü" (Arrow's RE2 has no lookahead, and its \w is ASCII).
+    storage = storage_for(source, prefix="img/", key_regex=r"^img/(?!skip)\w")
+    inventory = reader(Cloud.S3, reports, source)
+
+    # A root shard: this level only.
+    inventory_sync(labeling_dsn, source, storage, inventory, scope=Scope("img/", recursive=False))
+    assert [u for u, _, _ in live_tasks(labeling_dsn)] == [source.uri("img/a.jpg"), source.uri("img/Ü.jpg")]
+    # The whole prefix, less an export target's: no folder marker, nothing under img/out/.
+    result = inventory_sync(labeling_dsn, source, storage, inventory, exclude_prefixes=["img/out/"])
+    assert counts(result) == {"listed": 3, "inserted": 1, "unchanged": 2}
+    assert [u for u, _, _ in live_tasks(labeling_dsn)] == [
+        source.uri("img/a.jpg"), source.uri("img/sub/b.jpg"), source.uri("img/Ü.jpg")]
 
 
 def test_a_report_missing_a_data_file_fails_the_run_writing_nothing(

@@ -73,7 +73,7 @@ def copy_into(cur: psycopg.Cursor[Any], table: str, columns: Sequence[str], rows
         # value and was a third of a sync's time at 100k objects.
         lines: list[str] = []
         for row in rows:
-            lines.append("\t".join(map(_copy_text, row)))
+            lines.append("\t".join(map(copy_text, row)))
             count += 1
             if len(lines) == _COPY_CHUNK:
                 copy.write("\n".join(lines) + "\n")
@@ -87,7 +87,7 @@ _COPY_CHUNK = 1000
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 
 
-def _copy_text(value: Any) -> str:
+def copy_text(value: Any) -> str:
     """One value in COPY's text format (``\\N`` is NULL)."""
     if type(value) is str:  # the common case first, and escaped only when it must be
         if "\\" in value or "\t" in value or "\n" in value or "\r" in value:

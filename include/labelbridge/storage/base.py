@@ -217,6 +217,22 @@ class ObjectStore(ABC):
             return False
         return self.key_pattern is None or self.key_pattern.search(key) is not None
 
+    def wanted(self, keys: Any) -> Any:
+        """:meth:`wants` of each key of an Arrow string array, as a boolean array.
+
+        Folder markers are found by Arrow; the key pattern is searched with Python's ``re``, key by
+        key, as :meth:`wants` does (Arrow's RE2 reads some patterns otherwise).
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        not_folder = pc.invert(pc.ends_with(keys, "/"))
+        if self.key_pattern is None:
+            return not_folder
+        search = self.key_pattern.search
+        matches = pa.array([search(key) is not None for key in keys.to_pylist()], pa.bool_())
+        return pc.and_(not_folder, matches)
+
     # Reading and writing -------------------------------------------------------------------
 
     def open(self, key: str) -> IO[bytes]:

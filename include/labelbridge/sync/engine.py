@@ -30,6 +30,7 @@ from labelbridge.db.projects import register_storage
 from labelbridge.db.runs import mark_abandoned, release_lease, take_lease
 from labelbridge.progress import NO_PROGRESS, Progress
 from labelbridge.storage import ObjectInfo, ObjectStore
+from labelbridge.storage.columns import ObjectColumns
 from labelbridge.sync.context import ChangeReporter, SyncContext
 from labelbridge.sync.objects import ObjectsWriter
 from labelbridge.sync.prefetch import PREFETCH_PAGES, prefetched
@@ -179,28 +180,50 @@ class StorageSync:
             source=self.source,
         )
 
-    def _batches(self, ctx: SyncContext, scope: Scope) -> Generator[list[ObjectInfo], None, None]:
+    def _batches(self, ctx: SyncContext, scope: Scope) -> Generator[Sequence[ObjectInfo], None, None]:
         """The scope's listing, less excluded keys, in batches of at least ``write_batch`` (but the last).
 
         The next pages are fetched while a batch is written (:mod:`labelbridge.sync.prefetch`).
+        Pages of :class:`ObjectColumns` (an inventory's) make batches of their kind, joined by
+        Arrow; lists make lists.
         """
         batch: list[ObjectInfo] = []
+        columns: list[ObjectColumns] = []
+        held = 0
         with closing(prefetched(self.source.pages(scope), depth=self.prefetch_pages)) as pages:
             for page in pages:
+                if isinstance(page, ObjectColumns):
+                    if batch:  # a source gives one kind of page; should it change, order is kept
+                        yield batch
+                        batch = []
+                    columns.append(page.without_prefixes(ctx.exclude_prefixes))
+                    held += len(columns[-1])
+                    if held >= self.write_batch:
+                        yield ObjectColumns.concat(columns)
+                        columns, held = [], 0
+                    continue
+                if columns:
+                    yield ObjectColumns.concat(columns)
+                    columns, held = [], 0
                 batch.extend(page if not ctx.exclude_prefixes else [obj for obj in page if not ctx.excluded(obj.key)])
                 if len(batch) >= self.write_batch:
                     yield batch
                     batch = []
+        if columns and held:
+            yield ObjectColumns.concat(columns)
         if batch:
             yield batch
 
     def _write_batch(
-        self, writer: ModeWriter, cur: psycopg.Cursor[Any], page: list[ObjectInfo], coverage: Coverage,
+        self, writer: ModeWriter, cur: psycopg.Cursor[Any], page: Sequence[ObjectInfo], coverage: Coverage,
         counts: SyncCounts,
     ) -> None:
         """Write a few listing pages' worth of objects and commit them together."""
         counts.listed += len(page)
-        uris = [self.store.uri(o.key) for o in page]
+        if isinstance(page, ObjectColumns):
+            uris: list[str] = page.uri_column(self.store.uri("")).to_pylist()
+        else:
+            uris = [self.store.uri(o.key) for o in page]
         after = coverage.covered_to  # where this batch's range starts, if it extends the coverage
         if coverage.extends(uris):
             writer.write_range(cur, page, uris, after=after, head=coverage.head, counts=counts)

@@ -1,24 +1,32 @@
 """Where a run's pages of objects come from: the bucket's listing, or the cloud's inventory report.
 
 The engine (:class:`~labelbridge.sync.engine.StorageSync`) takes any :class:`PageSource`: pages of
-:class:`ObjectInfo` in byte order of their keys, filtered by the storage's key pattern, that
-together are every object of the scope as of one moment. Identity, change detection, soft deletes
+:class:`ObjectInfo` (lists, or :class:`~labelbridge.storage.columns.ObjectColumns`) in byte order
+of their keys, filtered by the storage's key pattern, that together are every object of the scope
+as of one moment. Identity, change detection, soft deletes
 and quarantine are the engine's and do not change with the source.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from labelbridge.errors import InventoryError
 from labelbridge.storage import ObjectInfo, ObjectStore
-from labelbridge.storage.inventory import InventoryReader, sorted_pages
+from labelbridge.storage.inventory import InventoryReader
+from labelbridge.storage.inventory.order import sorted_object_pages
 from labelbridge.sync.scope import Scope
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 log = logging.getLogger(__name__)
+
+#: Objects per page of an inventory: the engine's default write batch (``engine.WRITE_BATCH``).
+PAGE_ROWS = 5000
 
 
 class PageSource(Protocol):
@@ -32,7 +40,7 @@ class PageSource(Protocol):
     describe: str | None
     as_of: datetime | None
 
-    def pages(self, scope: Scope) -> Iterator[list[ObjectInfo]]: ...
+    def pages(self, scope: Scope) -> Iterator[Sequence[ObjectInfo]]: ...
 
 
 class ListingSource:
@@ -44,7 +52,7 @@ class ListingSource:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
-    def pages(self, scope: Scope) -> Iterator[list[ObjectInfo]]:
+    def pages(self, scope: Scope) -> Iterator[Sequence[ObjectInfo]]:
         return self.store.iter_pages(scope.prefix, recursive=scope.recursive)
 
 
@@ -52,24 +60,30 @@ class InventorySource:
     """The newest complete inventory report of the storage's bucket, in byte order.
 
     Rows are filtered as the listing filters them (the scope's prefix, the store's key pattern,
-    folder markers), then sorted in bounded memory (:func:`sorted_pages`). Every file is read and
+    folder markers), then sorted in bounded memory (:func:`sorted_object_pages`), all in Arrow
+    tables: its pages are :class:`~labelbridge.storage.columns.ObjectColumns`. Every file is read and
     checked before the first page: a report refused half-way writes nothing, and with
     ``fallback="list"`` the run lists the bucket instead, saying so in its summary.
 
     :param store: the source storage's store (its key pattern; its listing for the fallback).
     :param reader: the inventory reader of the bucket the reports are delivered to.
+    :param page_rows: objects per page. A report's pages cost no request each; as large as the
+        engine's write batch, each prefetched page is a whole batch, made while the one before
+        is written.
     """
 
     def __init__(
-        self, store: ObjectStore, reader: InventoryReader, *, fallback: Literal["list", "fail"] = "fail"
+        self, store: ObjectStore, reader: InventoryReader, *, fallback: Literal["list", "fail"] = "fail",
+        page_rows: int = PAGE_ROWS,
     ) -> None:
         self.store = store
         self.reader = reader
         self.fallback = fallback
+        self.page_rows = page_rows
         self.describe: str | None = "inventory"
         self.as_of: datetime | None = None
 
-    def pages(self, scope: Scope) -> Iterator[list[ObjectInfo]]:
+    def pages(self, scope: Scope) -> Iterator[Sequence[ObjectInfo]]:
         pages = self._report_pages(scope)
         try:
             first = next(pages, None)  # every file is read and checked by now
@@ -85,14 +99,24 @@ class InventorySource:
             yield first
             yield from pages
 
-    def _report_pages(self, scope: Scope) -> Iterator[list[ObjectInfo]]:
+    def _report_pages(self, scope: Scope) -> Iterator[Sequence[ObjectInfo]]:
         report = self.reader.latest()
         self.as_of = report.as_of
         self.describe = f"inventory {report.describe(self.reader.store)} (a complete listing as of its date)"
         log.info("%s: reading %s, %d files", self.store, self.describe, len(report.files))
-        prefix, recursive, wants = scope.prefix, scope.recursive, self.store.wants
-        rows = (
-            row for row in self.reader.rows(report, prefix=prefix)
-            if wants(row[0]) and (recursive or "/" not in row[0][len(prefix):])
-        )
-        yield from sorted_pages(rows, page_size=self.store.page_size)
+        tables = (self._in_scope(table, scope) for table in self.reader.tables(report, prefix=scope.prefix))
+        yield from sorted_object_pages(tables, page_size=self.page_rows)
+
+    def _in_scope(self, table: pa.Table, scope: Scope) -> pa.Table:
+        """The rows a listing of ``scope`` would return (the reader kept those under its prefix)."""
+        import pyarrow.compute as pc
+
+        if not table.num_rows:
+            return table
+        table = table.combine_chunks()
+        keys = table.column("key").chunk(0)
+        keep = self.store.wanted(keys)
+        if not scope.recursive:  # this level only: no "/" after the prefix
+            below = pc.utf8_slice_codeunits(keys, len(scope.prefix))
+            keep = pc.and_(keep, pc.invert(pc.match_substring(below, "/")))
+        return table.filter(keep)

@@ -128,7 +128,7 @@ class TaskFilesWriter(ModeWriter):
     objects_table = "source_object"
     compares_ranges = False
 
-    def write_staged(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+    def write_staged(self, cur: psycopg.Cursor[Any], page: Sequence[ObjectInfo], counts: SyncCounts) -> None:
         """Read the batch's new and changed files and write their tasks; count the rest as unchanged."""
         by_uri = {self.ctx.store.uri(o.key): o for o in page}
         pending = _PendingFiles()

@@ -54,7 +54,7 @@ class ModeWriter(ABC):
     def write_range(
         self,
         cur: psycopg.Cursor[Any],
-        page: list[ObjectInfo],
+        page: Sequence[ObjectInfo],
         uris: list[str],
         *,
         after: str | None,
@@ -65,7 +65,7 @@ class ModeWriter(ABC):
         raise NotImplementedError(f"{type(self).__name__} does not compare key ranges (compares_ranges is False)")
 
     @abstractmethod
-    def write_staged(self, cur: psycopg.Cursor[Any], page: list[ObjectInfo], counts: SyncCounts) -> None:
+    def write_staged(self, cur: psycopg.Cursor[Any], page: Sequence[ObjectInfo], counts: SyncCounts) -> None:
         """Write a batch already staged in ``_lb_listed`` (by :meth:`stage_listing`)."""
 
     def stage_listing(self, cur: psycopg.Cursor[Any], objects: Sequence[ObjectInfo], uris: Sequence[str]) -> None:

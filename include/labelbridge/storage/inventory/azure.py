@@ -82,3 +82,11 @@ class AzureInventoryReader(InventoryReader):
             return value[len(head):] if isinstance(value, str) and value.startswith(head) else None
 
         return key
+
+    def _arrow_keys(self, report: InventoryReport, keys: Any) -> Any:
+        import pyarrow.compute as pc
+
+        head = f"{self.source_bucket}/"
+        ours = pc.starts_with(keys, head)
+        # Null where the blob is another container's, as _key_decoder's None.
+        return pc.if_else(ours, pc.utf8_slice_codeunits(keys, len(head)), None)

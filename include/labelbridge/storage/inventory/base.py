@@ -23,16 +23,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from labelbridge.clouds import Cloud
 from labelbridge.display import short_name
 from labelbridge.errors import InventoryError, ObjectNotFound
 from labelbridge.storage.base import CHUNK_BYTES, ObjectInfo, ObjectStore
+from labelbridge.storage.columns import ObjectColumns, Row, object_schema, rows_table, utc_times
 from labelbridge.storage.inventory.formats import (
     ROWS_PER_BATCH,
     arrow_flag,
-    arrow_values,
     csv_columns,
     integer,
     is_false,
@@ -43,14 +43,10 @@ from labelbridge.storage.inventory.formats import (
     timestamp,
 )
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 log = logging.getLogger(__name__)
-
-
-# Marks a batch Arrow filtered and typed (its values need no per-row conversion).
-_TYPED = "\x00typed"
-
-#: One object's listing facts, as :class:`ObjectInfo` takes them: key, size, ETag, last modified, version.
-Row = tuple[str, int, str | None, datetime | None, str | None]
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 
@@ -182,17 +178,25 @@ class InventoryReader(ABC):
     def objects(self, report: InventoryReport) -> Iterator[ObjectInfo]:
         """Every object the report lists (current versions, no delete markers), file by file, in
         the report's order (not byte order)."""
-        for row in self.rows(report):
-            yield ObjectInfo(*row)
+        for table in self.tables(report):
+            yield from ObjectColumns(table)
 
     def rows(self, report: InventoryReport, *, prefix: str = "") -> Iterator[Row]:
         """The report's objects under ``prefix`` as ``ObjectInfo`` fields (key, size, ETag, last
-        modified, version), file by file, in the report's order; cheaper than :meth:`objects`."""
+        modified, version), file by file, in the report's order."""
+        for table in self.tables(report, prefix=prefix):
+            for obj in ObjectColumns(table):
+                yield (obj.key, obj.size_bytes, obj.etag, obj.last_modified, obj.version_id)
+
+    def tables(self, report: InventoryReport, *, prefix: str = "") -> Iterator[pa.Table]:
+        """The report's objects under ``prefix``, file by file, in the report's order, as Arrow tables
+        of :func:`~labelbridge.storage.columns.object_schema` (a row group, stripe or a few thousand
+        CSV lines each; possibly empty)."""
         rows = 0
         for file in report.files:
-            for columns, count in self._file_batches(report, file):
+            for table, count in self._file_tables(report, file, prefix):
                 rows += count  # as the file holds them, before any filter
-                yield from self._rows_of(columns, report, prefix)
+                yield table
         if report.expected_rows is not None and rows != report.expected_rows:
             raise InventoryError(f"{report.describe(self.store)}: {rows} rows read, the manifest counts "
                                  f"{report.expected_rows}: the report is incomplete")
@@ -200,6 +204,7 @@ class InventoryReader(ABC):
     def _rows_of(
         self, columns: Mapping[str, list[Any]], report: InventoryReport, prefix: str
     ) -> Iterator[Row]:
+        """A CSV batch's objects under ``prefix``, the row filters applied, values typed."""
         f = self.fields
         keys = columns[f["key"]]
         count = len(keys)
@@ -208,12 +213,6 @@ class InventoryReader(ABC):
             columns.get(f.get(name, ""), none) for name in ("size", "etag", "last_modified", "version_id")
         )
         decode = self._key_decoder(report)
-        if _TYPED in columns and decode is text:
-            # Arrow filtered and typed every column already: the rows are the columns zipped.
-            rows: Iterator[Row] = zip(keys, sizes, etags, times, versions, strict=True)
-            yield from (row for row in rows if row[0].startswith(prefix)) if prefix else rows
-            return
-        # Filter columns Arrow already applied are gone from ``columns``.
         buckets, latest, deleted, snapshots = (
             columns.get(f.get(name, "")) for name in ("bucket", "latest", "deleted", "snapshot")
         )
@@ -240,22 +239,39 @@ class InventoryReader(ABC):
         """How a key column's value becomes the object's key (``None``: not an object of ours)."""
         return text
 
-    def _file_batches(self, report: InventoryReport, file: ReportFile) -> Iterator[tuple[dict[str, list[Any]], int]]:
-        """One data file's rows as column lists (keyed by :func:`column_key`), a batch at a time."""
+    def _arrow_keys(self, report: InventoryReport, keys: Any) -> Any:
+        """An Arrow key column as the objects' keys, null where a row is not an object of ours.
+
+        By default through :meth:`_key_decoder`, value by value, unless it takes values as they are.
+        """
+        import pyarrow as pa
+
+        decode = self._key_decoder(report)
+        if decode is text:
+            return keys
+        return pa.array([decode(k) for k in keys.to_pylist()], pa.string())
+
+    def _file_tables(
+        self, report: InventoryReport, file: ReportFile, prefix: str
+    ) -> Iterator[tuple[pa.Table, int]]:
+        """One data file's objects under ``prefix`` as tables, a batch at a time, with the rows it held."""
         with tempfile.TemporaryFile(prefix="lb-inventory-") as spool:
             self._spool(report, file, spool)
             spool.seek(0)
             if report.file_format == "csv":
-                yield from self._csv_batches(report, file, spool)
+                for columns, count in self._csv_batches(report, file, spool):
+                    yield rows_table(list(self._rows_of(columns, report, prefix))), count
             elif report.file_format == "parquet":
-                yield from self._arrow_batches(parquet_batches(spool, self._wanted))
+                yield from self._arrow_tables(report, parquet_batches(spool, self._wanted), prefix)
             elif report.file_format == "orc":
-                yield from self._arrow_batches(orc_batches(spool, self._wanted))
+                yield from self._arrow_tables(report, orc_batches(spool, self._wanted), prefix)
             else:
                 raise InventoryError(f"{report.describe(self.store)}: unknown file format {report.file_format!r}")
 
-    def _arrow_batches(self, batches: Iterator[Any]) -> Iterator[tuple[dict[str, list[Any]], int]]:
-        """Arrow batches as column lists, the row filters applied by Arrow (in C, not per row)."""
+    def _arrow_tables(
+        self, report: InventoryReport, batches: Iterator[Any], prefix: str
+    ) -> Iterator[tuple[pa.Table, int]]:
+        """Arrow batches as tables of objects, filtered and typed by Arrow (in C, not per row)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -267,30 +283,32 @@ class InventoryReader(ABC):
             ("deleted", lambda c: pc.invert(arrow_flag(c, True))),
             ("snapshot", lambda c: pc.is_null(c)),
         )
+        schema = object_schema()
         for batch in batches:
             named = {by_key[column_key(n)]: batch.column(i) for i, n in enumerate(batch.schema.names)}
-            keep = None
+            count = batch.num_rows
+            keep = pc.is_valid(named["key"])
             for field, test in filters:
                 column = named.pop(field, None)
                 if column is not None:
-                    mask = pc.fill_null(test(column), True)
-                    keep = mask if keep is None else pc.and_(keep, mask)
-            key = named["key"]
-            keep = pc.is_valid(key) if keep is None else pc.and_(keep, pc.is_valid(key))
-            # Typed as the rows need them: sizes integers, ETags unquoted, versions text.
+                    keep = pc.and_(keep, pc.fill_null(test(column), True))
+            table = pa.Table.from_arrays(list(named.values()), names=list(named)).filter(keep)
+            keys = self._arrow_keys(report, table.column("key").cast(pa.string()))
+            kept = pc.is_valid(keys)
+            if prefix:
+                kept = pc.and_(kept, pc.starts_with(keys, prefix))
+            typed = {"key": keys}
+            # Typed as the objects need them: sizes integers, ETags unquoted, versions text.
             if "size" in named:
-                named["size"] = pc.fill_null(named["size"].cast(pa.int64()), 0)
+                typed["size"] = pc.fill_null(table.column("size").cast(pa.int64()), 0)
             if "etag" in named:
-                named["etag"] = pc.utf8_trim(named["etag"].cast(pa.string()), '"')
+                typed["etag"] = pc.utf8_trim(table.column("etag").cast(pa.string()), '"')
             if "version_id" in named:
-                named["version_id"] = named["version_id"].cast(pa.string())
-            table = pa.Table.from_arrays(list(named.values()), names=[self.fields[k] for k in named]).filter(keep)
-            columns: dict[str, list[Any]] = {name: arrow_values(table.column(name)) for name in table.column_names}
-            modified = self.fields.get("last_modified", "")
-            if modified in columns and not pa.types.is_timestamp(table.column(modified).type):
-                columns[modified] = [timestamp(v) for v in columns[modified]]  # text (Azure's Parquet)
-            columns[_TYPED] = []
-            yield columns, batch.num_rows
+                typed["version_id"] = table.column("version_id").cast(pa.string())
+            if "last_modified" in named:
+                typed["last_modified"] = table.column("last_modified")
+            objects = pa.Table.from_arrays(list(typed.values()), names=list(typed)).filter(kept)
+            yield _with_schema(objects, schema), count
 
     def _wanted(self, names: list[str]) -> list[str]:
         """The columns of a Parquet or ORC file this reader uses (read those only)."""
@@ -356,6 +374,27 @@ class InventoryReader(ABC):
         :raises InventoryError: it is incomplete (a checksum file missing or not matching, a
             status other than success), or not a report of ``source_bucket``.
         """
+
+
+def _with_schema(objects: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A filtered table of our fields as :func:`object_schema` types it; a missing field is null (size: 0)."""
+    import pyarrow as pa
+
+    count = objects.num_rows
+    columns = []
+    for field in schema:
+        if field.name not in objects.column_names:
+            zero = field.name == "size"
+            columns.append(pa.repeat(pa.scalar(0, field.type), count) if zero else pa.nulls(count, field.type))
+            continue
+        column = objects.column(field.name)
+        if field.name == "last_modified":
+            if pa.types.is_timestamp(column.type):
+                column = utc_times(column)
+            else:  # text (Azure's Parquet) or epoch milliseconds
+                column = pa.array([timestamp(v) for v in column.to_pylist()], field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _hours(delta: timedelta) -> str:
