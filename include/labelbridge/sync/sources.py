@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from labelbridge.errors import InventoryError
 from labelbridge.storage import ObjectInfo, ObjectStore
-from labelbridge.storage.inventory import InventoryReader, sorted_pages
 from labelbridge.sync.scope import Scope
+
+if TYPE_CHECKING:  # the readers load with a storage that has an inventory, not with every sync
+    from labelbridge.storage.inventory import InventoryReader
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class InventorySource:
             yield from pages
 
     def _report_pages(self, scope: Scope) -> Iterator[list[ObjectInfo]]:
+        from labelbridge.storage.inventory import sorted_pages
+
         report = self.reader.latest()
         self.as_of = report.as_of
         self.describe = f"inventory {report.describe(self.reader.store)} (a complete listing as of its date)"
