@@ -77,7 +77,7 @@ def _log_to_stderr(*, verbose: bool) -> None:
 
 # Start-up (Airflow's import, the SDKs', a client, storages.yaml) makes about a million objects
 # that live until the process ends. The cyclic GC would walk them over and over while they are
-# made (0.3 CPU-s), and once more as the interpreter exits (0.5 CPU-s): a third of an empty
+# made (0.4 CPU-s), and once more as the interpreter exits (0.5 CPU-s): a third of an empty
 # sync. In its own process the CLI pauses the GC while starting up and then freezes what start-up
 # made (gc.freeze: kept, never walked again); the job's own objects are collected as usual.
 _own_process = False
