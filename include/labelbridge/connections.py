@@ -17,7 +17,6 @@ from labelbridge.clouds import Cloud
 from labelbridge.config import AccessLogConfig, ExportTargetConfig, LabelbridgeConfig, ProjectConfig, StorageConfig
 from labelbridge.errors import ConfigError
 from labelbridge.storage import ObjectStore, S3Store, store_class
-from labelbridge.storage.inventory import INVENTORY_READERS
 from labelbridge.sync.sources import InventorySource, ListingSource, PageSource
 
 # Imported where used: a sync (its CLI command, its task) loads neither compliance nor Label
@@ -83,35 +82,58 @@ def project_stores(config: LabelbridgeConfig, project: str) -> list[tuple[Storag
     return [(storage, make_store(storage)) for storage in config.project_storages(project)]
 
 
-def make_client(cloud: Cloud, conn_id: str) -> Any:
-    """The SDK client behind the official provider hook for ``cloud`` (the store class names the hook)."""
+def make_client(cloud: Cloud, conn_id: str, *, in_task: bool = True) -> Any:
+    """The SDK client behind the official provider hook for ``cloud`` (the store class names the hook).
+
+    :param in_task: ``False`` where no Airflow task can be running (the CLI). The AWS hook names the
+        operator calling it in the client's user agent, found by walking the call stack with
+        :func:`inspect.stack`, which reads every frame's source and resolves every loaded module's
+        path: 0.08 CPU-s. Outside a task that walk can only find ``Caller/Unknown``, so it is skipped
+        and the same user agent is sent.
+    """
     store = store_class(cloud)
     module, _, name = store.hook_class.rpartition(".")
-    hook = getattr(importlib.import_module(module), name)
-    return hook(**{store.hook_conn_arg: conn_id}).get_conn()
+    hook = getattr(importlib.import_module(module), name)(**{store.hook_conn_arg: conn_id})
+    if not in_task and callable(getattr(hook, "_get_caller", None)):
+        hook._get_caller = _unknown_caller
+    return hook.get_conn()
 
 
-def make_store(entry: StorageConfig | ExportTargetConfig, *, prefix: str | None = None) -> ObjectStore:
-    """An :class:`ObjectStore` for a configured source storage or export target."""
+def _unknown_caller(target_function_name: str = "execute") -> str:
+    """What ``AwsBaseHook._get_caller`` finds with no operator or executor on the stack."""
+    return "Unknown"
+
+
+def make_store(
+    entry: StorageConfig | ExportTargetConfig, *, prefix: str | None = None, in_task: bool = True
+) -> ObjectStore:
+    """An :class:`ObjectStore` for a configured source storage or export target (``in_task``: see
+    :func:`make_client`)."""
     kwargs: dict[str, Any] = {"prefix": entry.prefix if prefix is None else prefix}
     if isinstance(entry, StorageConfig):
         kwargs.update(key_regex=entry.key_regex, page_size=entry.page_size, list_concurrency=entry.list_concurrency)
-    return store_class(entry.cloud)(make_client(entry.cloud, entry.conn_id), entry.bucket, **kwargs)
+    client = make_client(entry.cloud, entry.conn_id, in_task=in_task)
+    return store_class(entry.cloud)(client, entry.bucket, **kwargs)
 
 
-def page_source(storage: StorageConfig, store: ObjectStore, *, from_inventory: bool | None = None) -> PageSource:
+def page_source(
+    storage: StorageConfig, store: ObjectStore, *, from_inventory: bool | None = None, in_task: bool = True
+) -> PageSource:
     """Where a sync of ``storage`` reads its objects: its inventory reports when it has an
     ``inventory`` section (or ``from_inventory`` is true), else the bucket's listing.
 
     :param from_inventory: ``True`` requires the inventory, ``False`` lists; ``None`` follows the config.
+    :param in_task: for the reports' client, see :func:`make_client`.
     """
     inventory = storage.inventory
     if from_inventory is False or (from_inventory is None and inventory is None):
         return ListingSource(store)
     if inventory is None:
         raise ConfigError(f"storage {storage.name!r} has no inventory section in storages.yaml")
-    reports = store_class(storage.cloud)(make_client(storage.cloud, inventory.conn_id), inventory.bucket,
-                                         prefix=inventory.prefix)
+    from labelbridge.storage.inventory import INVENTORY_READERS
+
+    reports = store_class(storage.cloud)(make_client(storage.cloud, inventory.conn_id, in_task=in_task),
+                                         inventory.bucket, prefix=inventory.prefix)
     reader_class = INVENTORY_READERS[storage.cloud]
     extra: dict[str, Any] = {"rule": inventory.rule} if inventory.rule else {}
     reader = reader_class(reports, source_bucket=storage.bucket, max_age=inventory.max_age,

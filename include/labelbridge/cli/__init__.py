@@ -12,10 +12,12 @@ metadata DB), exactly as in a DAG run.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from labelbridge.display import escaped
 from labelbridge.errors import LabelbridgeError
@@ -73,10 +75,45 @@ def _log_to_stderr(*, verbose: bool) -> None:
     install_log_redaction()
 
 
+# Start-up (Airflow's import, the SDKs', a client, storages.yaml) makes about a million objects
+# that live until the process ends. The cyclic GC would walk them over and over while they are
+# made (0.4 CPU-s), and once more as the interpreter exits (0.5 CPU-s): a third of an empty
+# sync. In its own process the CLI pauses the GC while starting up and then freezes what start-up
+# made (gc.freeze: kept, never walked again); the job's own objects are collected as usual.
+_own_process = False
+
+
+@contextlib.contextmanager
+def starting_up() -> Iterator[None]:
+    """Around a command's set-up (imports, config, clients): the GC paused, then what it made frozen.
+
+    Only when :func:`main` runs as the process's entry point; called in-process (tests, scripts)
+    it changes nothing. Freezing also keeps the few cycles start-up left behind: kB, until exit.
+    """
+    if not _own_process:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv``; its exit code.
+
+    Without ``argv`` this is the process's entry point (the ``labelbridge`` script, ``python -m
+    labelbridge.cli``): it reads ``sys.argv`` and may tune the process for a run that ends with it
+    (:func:`starting_up`).
+    """
+    global _own_process
+    _own_process = argv is None
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
-    _log_to_stderr(verbose=args.verbose)
+    with starting_up():
+        args = build_parser(argv).parse_args(argv)
+        _log_to_stderr(verbose=args.verbose)
     try:
         return int(args.handler(args))
     except LabelbridgeError as exc:
@@ -86,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The live progress line is closed by now; a traceback would only bury this.
         print("labelbridge: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if _own_process:
+            # The interpreter's last collections at exit then skip the job's objects too.
+            gc.freeze()
 
 
 def error_line(exc: LabelbridgeError) -> str:
@@ -98,4 +139,4 @@ def error_line(exc: LabelbridgeError) -> str:
     return "\n".join([f"labelbridge: error: {escaped(first)}", *(f"  {escaped(line)}" for line in more)])
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "starting_up"]

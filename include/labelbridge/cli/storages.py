@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from labelbridge.cli import starting_up
 from labelbridge.cli._common import Subparsers, add_config_arg, load_config_warning, print_json
 from labelbridge.cli._progress import live_progress
 from labelbridge.config import load_config
@@ -62,8 +63,9 @@ def cmd_storages_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    storage = load_config(args.config).storage(args.storage)
-    store = make_store(storage, prefix=args.prefix)
+    with starting_up():
+        storage = load_config(args.config).storage(args.storage)
+        store = make_store(storage, prefix=args.prefix, in_task=False)
     count = 0
     with live_progress(args, f"ls {escaped(storage.name)}", "objects") as progress:
         for page in store.iter_pages():

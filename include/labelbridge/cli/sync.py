@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 from typing import Any
 
+from labelbridge.cli import starting_up
 from labelbridge.cli._common import Subparsers, add_config_arg, add_db_arg, labeling_dsn, print_json
 from labelbridge.display import escaped
 from labelbridge.errors import ConfigError
@@ -32,22 +33,25 @@ def render_prefix(prefix: str, logical_date: dt.date | None) -> str:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from labelbridge.cli._progress import live_progress
-    from labelbridge.config import load_config
-    from labelbridge.connections import make_store, page_source
-    from labelbridge.sync.engine import sync_storage
+    with starting_up():
+        from labelbridge.cli._progress import live_progress
+        from labelbridge.config import load_config
+        from labelbridge.connections import make_store, page_source
+        from labelbridge.sync.engine import sync_storage
 
-    config = load_config(args.config)
-    storage = config.storage(args.storage)
-    prefix = render_prefix(args.prefix if args.prefix is not None else storage.prefix, args.logical_date)
+        config = load_config(args.config)
+        storage = config.storage(args.storage)
+        prefix = render_prefix(args.prefix if args.prefix is not None else storage.prefix, args.logical_date)
+        store = make_store(storage, prefix=prefix, in_task=False)
+        dsn = labeling_dsn(args)
+        source = page_source(storage, store, from_inventory=args.from_inventory, in_task=False)
 
     def show(action: str, uri: str, index: int) -> None:
         print(f"would {action:<6} {escaped(uri)}" + (f" #{index}" if storage.mode.value == "task_files" else ""))
 
-    store = make_store(storage, prefix=prefix)
     with live_progress(args, f"sync {escaped(storage.name)}", "objects") as progress:
         counts = sync_storage(
-            labeling_dsn(args),
+            dsn,
             store,
             storage=storage,
             project=config.projects.get(storage.project),
@@ -57,7 +61,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             on_change=show if args.dry_run else None,
             progress=progress,
-            source=page_source(storage, store, from_inventory=args.from_inventory),
+            source=source,
         )
     label = "dry run (nothing written)" if args.dry_run else "synced"
     print(f"{storage.name}: {label}: {counts.summary()}", file=sys.stderr)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from labelbridge.errors import InventoryError
 from labelbridge.storage import ObjectInfo, ObjectStore
-from labelbridge.storage.inventory import InventoryReader
-from labelbridge.storage.inventory.order import sorted_object_pages
 from labelbridge.sync.scope import Scope
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the readers load with a storage that has an inventory, not with every sync
     import pyarrow as pa
+
+    from labelbridge.storage.inventory import InventoryReader
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class InventorySource:
             yield from pages
 
     def _report_pages(self, scope: Scope) -> Iterator[Sequence[ObjectInfo]]:
+        from labelbridge.storage.inventory.order import sorted_object_pages
+
         report = self.reader.latest()
         self.as_of = report.as_of
         self.describe = f"inventory {report.describe(self.reader.store)} (a complete listing as of its date)"
