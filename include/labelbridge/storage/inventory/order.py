@@ -43,23 +43,15 @@ def sorted_tables(tables: Iterable[pa.Table], *, run_rows: int | None = None) ->
 
     :param run_rows: objects sorted in memory at once (default :data:`RUN_ROWS`).
     """
-    import pyarrow as pa
-
     run_rows = run_rows or RUN_ROWS
     runs: list[IO[bytes]] = []
-    run: list[pa.Table] = []
-    held = 0
+    last: pa.Table | None = None
     try:
-        for table in tables:
-            while table.num_rows:
-                piece = table.slice(0, run_rows - held)
-                table = table.slice(piece.num_rows)
-                run.append(piece)
-                held += piece.num_rows
-                if held == run_rows:
-                    runs.append(_spill(_sorted(pa.concat_tables(run))))
-                    run, held = [], 0
-        last = _sorted(pa.concat_tables(run)) if run else None
+        for run in _regrouped(tables, run_rows):
+            if run.num_rows == run_rows:
+                runs.append(_spill(_sorted(run)))
+            else:  # the last, shorter run: kept in memory, spilled only if others were
+                last = _sorted(run)
         if not runs:
             yield from _deduped([last] if last is not None else [])
             return
@@ -76,21 +68,27 @@ def sorted_object_pages(
     tables: Iterable[pa.Table], *, page_size: int = 1000, run_rows: int | None = None
 ) -> Iterator[ObjectColumns]:
     """:func:`sorted_tables` in pages of ``page_size`` objects (the last may be shorter)."""
+    for page in _regrouped(sorted_tables(tables, run_rows=run_rows), page_size):
+        yield ObjectColumns(page.combine_chunks())
+
+
+def _regrouped(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """``tables`` cut and joined into tables of ``rows`` rows each (the last may be shorter)."""
     import pyarrow as pa
 
     held: list[pa.Table] = []
     count = 0
-    for chunk in sorted_tables(tables, run_rows=run_rows):
-        while chunk.num_rows:
-            piece = chunk.slice(0, page_size - count)
-            chunk = chunk.slice(piece.num_rows)
+    for table in tables:
+        while table.num_rows:
+            piece = table.slice(0, rows - count)
+            table = table.slice(piece.num_rows)
             held.append(piece)
             count += piece.num_rows
-            if count == page_size:
-                yield ObjectColumns(pa.concat_tables(held).combine_chunks())
+            if count == rows:
+                yield pa.concat_tables(held)
                 held, count = [], 0
     if count:
-        yield ObjectColumns(pa.concat_tables(held).combine_chunks())
+        yield pa.concat_tables(held)
 
 
 def sorted_pages(
