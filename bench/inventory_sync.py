@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
-from peak_rss import peak_rss_mb  # noqa: E402 - bench/ is the script's own folder
+from _common import CpuClock, scratch_database  # noqa: E402 - bench/ is the script's own folder
+from peak_rss import peak_rss_mb  # noqa: E402
 
 import devservices  # noqa: E402
-from bench.sync import CpuClock, drop_database, fresh_database  # noqa: E402
 from labelbridge.config import Cloud, StorageConfig  # noqa: E402
 from labelbridge.storage import S3Store  # noqa: E402
 from labelbridge.storage.inventory import S3InventoryReader  # noqa: E402
@@ -109,8 +109,7 @@ def write_report(count: int, files: int, prefix: str) -> None:
 
 def child(server: str, count: int, prefix: str) -> dict[str, Any]:
     """One inventory sync and its unchanged re-sync on a fresh database, in this (child) process."""
-    name, dsn = fresh_database(server)
-    try:
+    with scratch_database(server) as dsn:
         s3 = client()
         store = S3Store(s3, SOURCE, page_size=PAGE)
         reader = S3InventoryReader(S3Store(s3, REPORTS, prefix=prefix), source_bucket=SOURCE)
@@ -130,8 +129,6 @@ def child(server: str, count: int, prefix: str) -> dict[str, Any]:
             rewritten = conn.execute(
                 "SELECT count(*) FROM task WHERE xmin::text::bigint > %s", (before,)
             ).fetchone()[0]  # type: ignore[index]
-    finally:
-        drop_database(server, name)
     return {"objects_per_s": count / first_s, "seconds": first_s, "cpu_s": first_cpu,
             "resync_objects_per_s": count / again_s,
             "rewritten": int(rewritten), "peak_rss_mb": peak_rss_mb()}
@@ -151,16 +148,12 @@ def listing(server: str, count: int) -> float:
     s3.create_bucket(Bucket=LISTED)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda n: s3.put_object(Bucket=LISTED, Key=f"img/{n:08d}.jpg", Body=b"x"), range(count)))
-    name, dsn = fresh_database(server)
-    try:
-        with psycopg.connect(dsn) as conn:
-            started = time.perf_counter()
-            result = StorageSync(conn, S3Store(s3, LISTED, page_size=PAGE), storage(LISTED)).run()
-            elapsed = time.perf_counter() - started
-        assert result.inserted == count, result
-        return count / elapsed
-    finally:
-        drop_database(server, name)
+    with scratch_database(server) as dsn, psycopg.connect(dsn) as conn:
+        started = time.perf_counter()
+        result = StorageSync(conn, S3Store(s3, LISTED, page_size=PAGE), storage(LISTED)).run()
+        elapsed = time.perf_counter() - started
+    assert result.inserted == count, result
+    return count / elapsed
 
 
 def main() -> None:
