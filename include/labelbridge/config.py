@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -60,6 +61,19 @@ def parse_duration(value: Any) -> Any:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def check_cron(value: str) -> str:
+    """A cron expression or preset, as Airflow's own cron parser reads it."""
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression or preset (such as '@hourly' or '*/15 * * * *')")
+    return value
+
+
+#: An annotation tool's DAG schedule (cron or preset), checked when storages.yaml loads.
+CronSchedule = Annotated[str, AfterValidator(check_cron)]
 
 
 def check_cidrs(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -106,16 +120,7 @@ class LabelStudioConfig(BaseModel):
     #: renewal plan warns when the steady state needs more.
     max_patch_rate: float = Field(default=4.0, gt=0)
     #: When the project's DAG runs besides after each sync (cron or preset); renewal takes its share per run.
-    schedule: str = "@hourly"
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        from croniter import croniter  # Airflow's own cron parser
-
-        if not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron expression or preset (such as '@hourly' or '*/15 * * * *')")
-        return value
+    schedule: CronSchedule = "@hourly"
 
     @property
     def interval(self) -> timedelta:
@@ -177,7 +182,7 @@ class GroundTruthConfig(BaseModel):
     #: Class id -> name, for output lines whose metadata has no class map (it wins over none, never over the job's).
     class_map: dict[int, str] = Field(default_factory=dict)
     #: When the project's DAG runs besides after each sync (cron or preset).
-    schedule: str = "@hourly"
+    schedule: CronSchedule = "@hourly"
 
     @field_validator("manifests", "outputs")
     @classmethod
@@ -185,15 +190,6 @@ class GroundTruthConfig(BaseModel):
         if not _S3_LOCATION.match(value):
             raise ValueError(f"{value!r} is not an s3://bucket/prefix location (Ground Truth reads S3 only)")
         return value if value.endswith("/") else value + "/"
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        from croniter import croniter
-
-        if not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron expression or preset (such as '@hourly' or '*/15 * * * *')")
-        return value
 
     @model_validator(mode="after")
     def _attribute_fits_type(self) -> GroundTruthConfig:
@@ -251,16 +247,7 @@ class LabelboxConfig(BaseModel):
     #: Only labels of this Labelbox project id are ingested (an export may hold several projects).
     project_id: str | None = None
     #: When the project's DAG runs besides after each sync (cron or preset).
-    schedule: str = "@hourly"
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        from croniter import croniter
-
-        if not croniter.is_valid(value):
-            raise ValueError(f"{value!r} is not a cron expression or preset (such as '@hourly' or '*/15 * * * *')")
-        return value
+    schedule: CronSchedule = "@hourly"
 
     @field_validator("prefix")
     @classmethod
