@@ -39,19 +39,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
+from _common import scratch_database  # noqa: E402 - bench/ is the script's own folder
 
 import devservices  # noqa: E402
-from labelbridge import db  # noqa: E402
 from labelbridge.config import Cloud, ComplianceConfig, LabelbridgeConfig, StorageConfig  # noqa: E402
-
-
-def fresh_database(server: str) -> tuple[str, str]:
-    name = f"lb_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = devservices.database_dsn(server, name)
-    db.upgrade(dsn)
-    return name, dsn
 
 
 def subscribed_bucket(client: Any, sqs: Any) -> tuple[str, str]:
@@ -99,88 +90,86 @@ def main() -> None:
     args = parser.parse_args()
     postgres, moto = devservices.start_postgres(), devservices.start_moto()
     os.environ.update(moto.env)
-    name, dsn = fresh_database(postgres.url)
     try:
-        from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+        with scratch_database(postgres.url) as dsn:
+            from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
-        from labelbridge.connections import make_client
-        from labelbridge.hooks.event_queues import event_queue, sync_messages
-        from labelbridge.storage import S3Store
+            from labelbridge.connections import make_client
+            from labelbridge.hooks.event_queues import event_queue, sync_messages
+            from labelbridge.storage import S3Store
 
-        client = make_client(Cloud.S3, "aws_default")
-        sqs = SqsHook(aws_conn_id="aws_default").get_conn()
-        bucket, url = subscribed_bucket(client, sqs)
-        storage = StorageConfig.model_validate({"name": "bench", "project": "p", "cloud": "s3", "bucket": bucket,
-                                                "events": {"queue": url}})
-        config = LabelbridgeConfig(Path("storages.yaml"), {}, {"bench": storage}, {}, ComplianceConfig())
-        queue, store = event_queue(storage), S3Store(client, bucket)
-        slots, trigger_class = idle_worker_slots(bucket, url)
+            client = make_client(Cloud.S3, "aws_default")
+            sqs = SqsHook(aws_conn_id="aws_default").get_conn()
+            bucket, url = subscribed_bucket(client, sqs)
+            storage = StorageConfig.model_validate({"name": "bench", "project": "p", "cloud": "s3", "bucket": bucket,
+                                                    "events": {"queue": url}})
+            config = LabelbridgeConfig(Path("storages.yaml"), {}, {"bench": storage}, {}, ComplianceConfig())
+            queue, store = event_queue(storage), S3Store(client, bucket)
+            slots, trigger_class = idle_worker_slots(bucket, url)
 
-        put_at: dict[str, float] = {}
-        committed_at: dict[str, float] = {}
-        done = threading.Event()
+            put_at: dict[str, float] = {}
+            committed_at: dict[str, float] = {}
+            done = threading.Event()
 
-        def produce() -> None:
-            started = time.perf_counter()
-            for n in range(args.objects):
-                key = f"img/{n:06d}.jpg"
-                delay = started + n / args.rate - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                client.put_object(Bucket=bucket, Key=key, Body=b"x")
-                put_at[key] = time.perf_counter()
+            def produce() -> None:
+                started = time.perf_counter()
+                for n in range(args.objects):
+                    key = f"img/{n:06d}.jpg"
+                    delay = started + n / args.rate - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    client.put_object(Bucket=bucket, Key=key, Body=b"x")
+                    put_at[key] = time.perf_counter()
 
-        async def consume(conn: psycopg.Connection[Any]) -> None:
-            while len(committed_at) < args.objects:
-                # The triggerer runs the watcher's trigger until it yields; then it is started again.
-                async for event in queue.trigger(poll_seconds=1).run():
-                    messages = queue.messages_of(event.payload)
-                    await asyncio.to_thread(sync_messages, queue, messages, dsn=dsn, store=store, config=config,
-                                            run_id="bench", conn=conn)
-                    now = time.perf_counter()
-                    for message in messages:
-                        for e in queue.parse(message):
-                            committed_at.setdefault(e.key, now)
-                    break
-            done.set()
+            async def consume(conn: psycopg.Connection[Any]) -> None:
+                while len(committed_at) < args.objects:
+                    # The triggerer runs the watcher's trigger until it yields; then it is started again.
+                    async for event in queue.trigger(poll_seconds=1).run():
+                        messages = queue.messages_of(event.payload)
+                        await asyncio.to_thread(sync_messages, queue, messages, dsn=dsn, store=store, config=config,
+                                                run_id="bench", conn=conn)
+                        now = time.perf_counter()
+                        for message in messages:
+                            for e in queue.parse(message):
+                                committed_at.setdefault(e.key, now)
+                        break
+                done.set()
 
-        async def idle() -> float:
-            """CPU seconds this process spends over ``--idle`` s with the trigger waiting on an empty queue."""
-            cpu = time.process_time()
-            task = asyncio.ensure_future(anext(aiter(queue.trigger(poll_seconds=1).run())))
-            await asyncio.sleep(args.idle)
-            task.cancel()
-            return time.process_time() - cpu
+            async def idle() -> float:
+                """CPU seconds this process spends over ``--idle`` s with the trigger waiting on an empty queue."""
+                cpu = time.process_time()
+                task = asyncio.ensure_future(anext(aiter(queue.trigger(poll_seconds=1).run())))
+                await asyncio.sleep(args.idle)
+                task.cancel()
+                return time.process_time() - cpu
 
-        idle_cpu = asyncio.run(idle())
-        producer = threading.Thread(target=produce)
-        with psycopg.connect(dsn) as conn:
-            started = time.perf_counter()
-            producer.start()
-            asyncio.run(consume(conn))
-            producer.join()
-            wall = time.perf_counter() - started
-        latencies = sorted(committed_at[k] - put_at[k] for k in put_at)
-        tasks = psycopg.connect(dsn).execute("SELECT count(*) FROM task WHERE deleted_at IS NULL").fetchone()
-        assert tasks is not None and tasks[0] == args.objects, tasks
-        print(json.dumps({
-            "bench": "event_latency",
-            "objects": args.objects,
-            "put_rate_per_s": args.rate,
-            "latency_median_s": round(statistics.median(latencies), 3),
-            "latency_p99_s": round(latencies[int(0.99 * (len(latencies) - 1))], 3),
-            "latency_max_s": round(latencies[-1], 3),
-            "tasks_in_db": tasks[0],
-            "wall_s": round(wall, 1),
-            "worker_slots_idle": slots,
-            "watcher_trigger": trigger_class,
-            "idle_trigger_cpu_s": round(idle_cpu, 3),
-            "idle_s": args.idle,
-            "excludes": "scheduler turn between asset event and task start",
-        }))
+            idle_cpu = asyncio.run(idle())
+            producer = threading.Thread(target=produce)
+            with psycopg.connect(dsn) as conn:
+                started = time.perf_counter()
+                producer.start()
+                asyncio.run(consume(conn))
+                producer.join()
+                wall = time.perf_counter() - started
+            latencies = sorted(committed_at[k] - put_at[k] for k in put_at)
+            tasks = psycopg.connect(dsn).execute("SELECT count(*) FROM task WHERE deleted_at IS NULL").fetchone()
+            assert tasks is not None and tasks[0] == args.objects, tasks
+            print(json.dumps({
+                "bench": "event_latency",
+                "objects": args.objects,
+                "put_rate_per_s": args.rate,
+                "latency_median_s": round(statistics.median(latencies), 3),
+                "latency_p99_s": round(latencies[int(0.99 * (len(latencies) - 1))], 3),
+                "latency_max_s": round(latencies[-1], 3),
+                "tasks_in_db": tasks[0],
+                "wall_s": round(wall, 1),
+                "worker_slots_idle": slots,
+                "watcher_trigger": trigger_class,
+                "idle_trigger_cpu_s": round(idle_cpu, 3),
+                "idle_s": args.idle,
+                "excludes": "scheduler turn between asset event and task start",
+            }))
     finally:
-        with psycopg.connect(postgres.url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         moto.stop()
         postgres.stop()
 

@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -98,30 +97,6 @@ def aws_connection(endpoint: str, name: str) -> dict[str, str]:
         "extra": {"endpoint_url": endpoint, "region_name": "us-east-1", "config_kwargs": {"signature_version": "s3v4"}},
     }
     return {f"AIRFLOW_CONN_{name}": json.dumps(conn), "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-# Databases -----------------------------------------------------------------------------------
-
-
-def fresh_database(server: str) -> tuple[str, str]:
-    import psycopg
-
-    import devservices
-    from labelbridge import db
-
-    name = f"lb_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = devservices.database_dsn(server, name)
-    db.upgrade(dsn)
-    return name, dsn
-
-
-def drop_database(server: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # 1. engine vs listing ------------------------------------------------------------------------
@@ -342,6 +317,8 @@ def main() -> None:
         serve_filled_moto(int(args.moto_child[0]), [int(c) for c in args.moto_child[1].split(",") if c])
         return
 
+    from _common import scratch_database
+
     import devservices
 
     # Airflow's structlog writes the hooks' notices to stdout: send everything to stderr, and keep
@@ -356,17 +333,11 @@ def main() -> None:
     result: dict[str, Any] = {"bench": "resync"}
     try:
         for count in counts:
-            name, dsn = fresh_database(postgres.url)
-            try:
+            with scratch_database(postgres.url) as dsn:
                 for key, value in engine_vs_listing(dsn, count, args.rounds).items():
                     result[f"{key}_{count}" if key != "engine_vs_listing" else f"engine_vs_listing_{count}"] = value
-            finally:
-                drop_database(postgres.url, name)
-        name, dsn = fresh_database(postgres.url)
-        try:
+        with scratch_database(postgres.url) as dsn:
             result.update(cli_overhead(dsn, args.cli_reps, env))
-        finally:
-            drop_database(postgres.url, name)
         if counts:
             upstream = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])["extra"]["endpoint_url"]
             result.update(
