@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from labelbridge.config import Cloud, ExportTargetConfig
-from labelbridge.export.directory import DirectoryTarget
-from labelbridge.export.run import export_target
+from labelbridge.config import Cloud
 from tests.conftest import StoreFactory
+from tests.tools.export_helpers import export_run
 from tests.tools.ground_truth_helpers import Setup, make_setup
 
 #: What the fixture's well-formed lines hold, in Ground Truth's pixels (left, top, width, height),
@@ -33,17 +32,8 @@ def labeled(new_store: StoreFactory, labeling_dsn: str) -> Setup:
     return setup
 
 
-def export(setup: Setup, fmt: str, out: Path) -> Path:
-    target = ExportTargetConfig.model_validate(
-        {"name": "out", "project": "proj", "cloud": "s3", "bucket": "unused", "prefix": "x", "formats": [fmt]}
-    )
-    export_target(setup.dsn, DirectoryTarget(out / fmt), target=target, fmt=fmt, run_key="r", full=True)
-    (run,) = (out / fmt).glob(f"x/proj/{fmt}/*/")
-    return run
-
-
 def test_coco(labeled: Setup, tmp_path: Path) -> None:
-    document = json.loads((export(labeled, "coco", tmp_path) / "result.json").read_text())
+    document = json.loads((export_run(labeled.dsn, "coco", tmp_path) / "result.json").read_text())
 
     # storages.yaml's labels, sorted (as for Label Studio's projects): class ids follow them.
     assert document["categories"] == [{"id": 0, "name": "bone"}, {"id": 1, "name": "dog"}]
@@ -63,7 +53,7 @@ def test_coco(labeled: Setup, tmp_path: Path) -> None:
 
 
 def test_yolo(labeled: Setup, tmp_path: Path) -> None:
-    run = export(labeled, "yolo", tmp_path)
+    run = export_run(labeled.dsn, "yolo", tmp_path)
 
     assert (run / "classes.txt").read_text() == "bone\ndog\n"
     files = {p.stem: p.read_text() for p in (run / "labels").rglob("*.txt")}
@@ -84,7 +74,7 @@ def test_yolo(labeled: Setup, tmp_path: Path) -> None:
 
 
 def test_voc(labeled: Setup, tmp_path: Path) -> None:
-    run = export(labeled, "voc", tmp_path)
+    run = export_run(labeled.dsn, "voc", tmp_path)
 
     xml = {p.stem: p.read_text() for p in (run / "Annotations").rglob("*.xml")}
     assert sorted(xml) == ["a", "b", "h"]  # VOC writes no file for an image without an object (c.png)
@@ -109,11 +99,11 @@ def test_json_keeps_the_job_and_the_semantic_segmentation_label_map(
     setup.put_output("semantic_segmentation.manifest", "label-city-streets")
     setup.ingest()
 
-    tasks = json.loads((export(setup, "json", tmp_path) / "result.json").read_text())
+    tasks = json.loads((export_run(setup.dsn, "json", tmp_path) / "result.json").read_text())
     (annotated,) = [t for t in tasks if t["annotations"]]
     (annotation,) = annotated["annotations"]
     assert annotation["result"][0]["value"]["labelmap"].endswith("/0_2018-10-18T22:18:13.527256.png")
     assert annotation["job_name"] == "label-city-streets"
     # COCO cannot hold a label map: counted as skipped by its type, not lost silently.
-    manifest = json.loads((export(setup, "coco", tmp_path) / "manifest.json").read_text())
+    manifest = json.loads((export_run(setup.dsn, "coco", tmp_path) / "manifest.json").read_text())
     assert manifest["skipped"]["results"] == {"labelmap": 1}

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from labelbridge.config import Cloud, ExportTargetConfig
-from labelbridge.export.directory import DirectoryTarget
-from labelbridge.export.run import export_target
+from labelbridge.config import Cloud
 from tests.conftest import StoreFactory
+from tests.tools.export_helpers import export_run
 from tests.tools.labelbox_helpers import FIXTURES, IMAGES, Setup, make_setup
 
 
@@ -28,17 +27,8 @@ def ingested(signing_store: StoreFactory, new_store: StoreFactory, labeling_dsn:
     return setup
 
 
-def export(setup: Setup, fmt: str, out: Path) -> Path:
-    target = ExportTargetConfig.model_validate(
-        {"name": "out", "project": "proj", "cloud": "s3", "bucket": "unused", "prefix": "x", "formats": [fmt]}
-    )
-    export_target(setup.dsn, DirectoryTarget(out / fmt), target=target, fmt=fmt, run_key="r", full=True)
-    (run,) = (out / fmt).glob(f"x/proj/{fmt}/*/")
-    return run
-
-
 def test_coco(ingested: Setup, tmp_path: Path) -> None:
-    document = json.loads((export(ingested, "coco", tmp_path) / "result.json").read_text())
+    document = json.loads((export_run(ingested.dsn, "coco", tmp_path) / "result.json").read_text())
     # The project's declared labels, sorted (as Label Studio numbers a label config's).
     assert document["categories"] == [{"id": 0, "name": "cat"}, {"id": 1, "name": "dog"}]
     images = {i["id"]: i for i in document["images"]}
@@ -65,7 +55,7 @@ def test_coco(ingested: Setup, tmp_path: Path) -> None:
 
 
 def test_yolo(ingested: Setup, tmp_path: Path) -> None:
-    run = export(ingested, "yolo", tmp_path)
+    run = export_run(ingested.dsn, "yolo", tmp_path)
     assert (run / "classes.txt").read_text() == "cat\ndog\n"
     labels = {p.name: p.read_text() for p in (run / "labels").rglob("*.txt")}
     numbers = {
@@ -80,7 +70,7 @@ def test_yolo(ingested: Setup, tmp_path: Path) -> None:
 
 
 def test_voc(ingested: Setup, tmp_path: Path) -> None:
-    run = export(ingested, "voc", tmp_path)
+    run = export_run(ingested.dsn, "voc", tmp_path)
     files = {p.name: p.read_text() for p in (run / "Annotations").rglob("*.xml")}
     boxes = {
         name: [(label, [int(v) for v in corners]) for label, *corners in re.findall(
