@@ -24,9 +24,7 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,32 +32,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".demo" / "bench-airflow"))
 
 import psycopg  # noqa: E402
+from _common import scratch_database  # noqa: E402 - bench/ is the script's own folder
+from sync import PAGE, GeneratedListing  # noqa: E402 - bench/sync.py's generated listing
 
 import devservices  # noqa: E402
-from labelbridge import db  # noqa: E402
 from labelbridge.cli._progress import REFRESH_PER_SECOND, live_progress  # noqa: E402
 from labelbridge.config import Cloud, StorageConfig  # noqa: E402
 from labelbridge.progress import NO_PROGRESS, Progress  # noqa: E402
-from labelbridge.storage import ObjectInfo, S3Store  # noqa: E402
 from labelbridge.sync import StorageSync  # noqa: E402
-
-PAGE = 1000
-MODIFIED = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-class GeneratedListing(S3Store):
-    """An S3 store whose listing is generated page by page (as in bench/sync.py)."""
-
-    def __init__(self, count: int) -> None:
-        super().__init__(client=None, bucket="bench-bucket", page_size=PAGE)
-        self.count = count
-
-    def _list_pages(self, prefix: str, delimiter: str | None) -> Iterator[list[ObjectInfo]]:
-        for start in range(0, self.count, PAGE):
-            yield [
-                ObjectInfo(f"{prefix}img/{n:08d}.jpg", 1000 + n, f"{n:032x}", MODIFIED)
-                for n in range(start, min(start + PAGE, self.count))
-            ]
 
 
 @contextlib.contextmanager
@@ -90,13 +70,8 @@ def stderr_on_a_terminal() -> Iterator[None]:
 
 def timed_sync(server: str, count: int, *, shown: bool) -> tuple[float, float]:
     """(wall s, CPU s) of one sync of ``count`` objects into a fresh database."""
-    name = f"lb_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = devservices.database_dsn(server, name)
-    try:
-        db.upgrade(dsn)
-        store = GeneratedListing(count)
+    with scratch_database(server) as dsn:
+        store = GeneratedListing("bench-bucket", count)
         storage = StorageConfig(name="bench", project="bench", cloud=Cloud.S3, bucket=store.bucket)
         with psycopg.connect(dsn) as conn, contextlib.ExitStack() as stack:
             progress: Progress = NO_PROGRESS
@@ -109,9 +84,6 @@ def timed_sync(server: str, count: int, *, shown: bool) -> tuple[float, float]:
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         assert counts.inserted == count, counts
         return wall, cpu
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def refresh_cost(redraws: int = 500) -> float:
