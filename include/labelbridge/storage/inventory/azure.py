@@ -47,14 +47,9 @@ class AzureInventoryReader(InventoryReader):
         return sorted(keys, reverse=True)  # YYYY/MM/DD/HH-MM-SS sorts as it reads
 
     def _read_manifest(self, key: str) -> InventoryReport:
-        data = self.read_small(key)
-        try:
-            checksum = self.read_small(key.removesuffix(".json") + ".checksum").decode("ascii", "replace")
-        except InventoryError:
-            raise InventoryError(f"{self.store.uri(key)}: no checksum file beside it: the run is not complete "
-                                 "yet") from None
-        self.check_md5(key, data, checksum)
-        manifest = self.read_json(key)
+        manifest = self.read_checked_json(
+            key, key.removesuffix(".json") + ".checksum", unfinished="no checksum file beside it: the run"
+        )
         where = self.store.uri(key)
         if manifest.get("status") != "Succeeded":
             raise InventoryError(f"{where}: status {manifest.get('status')!r}, not 'Succeeded'")

@@ -152,9 +152,26 @@ class InventoryReader(ABC):
 
     def read_json(self, key: str) -> Any:
         """A manifest (small, read whole), as JSON; a missing or malformed one is an InventoryError."""
+        return self._parsed(key, self.read_small(key))
+
+    def read_checked_json(self, key: str, checksum_key: str, *, unfinished: str) -> Any:
+        """A manifest as JSON, once the checksum file the cloud writes beside it last holds its MD5.
+
+        The bytes checked are the bytes parsed (one read of each file).
+
+        :param unfinished: the message's words when the checksum file is missing (what is not complete yet).
+        """
+        data = self.read_small(key)
+        try:
+            checksum = self.read_small(checksum_key).decode("ascii", "replace")
+        except InventoryError:
+            raise InventoryError(f"{self.store.uri(key)}: {unfinished} is not complete yet") from None
+        self.check_md5(key, data, checksum)
+        return self._parsed(key, data)
+
+    def _parsed(self, key: str, data: bytes) -> Any:
         import json
 
-        data = self.read_small(key)
         try:
             return json.loads(data)
         except ValueError as exc:

@@ -46,14 +46,9 @@ class S3InventoryReader(InventoryReader):
 
     def _read_manifest(self, key: str) -> InventoryReport:
         folder = key.removesuffix("manifest.json")
-        data = self.read_small(key)
-        try:
-            checksum = self.read_small(folder + "manifest.checksum").decode("ascii", "replace")
-        except InventoryError:
-            raise InventoryError(f"{self.store.uri(key)}: no manifest.checksum beside it: the report is not "
-                                 "complete yet") from None
-        self.check_md5(key, data, checksum)
-        manifest = self.read_json(key)
+        manifest = self.read_checked_json(
+            key, folder + "manifest.checksum", unfinished="no manifest.checksum beside it: the report"
+        )
         where = self.store.uri(key)
         if manifest.get("sourceBucket") != self.source_bucket:
             raise InventoryError(f"{where}: lists bucket {manifest.get('sourceBucket')!r}, not {self.source_bucket!r}")
