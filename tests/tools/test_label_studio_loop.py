@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,10 @@ def test_vanished_objects_delete_unannotated_tasks_and_keep_annotated_ones(loop:
 def test_renewal_puts_fresh_working_urls_into_label_studio(loop: Loop) -> None:
     loop.add_images("a.jpg", "b.jpg")
     loop.sync()
-    loop.push()
+    # Pushed with 12-hour URLs, renewed with the storage's day-long ones: signed times are whole seconds,
+    # so a renewal within the push's second would otherwise sign the same URLs, with no later expiry to put.
+    twelve_hours = loop.storage.model_copy(update={"url_ttl": timedelta(hours=12)})
+    replace(loop, storage=twelve_hours).push()
     old = {k: t["data"]["image"] for k, t in loop.by_key().items()}
     (before,) = loop.rows("SELECT min(urls_expire_at) FROM tool_task")
 
